@@ -1,0 +1,5 @@
+import sys
+
+from rtgen.cli import main
+
+sys.exit(main())

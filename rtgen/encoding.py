@@ -1,0 +1,393 @@
+"""Notes, and the token vocabularies every rtgen model shares.
+
+Time is counted in beats (quarter notes), never seconds, so a phrase keeps its
+meaning when the tempo changes live. Two encodings implement one interface:
+
+* ``EventEncoding`` (the default): NOTE_ON/NOTE_OFF per pitch, SHIFT by grid
+  steps, VELOCITY bins and a piece separator. The vocabulary is fixed and
+  independent of any corpus, so every genre model predicts over the same
+  tokens and their distributions can be fused token by token.
+* ``TimeStepEncoding``: the ESAC paper's one token per sixteenth (a MIDI
+  pitch, hold ``_`` or rest ``r``), monophonic, kept to reproduce that setup.
+
+Both decode through a streaming decoder that turns ANY token sequence into
+valid MIDI: no note-off for a silent pitch, no second note-on for a sounding
+one (the first is closed), and ``close_all`` ends whatever still sounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from rtgen.errors import RtgenError
+
+PAD = "PAD"
+SEP = "SEP"
+DEFAULT_VELOCITY = 80
+
+
+class EncodingError(RtgenError, ValueError):
+    """Notes that an encoding cannot represent, or a vocabulary that does not match."""
+
+
+@dataclass(frozen=True, order=True)
+class Note:
+    """One note; ``start`` and ``duration`` in beats, exact on the grid as Fractions."""
+
+    start: Fraction  # beats from the start of the piece or phrase, >= 0
+    pitch: int  # MIDI pitch, 0-127
+    duration: Fraction  # beats, > 0
+    velocity: int = DEFAULT_VELOCITY  # MIDI velocity, 1-127
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pitch <= 127:
+            raise EncodingError(f"pitch {self.pitch} outside 0-127")
+        if not 1 <= self.velocity <= 127:
+            raise EncodingError(f"velocity {self.velocity} outside 1-127")
+        if self.start < 0 or self.duration <= 0:
+            raise EncodingError(f"note at {self.start} lasting {self.duration} beats")
+
+    @property
+    def end(self) -> Fraction:
+        return self.start + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class NoteEvent:
+    """A decoded note-on (``on``) or note-off at ``beat`` beats after the decoder began."""
+
+    beat: Fraction
+    pitch: int
+    velocity: int  # the note-on's velocity; 0 for a note-off
+    on: bool
+
+
+def _round_half_up(x: Fraction) -> int:
+    return math.floor(x + Fraction(1, 2))
+
+
+def quantise(notes: Iterable[Note], steps_per_beat: int) -> list[Note]:
+    """Snap notes to a grid of ``steps_per_beat`` and make them playable as MIDI.
+
+    Onsets and ends round to the nearest step (halves up); a note never shrinks
+    below one step. Two notes of one pitch cannot overlap on a MIDI channel, so
+    the earlier is cut where the later begins, and of two that begin together
+    the louder (then longer) one stays. The result is sorted and is exactly what
+    encode-then-decode returns.
+    """
+    snapped: dict[tuple[int, int], tuple[int, int, int]] = {}
+    for note in notes:
+        on = _round_half_up(note.start * steps_per_beat)
+        off = max(on + 1, _round_half_up(note.end * steps_per_beat))
+        key = (note.pitch, on)
+        candidate = (note.velocity, off - on, off)
+        if key not in snapped or candidate > snapped[key]:
+            snapped[key] = candidate
+    result: list[Note] = []
+    previous: dict[int, tuple[int, int, int]] = {}
+    for (pitch, on), (velocity, _, off) in sorted(snapped.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if pitch in previous and previous[pitch][1] > on:
+            p_on, _, p_vel = previous[pitch]
+            previous[pitch] = (p_on, on, p_vel)
+        if pitch in previous:
+            result.append(_grid_note(pitch, *previous[pitch], steps_per_beat))
+        previous[pitch] = (on, off, velocity)
+    result.extend(_grid_note(pitch, *span, steps_per_beat) for pitch, span in previous.items())
+    return sorted(result)
+
+
+def _grid_note(pitch: int, on: int, off: int, velocity: int, steps_per_beat: int) -> Note:
+    return Note(Fraction(on, steps_per_beat), pitch, Fraction(off - on, steps_per_beat), velocity)
+
+
+@dataclass
+class _Sounding:
+    """Decoder bookkeeping shared by both encodings: time in steps and open notes."""
+
+    steps_per_beat: int
+    now_steps: int = 0
+    velocity: int = DEFAULT_VELOCITY
+    open_notes: dict[int, tuple[int, int]] = field(default_factory=dict)  # pitch -> (on step, velocity)
+    finished: list[Note] = field(default_factory=list)
+
+    def beat(self) -> Fraction:
+        return Fraction(self.now_steps, self.steps_per_beat)
+
+    def note_on(self, pitch: int, out: list[NoteEvent]) -> None:
+        if pitch in self.open_notes:
+            self.note_off(pitch, out)
+        self.open_notes[pitch] = (self.now_steps, self.velocity)
+        out.append(NoteEvent(self.beat(), pitch, self.velocity, True))
+
+    def note_off(self, pitch: int, out: list[NoteEvent]) -> None:
+        opened = self.open_notes.pop(pitch, None)
+        if opened is None:
+            return
+        on_step, velocity = opened
+        if self.now_steps > on_step:
+            self.finished.append(_grid_note(pitch, on_step, self.now_steps, velocity, self.steps_per_beat))
+        out.append(NoteEvent(self.beat(), pitch, 0, False))
+
+    def close_all(self) -> list[NoteEvent]:
+        out: list[NoteEvent] = []
+        for pitch in list(self.open_notes):
+            self.note_off(pitch, out)
+        return out
+
+
+class EventEncoding:
+    """NOTE_ON x128, NOTE_OFF x128, SHIFT 1..max_shift_steps, VELOCITY bins, SEP, PAD.
+
+    At equal times note-offs come before note-ons, so a repeated pitch is
+    re-struck rather than merged; a VELOCITY token appears only when the bin
+    changes. Gaps longer than ``max_shift_steps`` are written as several shifts.
+    """
+
+    name = "event"
+
+    def __init__(self, steps_per_beat: int = 12, max_shift_steps: int = 48, velocity_bins: int = 32) -> None:
+        self.steps_per_beat = steps_per_beat
+        self.max_shift_steps = max_shift_steps
+        self.velocity_bins = velocity_bins
+        self.tokens: tuple[str, ...] = (
+            PAD,
+            SEP,
+            *(f"ON_{p}" for p in range(128)),
+            *(f"OFF_{p}" for p in range(128)),
+            *(f"SHIFT_{s}" for s in range(1, max_shift_steps + 1)),
+            *(f"VEL_{b}" for b in range(velocity_bins)),
+        )
+        self.pad_id, self.sep_id = 0, 1
+        self.on_base = 2
+        self.off_base = self.on_base + 128
+        self.shift_base = self.off_base + 128  # SHIFT_s has id shift_base + s - 1
+        self.velocity_base = self.shift_base + max_shift_steps
+        self._velocity_of_bin = [self._bin_centre(b) for b in range(velocity_bins)]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def velocity_bin(self, velocity: int) -> int:
+        return (velocity - 1) * self.velocity_bins // 127
+
+    def _bin_centre(self, b: int) -> int:
+        members = [v for v in range(1, 128) if self.velocity_bin(v) == b]
+        return members[len(members) // 2]
+
+    def quantise_velocity(self, velocity: int) -> int:
+        return self._velocity_of_bin[self.velocity_bin(velocity)]
+
+    def note_on_id(self, pitch: int) -> int:
+        return self.on_base + pitch
+
+    def is_note_on(self, token: int) -> bool:
+        return self.on_base <= token < self.off_base
+
+    def canonical(self, notes: Iterable[Note]) -> list[Note]:
+        """The notes exactly as a round trip through this encoding returns them."""
+        return [
+            Note(n.start, n.pitch, n.duration, self.quantise_velocity(n.velocity))
+            for n in quantise(notes, self.steps_per_beat)
+        ]
+
+    def encode(self, notes: Iterable[Note]) -> list[int]:
+        """Tokens for notes quantised to this grid (``quantise`` is applied first)."""
+        events: list[tuple[int, int, int, int]] = []  # (step, 0=off/1=on, pitch, velocity)
+        for note in quantise(notes, self.steps_per_beat):
+            on = int(note.start * self.steps_per_beat)
+            events.append((on, 1, note.pitch, note.velocity))
+            events.append((on + int(note.duration * self.steps_per_beat), 0, note.pitch, 0))
+        events.sort()
+        tokens: list[int] = []
+        now, velocity_bin = 0, None
+        for step, is_on, pitch, velocity in events:
+            tokens.extend(self.shift_tokens(step - now))
+            now = step
+            if is_on:
+                if self.velocity_bin(velocity) != velocity_bin:
+                    velocity_bin = self.velocity_bin(velocity)
+                    tokens.append(self.velocity_base + velocity_bin)
+                tokens.append(self.on_base + pitch)
+            else:
+                tokens.append(self.off_base + pitch)
+        return tokens
+
+    def shift_tokens(self, steps: int) -> list[int]:
+        whole, rest = divmod(steps, self.max_shift_steps)
+        tokens = [self.shift_base + self.max_shift_steps - 1] * whole
+        if rest:
+            tokens.append(self.shift_base + rest - 1)
+        return tokens
+
+    def decoder(self) -> EventDecoder:
+        return EventDecoder(self)
+
+    def decode(self, tokens: Iterable[int]) -> list[Note]:
+        return _decode_all(self.decoder(), tokens)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "steps_per_beat": self.steps_per_beat,
+            "max_shift_steps": self.max_shift_steps,
+            "velocity_bins": self.velocity_bins,
+            "tokens": list(self.tokens),
+        }
+
+
+class EventDecoder:
+    """Streams event tokens into note events; any token sequence yields valid MIDI."""
+
+    def __init__(self, encoding: EventEncoding) -> None:
+        self.encoding = encoding
+        self.state = _Sounding(encoding.steps_per_beat, velocity=encoding.quantise_velocity(DEFAULT_VELOCITY))
+
+    @property
+    def beat(self) -> Fraction:
+        return self.state.beat()
+
+    @property
+    def sounding(self) -> frozenset[int]:
+        return frozenset(self.state.open_notes)
+
+    def feed(self, token: int) -> list[NoteEvent]:
+        enc, state, out = self.encoding, self.state, []
+        if enc.on_base <= token < enc.off_base:
+            state.note_on(token - enc.on_base, out)
+        elif enc.off_base <= token < enc.shift_base:
+            state.note_off(token - enc.off_base, out)
+        elif enc.shift_base <= token < enc.velocity_base:
+            state.now_steps += token - enc.shift_base + 1
+        elif enc.velocity_base <= token < len(enc.tokens):
+            state.velocity = enc._velocity_of_bin[token - enc.velocity_base]
+        elif token == enc.sep_id:
+            out = state.close_all()
+        elif token != enc.pad_id:
+            raise EncodingError(f"token {token} outside the {enc.name} vocabulary of {len(enc.tokens)}")
+        return out
+
+    def close_all(self) -> list[NoteEvent]:
+        return self.state.close_all()
+
+
+class TimeStepEncoding:
+    """The ESAC paper's encoding: one token per grid step, a pitch, hold ``_`` or rest ``r``.
+
+    Monophonic: overlapping notes are refused. Velocity is not encoded; decoded
+    notes carry ``DEFAULT_VELOCITY``.
+    """
+
+    name = "timestep"
+
+    def __init__(self, steps_per_beat: int = 4) -> None:
+        self.steps_per_beat = steps_per_beat
+        self.tokens: tuple[str, ...] = (PAD, SEP, "r", "_", *(str(p) for p in range(128)))
+        self.pad_id, self.sep_id, self.rest_id, self.hold_id = 0, 1, 2, 3
+        self.pitch_base = 4
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def note_on_id(self, pitch: int) -> int:
+        return self.pitch_base + pitch
+
+    def is_note_on(self, token: int) -> bool:
+        return token >= self.pitch_base
+
+    def canonical(self, notes: Iterable[Note]) -> list[Note]:
+        """The notes exactly as a round trip returns them: on the grid, at the default velocity."""
+        return [Note(n.start, n.pitch, n.duration) for n in quantise(notes, self.steps_per_beat)]
+
+    def encode(self, notes: Iterable[Note]) -> list[int]:
+        tokens: list[int] = []
+        for note in quantise(notes, self.steps_per_beat):
+            on = int(note.start * self.steps_per_beat)
+            if on < len(tokens):
+                raise EncodingError(f"time-step encoding is monophonic; notes overlap at beat {note.start}")
+            tokens.extend([self.rest_id] * (on - len(tokens)))
+            tokens.append(self.pitch_base + note.pitch)
+            tokens.extend([self.hold_id] * (int(note.duration * self.steps_per_beat) - 1))
+        return tokens
+
+    def decoder(self) -> TimeStepDecoder:
+        return TimeStepDecoder(self)
+
+    def decode(self, tokens: Iterable[int]) -> list[Note]:
+        return _decode_all(self.decoder(), tokens)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "steps_per_beat": self.steps_per_beat, "tokens": list(self.tokens)}
+
+
+class TimeStepDecoder:
+    """Streams time-step tokens into note events; every token but PAD and SEP lasts one step."""
+
+    def __init__(self, encoding: TimeStepEncoding) -> None:
+        self.encoding = encoding
+        self.state = _Sounding(encoding.steps_per_beat)
+
+    @property
+    def beat(self) -> Fraction:
+        return self.state.beat()
+
+    @property
+    def sounding(self) -> frozenset[int]:
+        return frozenset(self.state.open_notes)
+
+    def feed(self, token: int) -> list[NoteEvent]:
+        enc, state, out = self.encoding, self.state, []
+        if token == enc.pad_id:
+            return out
+        if token == enc.sep_id:
+            return state.close_all()
+        if token >= len(enc.tokens) or token < 0:
+            raise EncodingError(f"token {token} outside the {enc.name} vocabulary of {len(enc.tokens)}")
+        if token == enc.rest_id:
+            out = state.close_all()
+        elif token >= enc.pitch_base:
+            out = state.close_all()
+            state.note_on(token - enc.pitch_base, out)
+        state.now_steps += 1
+        return out
+
+    def close_all(self) -> list[NoteEvent]:
+        return self.state.close_all()
+
+
+Encoding = EventEncoding | TimeStepEncoding
+ENCODINGS: dict[str, type] = {"event": EventEncoding, "timestep": TimeStepEncoding}
+
+
+def _decode_all(decoder: EventDecoder | TimeStepDecoder, tokens: Iterable[int]) -> list[Note]:
+    for token in tokens:
+        decoder.feed(token)
+    decoder.close_all()
+    return sorted(decoder.state.finished)
+
+
+def make_encoding(name: str = "event", **settings: int) -> Encoding:
+    if name not in ENCODINGS:
+        raise EncodingError(f"unknown encoding {name!r}; choose from {', '.join(ENCODINGS)}")
+    return ENCODINGS[name](**settings)
+
+
+def encoding_from_json(data: dict) -> Encoding:
+    """Rebuild an encoding from its saved vocabulary, refusing one this code would read differently."""
+    settings = {k: v for k, v in data.items() if k not in ("name", "tokens")}
+    encoding = make_encoding(data.get("name", "?"), **settings)
+    check_same_vocabulary(encoding.to_json(), data)
+    return encoding
+
+
+def check_same_vocabulary(expected: dict, found: dict) -> None:
+    """Raise ``EncodingError`` naming the first difference between two saved vocabularies."""
+    for key in ("name", "steps_per_beat", "max_shift_steps", "velocity_bins"):
+        if expected.get(key) != found.get(key):
+            raise EncodingError(f"encoding differs: {key} is {found.get(key)!r}, expected {expected.get(key)!r}")
+    if list(expected["tokens"]) != list(found.get("tokens", [])):
+        raise EncodingError(
+            f"vocabulary differs: {len(found.get('tokens', []))} tokens, expected {len(expected['tokens'])}"
+        )
