@@ -1,0 +1,79 @@
+"""The performer's live controls: one frozen value, swapped whole, never mutated.
+
+The TUI, MIDI CC knobs and presets all produce new ``Controls`` values; the
+engine thread picks up the newest one before its next step. Because a value is
+immutable, a reader never sees half an update and no lock is shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rtgen.errors import RtgenError
+
+FusionMethod = Literal["mixture", "product", "conditional"]
+SamplingMode = Literal["sample", "argmax", "hybrid"]
+FUSION_METHODS: tuple[str, ...] = ("mixture", "product", "conditional")
+SAMPLING_MODES: tuple[str, ...] = ("sample", "argmax", "hybrid")
+
+
+class ControlError(RtgenError):
+    """A control value out of its range; the message names the control."""
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the performer steers while rtgen plays; every field has a range checked on creation."""
+
+    weights: dict[str, float] = field(default_factory=dict)  # genre -> weight >= 0, any scale (the paper's 1-10 works)
+    method: FusionMethod = "mixture"  # how genre distributions combine
+    temperature: float = 1.0  # > 0; below 1 sharpens, above 1 flattens
+    top_k: int = 0  # keep the k likeliest tokens; 0 = off
+    top_p: float = 1.0  # nucleus mass in (0, 1]; 1 = off
+    sampling: SamplingMode = "sample"  # stochastic, argmax, or the hybrid of both
+    scale_lock: bool = False  # constrain note-ons to `key`
+    key: str = "auto"  # "auto" (from the seed phrase) or e.g. "C major", "A minor", "D dorian"
+    pitch_min: int = 36  # lowest MIDI pitch a note-on may have
+    pitch_max: int = 96  # highest MIDI pitch a note-on may have
+    max_polyphony: int = 4  # note-ons beyond this many sounding notes are masked
+    max_note_beats: float = 4.0  # a note still sounding after this long is closed
+
+    def __post_init__(self) -> None:
+        for genre, weight in self.weights.items():
+            if weight < 0:
+                raise ControlError(f"weight of {genre!r} is {weight}; weights must be >= 0")
+        if self.weights and not any(self.weights.values()):
+            raise ControlError("all genre weights are zero; give at least one genre a weight above 0")
+        if self.method not in FUSION_METHODS:
+            raise ControlError(f"method {self.method!r} is not one of {', '.join(FUSION_METHODS)}")
+        if self.sampling not in SAMPLING_MODES:
+            raise ControlError(f"sampling {self.sampling!r} is not one of {', '.join(SAMPLING_MODES)}")
+        _check(self.temperature > 0, f"temperature {self.temperature} must be > 0")
+        _check(self.top_k >= 0, f"top_k {self.top_k} must be >= 0")
+        _check(0 < self.top_p <= 1, f"top_p {self.top_p} must be in (0, 1]")
+        _check(0 <= self.pitch_min <= self.pitch_max <= 127, f"pitch range {self.pitch_min}-{self.pitch_max} invalid")
+        _check(self.max_polyphony >= 1, f"max_polyphony {self.max_polyphony} must be >= 1")
+        _check(self.max_note_beats > 0, f"max_note_beats {self.max_note_beats} must be > 0")
+
+    def replace(self, **changes: object) -> Controls:
+        """A new value with ``changes`` applied and checked; unknown names are refused by name."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ControlError(f"unknown control {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
+        return dataclasses.replace(self, **changes)
+
+    def normalised_weights(self, genres: tuple[str, ...]) -> tuple[float, ...]:
+        """Weights for ``genres`` in that order, summing to 1; a genre not named weighs 0."""
+        raw = [max(0.0, float(self.weights.get(g, 0.0))) for g in genres]
+        total = sum(raw)
+        if total <= 0:
+            raise ControlError(f"no weight above 0 for the loaded genres {', '.join(genres)}")
+        return tuple(w / total for w in raw)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ControlError(message)
