@@ -1,0 +1,276 @@
+"""The Textual app over a running daemon: sliders and choices, piano roll, status bar, log, presets.
+
+The app only reads ``DaemonControl.snapshot()`` on a timer (``fps`` a second,
+at most ``MAX_FPS``) and calls the daemon's command methods, which enqueue and
+return at once: nothing here touches models, clocks or ports, so a slow or
+stalled UI never delays a note.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Static
+
+from rtgen import ccmap
+from rtgen.controls import FUSION_METHODS, SAMPLING_MODES, Controls
+from rtgen.errors import RtgenError
+from rtgen.snapshot import MODES, DaemonControl, Snapshot
+from rtgen.tui.roll import PianoRoll
+from rtgen.tui.screens import PresetPicker, SavePreset
+from rtgen.tui.status import log_text, status_text
+from rtgen.tui.widgets import Choice, ControlWidget, Slider, Toggle
+
+MAX_FPS = 30.0
+PANELS_HZ = 5.0  # status and log redraws a second: figures a person reads, not animation
+GENRE_KEYS = 9  # genres 1-9 get a number key each
+_GENRES = Binding.Group("Genre")
+
+
+def control_value(control: str, snap: Snapshot) -> object:
+    """The current value of ``control`` in ``snap`` (tempo and mode live beside ``Controls``)."""
+    if control.startswith("weights."):
+        return float(snap.controls.weights.get(control[len("weights.") :], 0.0))
+    if control == "tempo_bpm":
+        return float(snap.tempo_bpm)
+    if control == "mode":
+        return snap.mode
+    return getattr(snap.controls, control)
+
+
+def make_widgets(snap: Snapshot) -> list[ControlWidget]:
+    """One widget per control, genre weights first, in the order shown."""
+    c = snap.controls
+    widgets: list[ControlWidget] = [
+        Slider(
+            f"weights.{g}",
+            g,
+            control_value(f"weights.{g}", snap),
+            low=0,
+            high=10,
+            step=0.5,
+            fmt="{:5.1f}",
+            key=str(n) if n <= GENRE_KEYS else "",
+        )
+        for n, g in enumerate(snap.genres, start=1)
+    ]
+    external = snap.clock_source == "external"
+    widgets += [
+        Slider("temperature", "temp", c.temperature, low=0.1, high=2.0, step=0.05, key="t"),
+        Slider("top_p", "top-p", c.top_p, low=0.05, high=1.0, step=0.05, key="u"),
+        Slider(
+            "tempo_bpm",
+            "tempo bpm",
+            snap.tempo_bpm,
+            low=40,
+            high=240,
+            step=1,
+            fmt="{:5.1f}",
+            key="b",
+            read_only=external,
+        ),
+        Choice("mode", "mode", snap.mode, options=MODES, key="m"),
+        Choice("method", "fusion", c.method, options=FUSION_METHODS, key="f"),
+        Choice("sampling", "sampling", c.sampling, options=SAMPLING_MODES, key="a"),
+        Toggle("scale_lock", "scale lock", c.scale_lock, key="k"),
+        Choice("key", "key", c.key, options=ccmap.KEYS, key="y"),
+    ]
+    return widgets
+
+
+class RtgenApp(App[None]):
+    """Live control of one daemon; build it with ``rtgen.tui.make_app``."""
+
+    TITLE = "rtgen"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #main { height: 1fr; }
+    #left { width: 40%; min-width: 39; max-width: 52; }
+    #controls { height: auto; max-height: 1fr; border: round $primary; padding: 0 1; overflow-y: auto; }
+    #log { border: round $panel-lighten-2; height: 1fr; min-height: 3; padding: 0 1;
+           text-wrap: nowrap; text-overflow: ellipsis; }
+    #roll { border: round $secondary; width: 1fr; height: 1fr; }
+    #status { height: auto; padding: 0 1; background: $panel; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("space", "toggle_play", "Play/Stop", key_display="␣"),
+        Binding("x", "panic", "Panic"),
+        Binding("p", "presets", "Presets"),
+        Binding("s", "save_preset", "Save"),
+        Binding("l", "learn", "Learn"),
+        Binding("t", "focus_control('temperature')", "Temp"),
+        Binding("u", "focus_control('top_p')", "Top-p"),
+        Binding("b", "focus_control('tempo_bpm')", "Tempo"),
+        Binding("m", "cycle('mode')", "Mode"),
+        Binding("f", "cycle('method')", "Fusion"),
+        Binding("a", "cycle('sampling')", "Sampling"),
+        Binding("k", "cycle('scale_lock')", "Lock"),
+        Binding("y", "cycle('key')", "Key"),
+        *[
+            Binding(str(n), f"focus_genre({n})", f"genre {n}", group=_GENRES, show=n == 1, key_display="1-9")
+            for n in range(1, GENRE_KEYS + 1)
+        ],
+    ]
+
+    def __init__(self, daemon: DaemonControl, *, fps: float = 20) -> None:
+        super().__init__()
+        self.daemon = daemon
+        self.fps = min(MAX_FPS, max(1.0, float(fps)))
+        self.snap = daemon.snapshot()
+        self.controls: dict[str, ControlWidget] = {}
+        self._shown: dict[str | None, Text] = {}  # panel id -> the text it shows
+        self._panels_due = 0.0  # monotonic time the status and log panels may next be redrawn
+        # Held directly, not queried: a modal screen on top hides them from queries, not from updates.
+        self.controls_panel = Vertical(id="controls")
+        self.log_panel = Static(id="log")
+        self.roll = PianoRoll(id="roll")
+        self.status_bar = Static(status_text(self.snap), id="status")
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield self.controls_panel
+                yield self.log_panel
+            yield self.roll
+        yield self.status_bar
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.controls_panel.border_title = "controls"
+        self.roll.border_title = "piano roll"
+        self.roll.border_subtitle = "[bold cyan]█[/] performer  [bold magenta]█[/] rtgen"
+        self.log_panel.border_title = "log"
+        await self._mount_controls(self.snap)
+        self._show(self.snap)
+        self.set_interval(1 / self.fps, self.poll)
+
+    async def _mount_controls(self, snap: Snapshot) -> None:
+        panel = self.controls_panel
+        await panel.remove_children()
+        self.controls = {w.control: w for w in make_widgets(snap)}
+        await panel.mount_all(list(self.controls.values()))
+        self.set_focus(next(iter(self.controls.values())))
+
+    async def poll(self) -> None:
+        """Redraw from a fresh snapshot (skipped when the daemon hands back the same object)."""
+        snap = self.daemon.snapshot()
+        if snap is self.snap:
+            return
+        if snap.genres != self.snap.genres:
+            await self._mount_controls(snap)
+        self.snap = snap
+        self._show(snap)
+
+    def _show(self, snap: Snapshot) -> None:
+        external = snap.clock_source == "external"
+        for control, widget in self.controls.items():
+            read_only = external if control == "tempo_bpm" else None
+            widget.sync(control_value(control, snap), read_only=read_only, learning=snap.learning == control)
+        self.roll.show(snap.roll, snap.current_beat)
+        now = time.monotonic()
+        if now < self._panels_due:
+            return
+        self._panels_due = now + 1 / PANELS_HZ
+        self._update(self.log_panel, log_text(snap.log, max(1, self.log_panel.content_size.height or 5)))
+        self._update(self.status_bar, status_text(snap))
+
+    def _update(self, widget: Static, text: Text) -> None:
+        """Replace a panel's text only when it changed; lay out again only when its length did."""
+        old = self._shown.get(widget.id)
+        if old != text:
+            self._shown[widget.id] = text
+            widget.update(text, layout=old is None or len(old.plain) != len(text.plain))
+
+    def on_control_widget_changed(self, event: ControlWidget.Changed) -> None:
+        """Send a moved control to the daemon, after checking it against the current controls."""
+        control, value = event.setting, event.value
+        changes = {"weights": self._weights()} if control.startswith("weights.") else {control: value}
+        if control not in ("tempo_bpm", "mode"):
+            try:
+                self._pending_controls().replace(**changes)
+            except RtgenError as error:
+                self.notify(str(error), severity="error")
+                event.widget.release()
+                return
+        if control == "tempo_bpm":
+            self._command(self.daemon.set_tempo, float(value))
+        elif control == "mode":
+            self._command(self.daemon.set_mode, value)
+        else:
+            self._command(self.daemon.set_controls, **changes)
+
+    def _weights(self) -> dict[str, float]:
+        """The weights as the sliders show them now (including moves the daemon has not applied yet)."""
+        weights = dict(self.snap.controls.weights)
+        for control, widget in self.controls.items():
+            if control.startswith("weights."):
+                weights[control[len("weights.") :]] = float(widget.value)
+        return weights
+
+    def _pending_controls(self) -> Controls:
+        return self.snap.controls.replace(weights=self._weights())
+
+    def _command(self, command: Callable[..., object], /, *args: object, **kwargs: object) -> object:
+        """Call a daemon command; a user-level error becomes a notification instead of a crash."""
+        try:
+            return command(*args, **kwargs)
+        except RtgenError as error:
+            self.notify(str(error), severity="error")
+            return None
+
+    def action_toggle_play(self) -> None:
+        self._command(self.daemon.stop if self.snap.playing else self.daemon.start)
+
+    def action_panic(self) -> None:
+        self._command(self.daemon.panic)
+        self.notify("panic: all notes off")
+
+    def action_focus_control(self, control: str) -> None:
+        if control in self.controls:
+            self.controls[control].focus()
+
+    def action_focus_genre(self, number: int) -> None:
+        if number <= len(self.snap.genres):
+            self.action_focus_control(f"weights.{self.snap.genres[number - 1]}")
+
+    def action_cycle(self, control: str) -> None:
+        """Step a choice control to its next option, wherever the focus is."""
+        self.controls[control].action_adjust(1)
+
+    def action_learn(self) -> None:
+        """MIDI learn for the focused control; pressed again (or while learning) it cancels."""
+        if self.snap.learning is not None:
+            self._command(self.daemon.learn, None)
+            return
+        focused = self.focused
+        if not isinstance(focused, ControlWidget):
+            self.notify("focus a control first (Tab or its key), then press l to learn a knob for it")
+            return
+        self._command(self.daemon.learn, focused.control)
+        self.notify(f"learning {focused.control}: move a knob or fader on your controller")
+
+    def action_presets(self) -> None:
+        names = self._command(self.daemon.presets) or []
+        self.push_screen(PresetPicker(list(names), self.snap.preset), self._load_preset)
+
+    def _load_preset(self, name: str | None) -> None:
+        if name is None:
+            return
+        self._command(self.daemon.load_preset, name)
+        self.notify(f"preset {name} loaded")
+
+    def action_save_preset(self) -> None:
+        self.push_screen(SavePreset(self.snap.preset or ""), self._save_preset)
+
+    def _save_preset(self, name: str | None) -> None:
+        if name is None:
+            return
+        path = self._command(self.daemon.save_preset, name)
+        if path is not None:
+            self.notify(f"saved preset {name} to {path}")
