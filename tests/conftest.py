@@ -1,0 +1,34 @@
+"""Shared fixtures: a private JACK server for the session, a JACK client per test, a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from jack_server import JackClient, JackServer, jack_available
+
+from rtgen.clock import FakeClock
+
+_client_serial = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A dummy JACK server (``-r 48000 -p 64``) that ``JACK_DEFAULT_SERVER`` points at while tests run."""
+    if not jack_available():
+        pytest.skip("jackd / jack_lsp not installed")
+    with JackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def jack_client(jack_server):
+    """A JACK MIDI client with a unique name, closed after the test."""
+    with JackClient(f"tester{next(_client_serial)}") as client:
+        yield client
+
+
+@pytest.fixture
+def fake_clock():
+    """A clock at 120 BPM whose time moves only on ``advance(seconds)``."""
+    return FakeClock(tempo_bpm=120.0)

@@ -1,0 +1,202 @@
+"""Ports: the bounded input queue and backend choice in-process; real ports against a private JACK server."""
+
+from __future__ import annotations
+
+import mido
+import pytest
+from jack_server import JackClient, JackServer, wait_until
+
+from rtgen import backends
+from rtgen.ports import (
+    FakeInputPort,
+    MessageQueue,
+    PortError,
+    PortWatcher,
+    list_ports,
+    open_input,
+    open_output,
+    panic_messages,
+)
+from rtgen.scheduler import OutputScheduler, is_note_off, is_note_on
+
+PROBE = mido.Message("control_change", control=110, value=0)  # sent until a fresh connection carries it
+
+
+def is_probe(message: mido.Message) -> bool:
+    return message.type == "control_change" and message.control == 110
+
+
+def test_full_queue_drops_the_oldest_and_counts():
+    queue = MessageQueue(queue_size=4)
+    for k in range(10):
+        queue.put_bytes(float(k), [0x90, 60 + k, 100])
+    items = queue.poll()
+    assert [message.note for _, message in items] == [66, 67, 68, 69]
+    assert [t for t, _ in items] == [6.0, 7.0, 8.0, 9.0]
+    assert queue.dropped == 6 and queue.received == 10
+    assert queue.poll() == []
+
+
+def test_malformed_bytes_are_counted_not_raised():
+    queue = MessageQueue()
+    queue.put_bytes(0.0, [0x90, 200, 1])  # data byte out of range
+    queue.put_bytes(0.0, [])
+    queue.put_bytes(0.0, [0xF8])  # a clock tick is fine
+    assert queue.malformed == 2
+    assert [message.type for _, message in queue.poll()] == ["clock"]
+
+
+def test_fake_input_port_stamps_and_polls():
+    port = FakeInputPort(queue_size=2, now=lambda: 5.0)
+    for pitch in (60, 62, 64):
+        port.push(mido.Message("note_on", note=pitch))
+    assert [(t, m.note) for t, m in port.poll()] == [(5.0, 62), (5.0, 64)]
+    assert port.dropped == 1
+
+
+def test_panic_messages_per_channel():
+    messages = panic_messages([2])
+    assert [(m.channel, m.control, m.value) for m in messages] == [(2, 64, 0), (2, 123, 0), (2, 120, 0)]
+
+
+def test_find_port_by_exact_name_or_unique_substring():
+    names = ["fluidsynth:midi_00", "rtgen:rtgen in", "Keystation:out", "Keystation 2:out"]
+    assert backends.find_port(names, "Keystation:out", "input") == 2
+    assert backends.find_port(names, "FLUID", "output") == 0
+    with pytest.raises(PortError, match="ambiguous"):
+        backends.find_port(names, "keystation", "input")
+    with pytest.raises(PortError, match="no MIDI input port matches 'nord'"):
+        backends.find_port(names, "nord", "input")
+
+
+def test_no_server_gives_one_line_telling_what_to_do(monkeypatch):
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "rtgen-absent-server")
+    monkeypatch.setattr(backends, "ALSA_SEQUENCER", backends.Path("/nonexistent/snd/seq"))
+    with pytest.raises(PortError) as caught:
+        backends.resolve_backend("jack")
+    assert "jackd --no-realtime -d dummy" in str(caught.value) and "\n" not in str(caught.value)
+    if backends.sys.platform.startswith("linux"):
+        with pytest.raises(PortError, match="no MIDI system"):
+            open_output(backend="auto")
+    with pytest.raises(PortError, match="unknown MIDI backend"):
+        backends.resolve_backend("oss")
+
+
+@pytest.mark.jack
+def test_auto_picks_the_running_jack_server(jack_server):
+    assert backends.jack_server_running()
+    assert backends.resolve_backend("auto") == "jack"
+    assert "jack" in backends.available_backends()
+
+
+@pytest.mark.jack
+def test_scheduled_phrase_reaches_a_jack_client_with_every_note_closed(jack_client):
+    port = open_output()
+    try:
+        jack_client.listen_to("rtgen out")
+        assert jack_client.wait_route(lambda: port.send(PROBE))
+        scheduler = OutputScheduler(port)
+        scheduler.start()
+        start = scheduler._now() + 0.05
+        pitches = [60, 62, 64, 65, 67, 65, 64, 62]
+        for k, pitch in enumerate(pitches):
+            scheduler.schedule_note(start + k * 0.02, start + k * 0.02 + 0.015, pitch)
+        scheduler.schedule(start + 30.0, mido.Message("note_on", note=90))  # never due: stop must not leave it
+        assert jack_client.wait_count(len(pitches), timeout_s=10.0, kind="note_off")
+        scheduler.stop()
+        assert jack_client.wait_count(3, timeout_s=10.0, kind="control_change")
+    finally:
+        port.close()
+    received = [m for m in jack_client.messages() if not is_probe(m)]
+    notes_on = [m.note for m in received if is_note_on(m)]
+    assert notes_on == pitches
+    assert sum(1 for m in received if is_note_off(m)) == len(pitches)
+    assert [m.control for m in received if m.type == "control_change"] == [64, 123, 120]
+
+
+@pytest.mark.jack
+def test_rtgen_in_receives_a_clients_messages_stamped(jack_client):
+    port = open_input()
+    try:
+        jack_client.send_to("rtgen in")
+        assert wait_until(lambda: jack_client.send(PROBE) and len(port.queue) > 0, timeout_s=5.0, poll_s=0.05)
+        phrase = [(k * 0.01, mido.Message("note_on", note=60 + k, velocity=100)) for k in range(5)]
+        phrase.append((0.06, mido.Message("clock")))
+        sent = jack_client.send_phrase(phrase)
+        items = []
+        assert wait_until(lambda: items.extend(i for i in port.poll() if not is_probe(i[1])) or len(items) >= 6, 10.0)
+    finally:
+        port.close()
+    assert [m.type for _, m in items] == ["note_on"] * 5 + ["clock"]
+    assert [m.note for _, m in items[:5]] == [60, 61, 62, 63, 64]
+    stamps = [t for t, _ in items]
+    assert stamps == sorted(stamps) and stamps[0] >= sent[0]
+    assert port.dropped == 0 and port.malformed == 0
+
+
+@pytest.mark.jack
+def test_vanished_peer_is_reported_and_reconnected(jack_client):
+    jack_client.open_input("synth")
+    port = open_output(f"{jack_client.name}:synth")
+    events: list[str] = []
+    watcher = PortWatcher([port], interval_s=0.1, on_event=events.append)
+    watcher.start()
+    try:
+        jack_client.close_input()
+        assert wait_until(lambda: any("vanished" in line for line in events), timeout_s=5.0)
+        port.send(mido.Message("note_on", note=60))  # dropped and counted, not raised
+        assert port.failed == 1
+        jack_client.open_input("synth")
+        assert wait_until(lambda: any("reconnected" in line for line in events), timeout_s=2.0)
+        assert jack_client.wait_route(lambda: port.send(mido.Message("note_on", note=61)))
+    finally:
+        watcher.stop()
+        port.close()
+
+
+@pytest.mark.jack
+def test_ports_reopen_when_their_jack_server_returns(jack_server, monkeypatch):
+    first = JackServer().start()
+    name = first.name
+    try:
+        port = open_output(client_name="rtgen-revive")
+        watcher = PortWatcher([port])
+        first.stop()
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+        assert "stopped" in " ".join(watcher.check_once())
+        port.send(mido.Message("note_on", note=60))  # dropped and counted while the server is away
+        assert port.failed == 1
+        second = JackServer(name=name).start()
+        try:
+            assert "reopened" in " ".join(watcher.check_once())
+            with JackClient("revive-tester") as client:
+                client.listen_to("rtgen-revive:rtgen out")
+                assert wait_until(lambda: port.send(mido.Message("note_on", note=61)) or client.messages(), 5.0)
+            port.close()
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    assert any(m.note == 61 for m in client.messages())
+
+
+@pytest.mark.jack
+def test_a_server_restarted_between_checks_is_noticed(jack_server, monkeypatch):
+    first = JackServer().start()
+    name = first.name
+    port = open_output(client_name="rtgen-quick")
+    watcher = PortWatcher([port])
+    first.stop()
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    with JackServer(name=name):
+        assert "restarted" in " ".join(watcher.check_once())
+        assert port.connected
+        port.close()
+
+
+@pytest.mark.jack
+def test_list_ports_shows_other_clients(jack_client):
+    jack_client.open_input("synth")
+    listing = list_ports("jack")
+    assert f"{jack_client.name}:synth" in listing.outputs
+    assert listing.backend == "jack"

@@ -1,0 +1,225 @@
+"""The output scheduler on a fake clock (``pump``) and, once, on its real thread."""
+
+from __future__ import annotations
+
+import gc
+
+import mido
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jack_server import wait_until
+
+from rtgen.clock import FakeClock
+from rtgen.ports import FakeOutputPort
+from rtgen.rtstats import GcMonitor, freeze_gc, percentile
+from rtgen.scheduler import OutputScheduler, is_note_off, is_note_on
+
+
+def on(pitch, velocity=90, channel=0):
+    return mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)
+
+
+def off(pitch, channel=0):
+    return mido.Message("note_off", note=pitch, velocity=0, channel=channel)
+
+
+def make(fake_clock, **options):
+    port = FakeOutputPort(now=fake_clock)
+    return OutputScheduler(port, now=fake_clock, **options), port
+
+
+def run_until(fake_clock, scheduler, t, step_s=0.001):
+    while fake_clock.now() < t:
+        fake_clock.advance(step_s)
+        scheduler.pump()
+
+
+def assert_balanced(messages):
+    """Every note-on is closed by a note-off after it, and no note-off comes without one."""
+    sounding = set()
+    for message in messages:
+        key = (message.channel, message.note) if hasattr(message, "note") else None
+        if is_note_on(message):
+            assert key not in sounding, f"second note-on for {key}"
+            sounding.add(key)
+        elif is_note_off(message):
+            assert key in sounding, f"note-off without note-on for {key}"
+            sounding.discard(key)
+    assert not sounding, f"hanging notes {sounding}"
+
+
+def test_sends_in_time_order_at_planned_times(fake_clock):
+    scheduler, port = make(fake_clock)
+    for t, pitch in [(0.30, 64), (0.10, 60), (0.20, 62)]:
+        scheduler.schedule_note(t, t + 0.05, pitch)
+    run_until(fake_clock, scheduler, 0.5)
+    assert [m.note for m in port.messages() if is_note_on(m)] == [60, 62, 64]
+    times = [t for t, _ in port.sent]
+    assert times == sorted(times)
+    assert port.sent[0][0] == pytest.approx(0.10, abs=0.0011)
+    stats = scheduler.stats()
+    assert stats.count == 6 and stats.late == 0 and stats.max_ms <= 1.1
+    assert_balanced(port.messages())
+
+
+def test_late_events_are_sent_at_once_and_counted(fake_clock):
+    scheduler, port = make(fake_clock)
+    fake_clock.advance(1.0)
+    scheduler.schedule(0.5, on(60))
+    scheduler.schedule(0.9995, off(60))
+    assert scheduler.pump() == 2
+    stats = scheduler.stats()
+    assert stats.late == 1 and stats.count == 2
+    assert stats.max_ms == pytest.approx(500.0)
+
+
+def test_retrigger_closes_the_sounding_note_first(fake_clock):
+    scheduler, port = make(fake_clock)
+    scheduler.schedule(0.1, on(60))
+    scheduler.schedule(0.2, on(60))
+    scheduler.schedule(0.3, off(60))
+    scheduler.schedule(0.4, off(60))
+    run_until(fake_clock, scheduler, 0.35)
+    assert [m.type for m in port.messages()] == ["note_on", "note_off", "note_on"]
+    assert scheduler.sounding() == {(0, 60)}
+    run_until(fake_clock, scheduler, 0.45)
+    assert_balanced(port.messages())
+    assert scheduler.sounding() == frozenset()
+
+
+def test_stray_note_off_is_dropped(fake_clock):
+    scheduler, port = make(fake_clock)
+    scheduler.schedule(0.0, off(61))
+    scheduler.pump()
+    assert port.sent == [] and scheduler.stray_offs == 1
+
+
+def test_panic_sends_offs_then_cc64_123_120_on_channels_used(fake_clock):
+    scheduler, port = make(fake_clock)
+    scheduler.schedule_note(0.0, 10.0, 60, channel=0)
+    scheduler.schedule_note(0.0, 10.0, 67, channel=3)
+    scheduler.schedule_note(5.0, 6.0, 72, channel=0)
+    scheduler.pump()
+    port.sent.clear()
+    scheduler.panic()
+    messages = port.messages()
+    assert [(m.type, m.note) for m in messages[:2]] == [("note_off", 60), ("note_off", 67)]
+    controls = [(m.channel, m.control, m.value) for m in messages[2:]]
+    assert controls == [(0, 64, 0), (0, 123, 0), (0, 120, 0), (3, 64, 0), (3, 123, 0), (3, 120, 0)]
+    run_until(fake_clock, scheduler, 7.0, step_s=0.1)  # the dropped note at 5 s never plays
+    assert len(port.messages()) == len(messages)
+    assert scheduler.sounding() == frozenset()
+
+
+def test_cancel_after_drops_later_notes_but_closes_sounding_ones(fake_clock):
+    scheduler, port = make(fake_clock)
+    scheduler.schedule_note(0.1, 0.9, 60)  # sounds across the cut: keeps its note-off
+    scheduler.schedule_note(0.2, 0.3, 62)  # ends before the cut
+    scheduler.schedule_note(0.6, 0.7, 64)  # starts after the cut: dropped
+    scheduler.schedule(0.4, on(65))  # no note-off scheduled yet: closed at the cut
+    scheduler.schedule(0.8, mido.Message("control_change", control=1, value=5))
+    scheduler.cancel_after(0.5)
+    run_until(fake_clock, scheduler, 1.0)
+    messages = port.messages()
+    assert 64 not in [m.note for m in messages if hasattr(m, "note")]
+    assert any(m.type == "control_change" for m in messages)
+    assert_balanced(messages)
+
+
+def test_max_note_length_closes_a_note_left_open(fake_clock):
+    scheduler, port = make(fake_clock, max_note_s=2.0)
+    scheduler.schedule(0.0, on(60))
+    run_until(fake_clock, scheduler, 2.5, step_s=0.01)
+    assert_balanced(port.messages())
+    scheduler.schedule(2.6, off(60))  # the engine's late note-off finds nothing open
+    run_until(fake_clock, scheduler, 2.7, step_s=0.01)
+    assert scheduler.stray_offs == 1
+
+
+events = st.lists(
+    st.tuples(st.floats(0, 2), st.floats(0, 1), st.integers(60, 64), st.integers(0, 1)),
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events, st.one_of(st.none(), st.floats(0, 3)))
+def test_every_note_on_gets_its_note_off(notes, cut):
+    clock = FakeClock()
+    scheduler, port = make(clock)
+    for start, length, pitch, channel in notes:
+        scheduler.schedule_note(start, start + length, pitch, channel=channel)
+    if cut is not None:
+        scheduler.cancel_after(cut)
+    run_until(clock, scheduler, 3.5, step_s=0.01)
+    scheduler.stop()
+    assert_balanced([m for m in port.messages() if m.type != "control_change"])
+
+
+def test_output_thread_sends_and_stop_closes_everything():
+    port = FakeOutputPort()
+    scheduler = OutputScheduler(port)
+    scheduler.start()
+    start = port.now() + 0.02
+    for k in range(20):
+        scheduler.schedule_note(start + k * 0.005, start + k * 0.005 + 0.003, 60 + k % 5)
+    scheduler.schedule(start + 60.0, on(90))  # far ahead: never played, nothing left hanging
+    assert wait_until(lambda: scheduler.stats().count >= 40, timeout_s=10.0)
+    scheduler.stop()
+    messages = port.messages()
+    assert_balanced([m for m in messages if m.type != "control_change"])
+    assert [m.control for m in messages[-3:]] == [64, 123, 120]
+    stats = scheduler.stats()
+    print(f"\nthread send error: p50 {stats.p50_ms:.3f} ms, p99 {stats.p99_ms:.3f} ms, max {stats.max_ms:.3f} ms")
+
+
+class BreaksOnPitch(FakeOutputPort):
+    """A port whose driver fails with an unexpected error on one pitch."""
+
+    def send(self, message):
+        if getattr(message, "note", None) == 99:
+            raise KeyError("driver bug")
+        super().send(message)
+
+
+def test_a_dying_output_thread_still_closes_its_notes():
+    port = BreaksOnPitch()
+    scheduler = OutputScheduler(port)
+    scheduler.start()
+    start = port.now() + 0.01
+    scheduler.schedule_note(start, start + 30.0, 60)
+    scheduler.schedule(start + 0.01, on(99))
+    assert wait_until(lambda: scheduler.error is not None, timeout_s=10.0)
+    scheduler.stop()
+    assert isinstance(scheduler.error, KeyError)
+    assert_balanced([m for m in port.messages() if m.type != "control_change"])
+    assert scheduler.sounding() == frozenset()
+
+
+def test_percentile_gc_monitor_and_freeze():
+    assert percentile([], 0.5) == 0.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
+    monitor = GcMonitor()
+    monitor.install()
+    try:
+        gc.collect()
+    finally:
+        monitor.uninstall()
+    assert monitor.pauses >= 1 and monitor.max_s > 0.0
+    try:
+        assert freeze_gc() > 0
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.jack
+def test_realtime_benchmark_reports_every_note(jack_server):
+    from rtgen.benchmarks_realtime import RealtimeBenchConfig, format_report, run_realtime_bench
+
+    report = run_realtime_bench(RealtimeBenchConfig(notes=40, tempo_bpm=960.0))
+    print("\n" + format_report(report))
+    assert report["setup"]["jack_server"] == jack_server.name and not report["setup"]["private_server"]
+    assert report["end_to_end"]["received"] == 40 and report["end_to_end"]["lost"] == 0
+    assert report["send_time"]["events"] >= 79  # 40 note-ons, their note-offs but perhaps the last
