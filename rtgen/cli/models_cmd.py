@@ -1,0 +1,63 @@
+"""``rtgen models``: the installed models and the figures their meta.json records."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list installed models with their corpus, size and validation figures",
+        description="List the models under the models folder (RTGEN_MODELS overrides it).",
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.set_defaults(handler=run)
+
+
+def summary(name: str, meta: dict) -> dict:
+    """The figures of one model, from its meta.json (``metrics.eval`` once `rtgen eval --write` ran)."""
+    metrics = meta.get("metrics", {})
+    evaluated = metrics.get("eval", {})
+    corpus = meta.get("corpus", {})
+    return {
+        "name": name,
+        "genres": meta.get("genres", [meta.get("genre", name)]),
+        "corpus": ", ".join(f"{c.get('source')} ({c.get('parts')})" for c in corpus.values()),
+        "pieces": sum(int(c.get("pieces", 0)) for c in corpus.values()),
+        "train_tokens": sum(int(c.get("train_tokens", 0)) for c in corpus.values()),
+        "parameters": meta.get("parameters"),
+        "epochs": metrics.get("epochs"),
+        "train_minutes": round(metrics.get("train_seconds", 0) / 60, 1),
+        "valid_ce": metrics.get("valid_ce"),
+        "eval": {
+            genre: {k: e.get(k) for k in ("model_ce", "ngram_ce", "ngram_order", "accuracy", "f1", "copy_rate")}
+            for genre, e in evaluated.items()
+        },
+    }
+
+
+def run(args) -> int:
+    from rtgen.checkpoint import installed_models
+    from rtgen.paths import models_dir
+
+    found = [summary(name, meta) for name, meta in installed_models()]
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print(f"no models installed in {models_dir()}")
+        return 0
+    for model in found:
+        print(
+            f"{model['name']}: {model['corpus']}; {model['pieces']:,} pieces, {model['train_tokens']:,} train tokens, "
+            f"{model['parameters'] or 0:,} parameters, {model['epochs']} epochs in {model['train_minutes']} min, "
+            f"valid CE {model['valid_ce']:.3f}"
+        )
+        for genre, e in model["eval"].items():
+            gain = 1 - e["model_ce"] / e["ngram_ce"]
+            print(
+                f"  {genre}: CE {e['model_ce']:.3f} vs {e['ngram_order']}-gram {e['ngram_ce']:.3f} ({gain:+.1%}), "
+                f"accuracy {e['accuracy']:.3f}, F1 {e['f1']:.3f}, copy rate {e['copy_rate']:.3f}"
+            )
+    return 0

@@ -1,0 +1,360 @@
+"""Recurrent language models over the shared token vocabulary, and their cheap per-token step.
+
+A network is embedding -> N recurrent layers (LSTM or GRU, one size per layer)
+-> dense head over the vocabulary. Two paths share the same parameters:
+
+* ``forward`` runs whole sequences through ``nn.LSTM``/``nn.GRU`` (fast for
+  training and for priming with a phrase);
+* ``step`` advances one token at cell level (two matmuls and the gate
+  nonlinearities). A one-step ``nn.LSTM`` call goes through oneDNN and costs
+  about 3x more (measured on the 2-core CPU: 1.7 vs 0.58 ms for 2x256 units,
+  5.1 vs 2.0 ms for 2x512; ``rtgen bench train``), and the step is the
+  daemon's hot path.
+
+Normalisation: the genre paper uses batch norm between LSTM layers, which
+needs batch statistics and so cannot run one token at a time; rtgen uses
+LayerNorm on each recurrent layer's output instead (``layer_norm = true``),
+which normalises per token and behaves identically in training and stepping.
+
+Genre conditioning (``genre_count > 0``): a genre weight vector is
+concatenated to the embedding at every step; one-hot in training, any
+non-negative weights (normalised to sum 1) at inference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from rtgen.errors import RtgenError
+
+State = list[tuple[Tensor, ...]]  # per layer: (h, c) for LSTM, (h,) for GRU; each [B, hidden]
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Shape of one network; stored in every checkpoint so it rebuilds from the file alone."""
+
+    vocab_size: int = 338  # tokens in the shared vocabulary (EventEncoding: 338)
+    embedding_dim: int = 96  # width of the token embedding
+    hidden_sizes: tuple[int, ...] = (384, 384)  # one recurrent layer per entry, e.g. (256, 512, 256)
+    cell: Literal["lstm", "gru"] = "lstm"
+    dropout: float = 0.2  # between layers and before the head; training only; 0-0.9
+    input_dropout: float | None = None  # on the embedding (with the genre vector); None: the same as dropout
+    genre_count: int = 0  # > 0: a genre weight vector of this length joins the embedding
+    layer_norm: bool = False  # LayerNorm on each recurrent layer's output
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2 or self.embedding_dim < 1 or not self.hidden_sizes:
+            raise ValueError("vocab_size >= 2, embedding_dim >= 1 and at least one hidden size are required")
+        if any(h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden sizes must be positive, got {self.hidden_sizes}")
+        for name in ("dropout", "input_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 0.9:
+                raise ValueError(f"{name} {value} outside 0-0.9")
+        if self.genre_count < 0:
+            raise ValueError(f"genre_count {self.genre_count} is negative")
+
+
+def genre_vector(weights: Sequence[float] | Tensor, genre_count: int) -> Tensor:
+    """Non-negative genre weights normalised to sum 1; all zeros means uniform."""
+    vector = torch.as_tensor(weights, dtype=torch.float32).flatten()
+    if vector.numel() != genre_count:
+        raise RtgenError(f"expected {genre_count} genre weights, got {vector.numel()}")
+    if bool((vector < 0).any()) or not bool(torch.isfinite(vector).all()):
+        raise RtgenError(f"genre weights must be finite and non-negative, got {vector.tolist()}")
+    total = float(vector.sum())
+    return vector / total if total > 0 else torch.full_like(vector, 1.0 / genre_count)
+
+
+class RecurrentLM(nn.Module):
+    """Stacked LSTM/GRU language model; ``forward`` for sequences, ``step`` for one token."""
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config = config
+        recurrent = nn.LSTM if config.cell == "lstm" else nn.GRU
+        self.embed = nn.Embedding(config.vocab_size, config.embedding_dim)
+        sizes = [config.embedding_dim + config.genre_count, *config.hidden_sizes]
+        self.layers = nn.ModuleList(recurrent(i, h, batch_first=True) for i, h in pairwise(sizes))
+        self.norms = nn.ModuleList(nn.LayerNorm(h) for h in config.hidden_sizes) if config.layer_norm else None
+        self.drop = nn.Dropout(config.dropout)
+        self.input_drop = nn.Dropout(config.dropout if config.input_dropout is None else config.input_dropout)
+        self.head = nn.Linear(config.hidden_sizes[-1], config.vocab_size)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    def initial_state(self, batch: int) -> State:
+        """Zero state for ``batch`` independent streams."""
+        parts = 2 if self.config.cell == "lstm" else 1
+        return [
+            tuple(torch.zeros(batch, h, device=self.device) for _ in range(parts)) for h in self.config.hidden_sizes
+        ]
+
+    def _genre_input(self, genre: Tensor | Sequence[float] | None, batch: int) -> Tensor | None:
+        """Genre weights as [batch, genre_count]: per-row weights, one shared vector, or uniform."""
+        count = self.config.genre_count
+        if count == 0:
+            if genre is not None:
+                raise RtgenError("this model has no genre conditioning; pass genre=None")
+            return None
+        if genre is None:
+            return torch.full((batch, count), 1.0 / count, device=self.device)
+        genre = torch.as_tensor(genre, dtype=torch.float32, device=self.device)
+        if genre.dim() == 1:
+            genre = genre_vector(genre.cpu(), count).to(self.device).expand(batch, count)
+        return genre
+
+    def forward(self, tokens: Tensor, state: State | None = None, genre: Tensor | None = None) -> tuple[Tensor, State]:
+        """tokens [B, T] -> (logits [B, T, V], final state); ``genre`` [B, G] or [G] weights."""
+        batch, steps = tokens.shape
+        x = self.embed(tokens)
+        g = self._genre_input(genre, batch)
+        if g is not None:
+            x = torch.cat([x, g[:, None, :].expand(batch, steps, g.shape[1])], dim=-1)
+        state = state if state is not None else self.initial_state(batch)
+        new_state: State = []
+        for index, layer in enumerate(self.layers):
+            x = self.input_drop(x) if index == 0 else self.drop(x)
+            layer_state = tuple(s.unsqueeze(0).contiguous() for s in state[index])
+            x, out_state = layer(x, layer_state if len(layer_state) == 2 else layer_state[0])
+            out_state = out_state if isinstance(out_state, tuple) else (out_state,)
+            new_state.append(tuple(s.squeeze(0) for s in out_state))
+            if self.norms is not None:
+                x = self.norms[index](x)
+        return self.head(self.drop(x)), new_state
+
+    @torch.inference_mode()
+    def step(self, tokens: Tensor, state: State, genre: Tensor | None = None) -> tuple[Tensor, State]:
+        """tokens [B] -> (logits [B, V], next state), at cell level from the same parameters."""
+        x = self.embed.weight[tokens]
+        g = self._genre_input(genre, x.shape[0])
+        if g is not None:
+            x = torch.cat([x, g], dim=-1)
+        new_state: State = []
+        for index, layer in enumerate(self.layers):
+            cell = _lstm_cell if self.config.cell == "lstm" else _gru_cell
+            layer_state = cell(
+                x, state[index], layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0
+            )
+            new_state.append(layer_state)
+            x = layer_state[0]
+            if self.norms is not None:
+                x = self.norms[index](x)
+        return F.linear(x, self.head.weight, self.head.bias), new_state
+
+
+def _lstm_cell(x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor):
+    """One LSTM step in PyTorch's gate order (input, forget, cell, output)."""
+    h, c = state
+    gates = torch.addmm(b_ih + b_hh, x, w_ih.t()).addmm_(h, w_hh.t())
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _gru_cell(x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor):
+    """One GRU step in PyTorch's gate order (reset, update, new)."""
+    (h,) = state
+    gi = torch.addmm(b_ih, x, w_ih.t())
+    gh = torch.addmm(b_hh, h, w_hh.t())
+    i_r, i_z, i_n = gi.chunk(3, dim=1)
+    h_r, h_z, h_n = gh.chunk(3, dim=1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    return (n + z * (h - n),)
+
+
+def build_model(config: NetConfig) -> RecurrentLM:
+    return RecurrentLM(config)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class StackedStepper:
+    """Steps K models on one input token as ONE batched computation: logits [K, V] per step.
+
+    Models sharing one ``NetConfig`` have their weights stacked once into
+    [K, ...] tensors; each step is a few ``baddbmm`` calls and in-place
+    nonlinearities into preallocated buffers, under ``torch.inference_mode``.
+    Models with different configs (same vocabulary) fall back to stepping each
+    model in turn behind the same API. Conditional models see the genre vector
+    set by ``set_genre`` (uniform until then).
+    """
+
+    def __init__(self, models: Sequence[RecurrentLM]) -> None:
+        if not models:
+            raise RtgenError("StackedStepper needs at least one model")
+        vocab = {m.config.vocab_size for m in models}
+        if len(vocab) != 1:
+            raise RtgenError(f"models predict over different vocabularies ({sorted(vocab)} tokens); cannot fuse them")
+        self.models = list(models)
+        self.device = models[0].device
+        self.vocab_size = vocab.pop()
+        self.stacked = len({_shape(m.config) for m in models}) == 1
+        self._genre: Tensor | None = None
+        with torch.inference_mode():
+            self.logits = torch.zeros(len(models), self.vocab_size, device=self.device)
+            if self.stacked:
+                self._stack_weights()
+            self.reset()
+
+    def _stack_weights(self) -> None:
+        config, models = self.models[0].config, self.models
+        k, e = len(models), config.embedding_dim
+        self._embed = torch.stack([m.embed.weight.detach() for m in models])  # [K, V, E]
+        self._x0 = torch.zeros(k, 1, e + config.genre_count, device=self.device)
+        self._layers = []
+        for index, size in enumerate(config.hidden_sizes):
+            layers = [m.layers[index] for m in models]
+            w_ih = torch.stack([layer.weight_ih_l0.detach().t() for layer in layers])  # [K, in, G*H]
+            w_hh = torch.stack([layer.weight_hh_l0.detach().t() for layer in layers])  # [K, H, G*H]
+            b_ih = torch.stack([layer.bias_ih_l0.detach() for layer in layers])[:, None, :]
+            b_hh = torch.stack([layer.bias_hh_l0.detach() for layer in layers])[:, None, :]
+            norm = None
+            if config.layer_norm:
+                norm = (
+                    torch.stack([m.norms[index].weight.detach() for m in models])[:, None, :],
+                    torch.stack([m.norms[index].bias.detach() for m in models])[:, None, :],
+                )
+            gates = w_ih.shape[2]
+            self._layers.append(
+                {
+                    "w_ih": w_ih,
+                    "w_hh": w_hh,
+                    "b": b_ih + b_hh if config.cell == "lstm" else b_ih,
+                    "b_hh": b_hh,
+                    "norm": norm,
+                    "h": torch.zeros(k, 1, size, device=self.device),
+                    "c": torch.zeros(k, 1, size, device=self.device),
+                    "gi": torch.zeros(k, 1, gates, device=self.device),
+                    "gh": torch.zeros(k, 1, gates, device=self.device),
+                    "tmp": torch.zeros(k, 1, size, device=self.device),
+                }
+            )
+        self._head_w = torch.stack([m.head.weight.detach().t() for m in models])  # [K, H, V]
+        self._head_b = torch.stack([m.head.bias.detach() for m in models])[:, None, :]
+        self._out = self.logits.view(k, 1, self.vocab_size)
+
+    def set_genre(self, weights: Sequence[float] | Tensor) -> None:
+        """Genre weights for conditional models (normalised to sum 1); takes effect at the next step."""
+        count = self.models[0].config.genre_count
+        if count == 0 or any(m.config.genre_count != count for m in self.models):
+            raise RtgenError("set_genre needs conditional models with the same genre_count")
+        vector = genre_vector(weights, count).to(self.device)
+        with torch.inference_mode():
+            self._genre = vector
+            if self.stacked:
+                self._x0[:, 0, self.models[0].config.embedding_dim :] = vector
+
+    def reset(self) -> None:
+        """Zero every model's state (a fresh start, as after SEP)."""
+        with torch.inference_mode():
+            self.logits.zero_()
+            if self.stacked:
+                for layer in self._layers:
+                    layer["h"].zero_()
+                    layer["c"].zero_()
+                if self.models[0].config.genre_count and self._genre is None:
+                    self._x0[:, 0, self.models[0].config.embedding_dim :] = 1.0 / self.models[0].config.genre_count
+            else:
+                self._states = [m.initial_state(1) for m in self.models]
+
+    def _genre_arg(self, model: RecurrentLM) -> Tensor | None:
+        return self._genre if model.config.genre_count else None
+
+    @torch.inference_mode()
+    def step(self, token: int) -> Tensor:
+        """Feed ``token`` to every model; logits [K, V] for the next token (a reused buffer)."""
+        if not 0 <= token < self.vocab_size:
+            raise RtgenError(f"token {token} outside the vocabulary of {self.vocab_size}")
+        if not self.stacked:
+            index = torch.tensor([token], device=self.device)
+            for k, model in enumerate(self.models):
+                logits, self._states[k] = model.step(index, self._states[k], self._genre_arg(model))
+                self.logits[k].copy_(logits[0])
+            return self.logits
+        e = self.models[0].config.embedding_dim
+        self._x0[:, :, :e].copy_(self._embed[:, token : token + 1, :])
+        x = self._x0
+        lstm = self.models[0].config.cell == "lstm"
+        for layer in self._layers:
+            (_lstm_stacked if lstm else _gru_stacked)(x, layer)
+            x = layer["h"]
+            if layer["norm"] is not None:
+                x = F.layer_norm(x, x.shape[-1:]).mul_(layer["norm"][0]).add_(layer["norm"][1])
+        torch.baddbmm(self._head_b, x, self._head_w, out=self._out)
+        return self.logits
+
+    @torch.inference_mode()
+    def prime(self, tokens: Sequence[int]) -> Tensor:
+        """Run ``tokens`` through every model (sequence forward) from the current state.
+
+        Returns the logits [K, V] after the last token (the same buffer ``step`` fills).
+        """
+        if len(tokens) == 0:
+            return self.logits
+        batch = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
+        for k, model in enumerate(self.models):
+            logits, state = model(batch, self._state_of(k), self._genre_arg(model))
+            self._set_state(k, state)
+            self.logits[k].copy_(logits[0, -1])
+        return self.logits
+
+    def _state_of(self, k: int) -> State:
+        if not self.stacked:
+            return self._states[k]
+        parts = ("h", "c") if self.models[0].config.cell == "lstm" else ("h",)
+        return [tuple(layer[p][k].clone() for p in parts) for layer in self._layers]
+
+    def _set_state(self, k: int, state: State) -> None:
+        if not self.stacked:
+            self._states[k] = state
+            return
+        for layer, layer_state in zip(self._layers, state, strict=True):
+            for name, value in zip(("h", "c"), layer_state, strict=False):  # GRU state has h only
+                layer[name][k].copy_(value)
+
+
+def _shape(config: NetConfig) -> NetConfig:
+    """The config without its training-only settings: models equal in shape can be stacked."""
+    return dataclasses.replace(config, dropout=0.0, input_dropout=None)
+
+
+def _lstm_stacked(x: Tensor, layer: dict) -> None:
+    """In-place LSTM step for K stacked models: x [K, 1, in] -> layer h, c [K, 1, H]."""
+    gates, h, c, tmp = layer["gi"], layer["h"], layer["c"], layer["tmp"]
+    size = h.shape[-1]
+    torch.baddbmm(layer["b"], x, layer["w_ih"], out=gates)
+    gates.baddbmm_(h, layer["w_hh"])
+    gates[..., : 2 * size].sigmoid_()
+    gates[..., 2 * size : 3 * size].tanh_()
+    gates[..., 3 * size :].sigmoid_()
+    c.mul_(gates[..., size : 2 * size]).addcmul_(gates[..., :size], gates[..., 2 * size : 3 * size])
+    torch.tanh(c, out=tmp)
+    torch.mul(gates[..., 3 * size :], tmp, out=h)
+
+
+def _gru_stacked(x: Tensor, layer: dict) -> None:
+    """In-place GRU step for K stacked models: x [K, 1, in] -> layer h [K, 1, H]."""
+    gi, gh, h = layer["gi"], layer["gh"], layer["h"]
+    size = h.shape[-1]
+    torch.baddbmm(layer["b"], x, layer["w_ih"], out=gi)
+    torch.baddbmm(layer["b_hh"], h, layer["w_hh"], out=gh)
+    gi[..., : 2 * size].add_(gh[..., : 2 * size]).sigmoid_()
+    n = gi[..., 2 * size :]
+    n.addcmul_(gi[..., :size], gh[..., 2 * size :]).tanh_()
+    h.sub_(n).mul_(gi[..., size : 2 * size]).add_(n)
