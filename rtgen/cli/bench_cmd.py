@@ -1,0 +1,220 @@
+"""``rtgen bench``: measurements on this machine, one sub-subcommand per benchmark.
+
+Each benchmark is a function ``register_<name>(benches)`` that adds its parser
+to the ``bench`` sub-subparsers and sets ``handler``; add it to ``BENCHES``.
+Benchmarks print figures; they never assert on timings.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def _shipped_net_config(config_path: str | None):
+    """The NetConfig (and TrainConfig) the shipped genre models use, from models/configs/folk.toml."""
+    import dataclasses
+
+    from rtgen.config import load
+    from rtgen.encoding import make_encoding
+    from rtgen.paths import models_dir
+    from rtgen.train import TrainConfig
+
+    path = Path(config_path) if config_path else models_dir() / "configs" / "folk.toml"
+    config = load(TrainConfig, path) if path.exists() else TrainConfig()
+    net = dataclasses.replace(config.net, vocab_size=len(make_encoding(config.encoding)))
+    return config, net, path
+
+
+def train_throughput(model, batch_size: int, seq_len: int, seconds: float) -> list[float]:
+    """Tokens/s of each timed training batch (forward, backward, Adam step) on random tokens."""
+    import torch
+    from torch.nn import functional as F
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    vocab = model.config.vocab_size
+    x = torch.randint(0, vocab, (batch_size, seq_len))
+    y = torch.randint(0, vocab, (batch_size, seq_len))
+    rates: list[float] = []
+    start = time.perf_counter()
+    for index in range(10_000):
+        tick = time.perf_counter()
+        logits, _ = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if index >= 1:  # the first batch pays for allocation and kernel selection
+            rates.append(x.numel() / (time.perf_counter() - tick))
+        if time.perf_counter() - start > seconds and len(rates) >= 3:
+            break
+    return rates
+
+
+def step_latencies(model, models: int, steps: int) -> dict[str, list[float]]:
+    """Seconds per one-token step: nn.LSTM with T=1, the cell-level step, and StackedStepper(models)."""
+    import torch
+
+    from rtgen.nets import RecurrentLM, StackedStepper
+
+    vocab = model.config.vocab_size
+    tokens = torch.randint(0, vocab, (steps,)).tolist()
+    results: dict[str, list[float]] = {"nn.LSTM one step": [], "cell-level step": [], f"StackedStepper({models})": []}
+    with torch.inference_mode():
+        state = None
+        for token in tokens[: max(50, steps // 10)]:
+            tick = time.perf_counter()
+            _, state = model(torch.tensor([[token]]), state)
+            results["nn.LSTM one step"].append(time.perf_counter() - tick)
+        state = model.initial_state(1)
+        index = torch.zeros(1, dtype=torch.long)
+        for token in tokens:
+            tick = time.perf_counter()
+            index[0] = token
+            _, state = model.step(index, state)
+            results["cell-level step"].append(time.perf_counter() - tick)
+    stepper = StackedStepper([model] + [RecurrentLM(model.config).eval() for _ in range(models - 1)])
+    for token in tokens:
+        tick = time.perf_counter()
+        stepper.step(token)
+        results[f"StackedStepper({models})"].append(time.perf_counter() - tick)
+    return results
+
+
+def run_train(args) -> int:
+    import torch
+
+    from rtgen.nets import RecurrentLM, parameter_count
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config, net, path = _shipped_net_config(args.config)
+    model = RecurrentLM(net)
+    print(
+        f"config {path}: {net.cell} {net.hidden_sizes}, embedding {net.embedding_dim}, "
+        f"{parameter_count(model):,} parameters; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    rates = train_throughput(model, config.batch_size, config.seq_len, args.seconds)
+    print(
+        f"training: batch {config.batch_size} x {config.seq_len} tokens, {len(rates)} batches: "
+        f"median {statistics.median(rates):,.0f} tokens/s (min {min(rates):,.0f}, max {max(rates):,.0f})"
+    )
+    model.eval()
+    for name, values in step_latencies(model, args.models, args.steps).items():
+        ms = [v * 1000 for v in values]
+        print(
+            f"{name:<22} median {statistics.median(ms):7.3f} ms   p99 {_percentile(ms, 0.99):7.3f} ms"
+            f"   ({len(ms)} steps)"
+        )
+    return 0
+
+
+def register_train(benches) -> None:
+    parser = benches.add_parser(
+        "train",
+        help="training throughput and one-token step latency of the shipped network config",
+        description="Training tokens/s for the shipped config (median over ~20 s of batches), then the latency of "
+        "one token step: nn.LSTM with one time step, the cell-level step, and StackedStepper over K models.",
+    )
+    parser.add_argument("--config", help="TrainConfig TOML (default: models/configs/folk.toml)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="training measurement length")
+    parser.add_argument("--steps", type=int, default=2000, help="steps per latency measurement")
+    parser.add_argument("--models", type=int, default=4, help="models in the StackedStepper")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.set_defaults(handler=run_train)
+
+
+def run_step(args) -> int:
+    """Fused-step latency from warm state vs the windowed approach (see rtgen.stepbench)."""
+    import json
+
+    import torch
+
+    from rtgen.stepbench import step_rows
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    counts = [int(c) for c in args.models.split(",")]
+    _, net, _ = _shipped_net_config(None)
+    rows = step_rows(counts, devices, args.steps, args.windowed_steps, net)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(
+            f"{row['models']} model(s) on {row['device']} {tuple(row['hidden_sizes'])}, {row['threads']} threads: "
+            f"fused step p50 {row['p50_ms']:.3f} ms p99 {row['p99_ms']:.3f} ms ({row['steps']} steps); "
+            f"windowed p50 {row['windowed_p50_ms']:.2f} ms p99 {row['windowed_p99_ms']:.2f} ms; "
+            f"{row['speedup']:.0f}x faster"
+        )
+    return 0
+
+
+def register_step(benches) -> None:
+    parser = benches.add_parser(
+        "step",
+        help="latency of one fused step (fusion + sampling + state advance) vs re-running a 100-token window",
+        description="Per-step latency p50/p99 of Engine.step for 1 and 4 genre models of the shipped size on CPU "
+        "(and CUDA when present), beside the papers' windowed approach, and the ratio.",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    parser.add_argument("--models", default="1,4", help="comma-separated model counts (default 1,4)")
+    parser.add_argument("--steps", type=int, default=2000, help="fused steps timed per row")
+    parser.add_argument("--windowed-steps", type=int, default=100, help="windowed steps timed per row")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the engine uses)")
+    parser.set_defaults(handler=run_step)
+
+
+def run_realtime(args) -> int:
+    """Send-time error and end-to-end jitter through JACK (see rtgen.benchmarks_realtime)."""
+    import json
+    import sys
+
+    from rtgen.benchmarks_realtime import RealtimeBenchConfig, format_report, run_realtime_bench
+
+    priority = None if args.normal_priority else 10
+    config = RealtimeBenchConfig(
+        notes=args.notes, tempo_bpm=args.tempo, spin_s=args.spin_ms / 1e3, realtime_priority=priority
+    )
+    seconds = config.notes * 15.0 / config.tempo_bpm
+    if not args.json:
+        print(f"playing {config.notes} 16ths at {config.tempo_bpm:g} BPM (about {seconds:.0f} s)...", file=sys.stderr)
+    report = run_realtime_bench(config)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def register_realtime(benches) -> None:
+    parser = benches.add_parser(
+        "realtime",
+        help="send-time error and end-to-end MIDI jitter through JACK",
+        description="Schedule 16th notes through rtgen's output scheduler to a virtual JACK port and record them "
+        "in a second JACK client: rtgen's send-time error p50/p99/max and the jitter a receiving synth sees. "
+        "Uses the running JACK server, or starts a private dummy one.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--notes", type=int, default=2000, help="16th notes to play (default 2000: 250 s at 120 BPM)")
+    parser.add_argument("--tempo", type=float, default=120.0, help="tempo in BPM (default 120)")
+    parser.add_argument("--spin-ms", type=float, default=0.5, help="spin before each event, ms (default 0.5)")
+    parser.add_argument(
+        "--normal-priority", action="store_true", help="do not ask SCHED_FIFO for the output thread (compare)"
+    )
+    parser.set_defaults(handler=run_realtime)
+
+
+BENCHES = (register_train, register_step, register_realtime)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="measure this machine: training throughput, step latency, ...")
+    benches = parser.add_subparsers(title="benchmarks", metavar="BENCH")
+    for add in BENCHES:
+        add(benches)
+    parser.set_defaults(handler=lambda args: parser.print_help() or 2)

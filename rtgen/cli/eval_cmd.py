@@ -1,0 +1,116 @@
+"""``rtgen eval``: validation metrics of installed models beside the n-gram baseline, and of their samples."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate installed models on their validation split against an n-gram baseline",
+        description="Cross-entropy, perplexity, accuracy and macro F1 on each model's validation split beside the "
+        "best Kneser-Ney n-gram (orders 1-5), and in-scale ratio, pitch-class entropy, range, notes per bar and "
+        "copy rate of sampled pieces.",
+    )
+    parser.add_argument("--genres", help="comma-separated model names (default: every installed model)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object keyed by model (model/genre)")
+    parser.add_argument("--samples", type=int, default=16, help="pieces sampled per model (default 16)")
+    parser.add_argument("--max-tokens", type=int, default=200_000, help="validation tokens scored per genre")
+    parser.add_argument("--write", action="store_true", help="store the results in each model's meta.json")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=run)
+    register_fidelity(parser)
+
+
+def register_fidelity(parser) -> None:
+    """``rtgen eval fidelity`` and ``rtgen eval classifier``: genre fidelity of fused output (rtgen.fidelity)."""
+    evals = parser.add_subparsers(title="genre fidelity", metavar="{fidelity,classifier}")
+    fidelity = evals.add_parser(
+        "fidelity",
+        help="generate pieces per weight setting and report each genre's classified share, per fusion method",
+        description="Targets: one genre at full weight -> >= 80%% of pieces classified as it; one genre's weight "
+        "rising 0 -> 1 against another in 5 steps -> its share rises (Spearman >= 0.9).",
+    )
+    fidelity.add_argument("--json", action="store_true", help="print the full report as JSON")
+    fidelity.add_argument("--pieces", type=int, default=20, help="pieces per weight setting (default 20)")
+    fidelity.add_argument("--bars", type=int, default=16, help="bars per piece (default 16)")
+    fidelity.add_argument("--methods", default="mixture,product,conditional", help="fusion methods to test")
+    fidelity.add_argument("--pairs", default="folk:fiddle,chorale:renaissance", help="sweeps, genre:against,...")
+    fidelity.add_argument("--seed", type=int, default=0)
+    fidelity.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    fidelity.set_defaults(handler=run_fidelity_cmd)
+    classifier = evals.add_parser(
+        "classifier",
+        help="fit the genre classifier on the corpora's training splits and save models/classifier.npz",
+        description="Per-genre trigram models over interval, duration and texture features; prints held-out accuracy.",
+    )
+    classifier.add_argument("--max-train", type=int, default=1500, help="training pieces per genre (default 1500)")
+    classifier.add_argument("--json", action="store_true")
+    classifier.set_defaults(handler=run_classifier_cmd)
+
+
+def run_classifier_cmd(args) -> int:
+    from rtgen.checkpoint import installed_models
+    from rtgen.fidelity import CLASSIFIER_FILE, fit_classifier
+    from rtgen.paths import models_dir
+
+    genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    classifier = fit_classifier(genres or ["folk", "fiddle", "chorale", "renaissance"], max_train=args.max_train)
+    path = classifier.save(models_dir() / CLASSIFIER_FILE)
+    print(json.dumps(classifier.info, indent=2, sort_keys=True) if args.json else f"{path}: {classifier.info}")
+    return 0
+
+
+def run_fidelity_cmd(args) -> int:
+    from rtgen.classifier import GenreClassifier
+    from rtgen.errors import RtgenError
+    from rtgen.fidelity import CLASSIFIER_FILE, run_fidelity
+    from rtgen.paths import models_dir
+
+    classifier = GenreClassifier.load(models_dir() / CLASSIFIER_FILE)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if "conditional" in methods and not (models_dir() / "multi" / "meta.json").exists():
+        methods.remove("conditional")
+        print("rtgen: note: no models/multi installed; skipping the conditional method", file=sys.stderr)
+    pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p.strip()]
+    if any(len(p) != 2 or set(p) - set(classifier.genres) for p in pairs):
+        raise RtgenError(f"--pairs {args.pairs!r}: expected genre:against pairs of {', '.join(classifier.genres)}")
+    log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    report = run_fidelity(classifier, methods, args.pieces, args.bars, pairs, args.seed, args.device, log)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+    for method, result in report["methods"].items():
+        own = ", ".join(f"{g} {r['own_share']:.0%}" for g, r in result["single"].items())
+        print(f"{method:<12} own share at full weight: {own}")
+        for sweep in result["sweeps"]:
+            curve = " ".join(f"{s:.2f}" for s in sweep["share"])
+            print(f"{'':<12} {sweep['genre']} vs {sweep['against']}: share {curve}, Spearman {sweep['spearman']:.2f}")
+    print(f"targets {'met' if report['ok'] else 'NOT all met'} ({report['seconds']:.0f} s)")
+    return 0
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def run(args) -> int:
+
+    from rtgen.evaluate import EvalConfig, evaluate_models
+
+    names = [n.strip() for n in args.genres.split(",") if n.strip()] if args.genres else None
+    config = EvalConfig(max_valid_tokens=args.max_tokens, samples=args.samples, seed=args.seed)
+    results = evaluate_models(names, config, write=args.write)
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=True))
+        return 0
+    columns = ("model_ce", "ngram_ce", "ngram_order", "ce_gain", "accuracy", "f1", "copy_rate", "valid_copy_rate")
+    print(f"{'model':<22}" + "".join(f"{c:>16}" for c in columns))
+    for name, metrics in results.items():
+        print(f"{name:<22}" + "".join(f"{_fmt(metrics[c]):>16}" for c in columns))
+    return 0

@@ -1,0 +1,51 @@
+"""Tiny random genre models saved as real checkpoints, shared by the engine, generate and fidelity tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rtgen.checkpoint import save_checkpoint
+from rtgen.encoding import EventEncoding
+from rtgen.nets import NetConfig, build_model
+
+GENRES = ("folk", "fiddle", "chorale")
+
+
+def make_models(folder: Path, genres=GENRES, *, multi: bool = True, hidden: int = 24) -> Path:
+    """Write ``folder/<genre>/`` checkpoints (and ``folder/multi/`` conditioned on ``genres``); returns folder."""
+    encoding = EventEncoding()
+    for index, genre in enumerate(genres):
+        torch.manual_seed(index)
+        model = build_model(NetConfig(vocab_size=len(encoding), embedding_dim=8, hidden_sizes=(hidden, hidden)))
+        _bias_towards(model, encoding, 60 + 7 * index)
+        save_checkpoint(folder / genre, model.eval(), encoding, {"genre": genre})
+    if multi:
+        torch.manual_seed(99)
+        config = NetConfig(
+            vocab_size=len(encoding), embedding_dim=8, hidden_sizes=(hidden, hidden), genre_count=len(genres)
+        )
+        model = build_model(config)
+        save_checkpoint(folder / "multi", model.eval(), encoding, {"genre": "multi", "genres": list(genres)})
+    return folder
+
+
+def _bias_towards(model, encoding: EventEncoding, pitch: int) -> None:
+    """Give each genre a recognisable taste: note-ons near ``pitch``, short shifts, some note-offs."""
+    with torch.no_grad():
+        bias = model.head.bias
+        bias.fill_(-4.0)
+        for p in range(pitch - 4, pitch + 5):
+            bias[encoding.note_on_id(p)] = 1.0
+        bias[encoding.off_base : encoding.off_base + 128] = 1.5
+        bias[encoding.shift_base : encoding.shift_base + 6] = 1.0
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """The engine sets torch to one thread for the process; give other test modules their setting back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

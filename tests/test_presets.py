@@ -1,0 +1,88 @@
+"""Presets: every shipped file loads, round trips, and malformed files are refused by file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rtgen.controls import Controls
+from rtgen.phrases import PHRASES, load_phrase
+from rtgen.presets import Preset, PresetError, list_presets, load_preset, save_preset
+
+SHIPPED = Path(__file__).resolve().parent.parent / "presets"
+
+
+@pytest.fixture(autouse=True)
+def _shipped_presets(monkeypatch) -> None:
+    monkeypatch.setenv("RTGEN_PRESETS", str(SHIPPED))
+
+
+def test_every_shipped_preset_loads_and_its_seed_phrase_exists() -> None:
+    names = list_presets()
+    assert {"case-study-10-5-1", "case-study-5-5-5", "folk-answer", "wild-fusion"} <= set(names)
+    for name in names:
+        preset = load_preset(name)
+        assert preset.name == name and preset.controls.weights
+        assert load_phrase(preset.seed_phrase) if preset.seed_phrase else True
+
+
+def test_case_studies_carry_the_papers_weights() -> None:
+    assert load_preset("case-study-10-5-1").controls.weights == {"folk": 10.0, "fiddle": 5.0, "chorale": 1.0}
+    assert set(load_preset("case-study-5-5-5").controls.weights.values()) == {5.0}
+
+
+def test_save_then_load_gives_the_same_preset(tmp_path) -> None:
+    preset = Preset(
+        name="mine",
+        description='quotes " and unicode é',
+        controls=Controls(weights={"folk": 2.5, "fiddle": 1.0}, method="product", top_k=7, scale_lock=True),
+        tempo_bpm=97.5,
+        mode="duet",
+        answer_bars=3,
+        seed_phrase="fiddle",
+    )
+    path = save_preset(preset, tmp_path / "mine.toml")
+    assert load_preset(path) == preset
+    assert load_preset(str(path)).controls.method == "product"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tempo = 100\n", "unknown key 'tempo'"),
+        ("tempo_bpm = 'fast'\n", "tempo_bpm: expected float"),
+        ("tempo_bpm = 1000\n", "tempo_bpm: 1000"),
+        ("mode = 'jam'\n", "mode: 'jam' is not one of"),
+        ("[controls]\ntemperature = -1\n", "controls: temperature -1"),
+        ("[controls]\nweights = { folk = 'a lot' }\n", "controls: weights.folk: expected float"),
+        ("[controls]\ncolour = 'red'\n", "controls: unknown key 'colour'"),
+        ("[controls]\nweights = { folk = 0 }\n", "all genre weights are zero"),
+        ("tempo_bpm = \n", "not valid TOML"),
+    ],
+)
+def test_malformed_presets_name_file_key_and_expectation(tmp_path, text, message) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(PresetError, match=message) as error:
+        load_preset(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_missing_preset_lists_the_known_ones() -> None:
+    with pytest.raises(PresetError, match="no such preset.*folk-answer"):
+        load_preset("no-such-preset")
+
+
+def test_builtin_phrases_are_two_bars_and_midi_seeds_read(tmp_path) -> None:
+    import mido
+
+    for name, notes in PHRASES.items():
+        assert notes and max(n.end for n in notes) <= 8, name
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    track.extend([mido.Message("note_on", note=60, velocity=90, time=0), mido.Message("note_off", note=60, time=240)])
+    midi.tracks.append(track)
+    midi.save(tmp_path / "seed.mid")
+    (note,) = load_phrase(tmp_path / "seed.mid")
+    assert (note.pitch, note.start, note.duration, note.velocity) == (60, 0, 0.5, 90)
