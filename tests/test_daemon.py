@@ -1,0 +1,414 @@
+"""The daemon on a fake clock with fake ports and a fake engine: modes, lookahead, commands, CC, shutdown."""
+
+from __future__ import annotations
+
+import itertools
+
+import mido
+import pytest
+
+from rtgen.clock import FakeClock
+from rtgen.controls import Controls
+from rtgen.daemon import Daemon
+from rtgen.daemon_config import DaemonConfig, parse_genres
+from rtgen.encoding import EventEncoding
+from rtgen.errors import RtgenError
+from rtgen.jacktools import wait_until
+from rtgen.performer import PerformerConfig
+from rtgen.ports import FakeInputPort, FakeOutputPort
+from rtgen.recording import read_take
+from rtgen.scheduler import OutputScheduler
+
+GENRES = ("folk", "fiddle", "chorale", "renaissance")
+
+
+class FakeEngine:
+    """Plays a fixed pattern: eighth notes up a C major arpeggio, each a sixteenth long."""
+
+    def __init__(self, genres, device, controls: Controls, seed) -> None:
+        self.encoding = EventEncoding()
+        self.genres = tuple(genres)
+        self.device = "cpu"
+        self._controls = controls
+        self.primed: list[list] = []
+        self.fed: list[int] = []
+        self.steps = 0
+        self.controls_at_step: list[Controls] = []
+        self.reset()
+
+    @property
+    def controls(self) -> Controls:
+        return self._controls
+
+    def set_controls(self, **changes) -> Controls:
+        self._controls = self._controls.replace(**changes)
+        return self._controls
+
+    def reset(self) -> None:
+        enc = self.encoding
+        pattern = []
+        for pitch in (60, 64, 67, 72):
+            pattern += [enc.note_on_id(pitch), enc.shift_base + 2, enc.off_base + pitch, enc.shift_base + 2]
+        self._pattern = itertools.cycle(pattern)
+
+    def prime(self, notes) -> None:
+        self.primed.append(list(notes))
+
+    def feed(self, tokens) -> None:
+        self.fed.extend(tokens)
+
+    def step(self) -> int:
+        self.steps += 1
+        self.controls_at_step.append(self._controls)
+        return next(self._pattern)
+
+
+@pytest.fixture
+def make_daemon(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
+    made = []
+
+    def make(mode="call-and-response", **settings) -> Daemon:
+        clock = FakeClock(tempo_bpm=120.0, start_s=100.0)
+        config = DaemonConfig(
+            genres=dict.fromkeys(GENRES, 1.0),
+            mode=mode,
+            tempo_bpm=120.0,
+            record_dir=str(tmp_path / "takes"),
+            performer=PerformerConfig(answer_bars=1, lookahead_s=0.05),
+            **settings,
+        )
+        daemon = Daemon(
+            config,
+            engine_factory=FakeEngine,
+            in_port=FakeInputPort(now=clock),
+            out_port=FakeOutputPort(now=clock),
+            clock=clock,
+            scheduler_factory=lambda port, clock: OutputScheduler(port, now=clock.now),
+        )
+        made.append(daemon.open())
+        return daemon
+
+    yield make
+    for daemon in made:
+        daemon.shutdown()
+
+
+def run_for(daemon: Daemon, seconds: float, step_s: float = 0.005) -> None:
+    """Tick the engine thread's loop and the output thread's pump on the fake clock."""
+    clock = daemon.clock
+    for _ in range(round(seconds / step_s)):
+        clock.advance(step_s)
+        daemon.performer.tick(clock.now())
+        daemon.scheduler.pump()
+
+
+def run_until_beat(daemon: Daemon, beat: float) -> None:
+    clock = daemon.clock
+    run_for(daemon, max(0.0, clock.time_at(beat) - clock.now()))
+
+
+def note_ons(daemon: Daemon) -> list[tuple[float, mido.Message]]:
+    return [(t, m) for t, m in daemon.out_port.sent if m.type == "note_on" and m.velocity > 0]
+
+
+def assert_all_closed(daemon: Daemon) -> None:
+    open_notes: dict[tuple[int, int], int] = {}
+    for _, message in daemon.out_port.sent:
+        key = (getattr(message, "channel", 0), getattr(message, "note", 0))
+        if message.type == "note_on" and message.velocity > 0:
+            open_notes[key] = open_notes.get(key, 0) + 1
+        elif message.type in ("note_on", "note_off"):
+            open_notes[key] = max(0, open_notes.get(key, 0) - 1)
+    assert not any(open_notes.values()), open_notes
+
+
+def play_phrase(daemon: Daemon, start_beat: float, pitches: list[int]) -> None:
+    """Quarter notes from ``start_beat``, pushed into the fake input with their stamps."""
+    clock = daemon.clock
+    for i, pitch in enumerate(pitches):
+        t_on = clock.time_at(start_beat + i)
+        daemon.in_port.push(mido.Message("note_on", note=pitch, velocity=90), t_on)
+        daemon.in_port.push(mido.Message("note_off", note=pitch), t_on + 0.45)
+
+
+def test_call_and_response_answers_from_the_next_bar(make_daemon):
+    daemon = make_daemon()
+    run_for(daemon, 0.1)
+    assert note_ons(daemon) == []  # listening, silent
+    bar = 4 * (int(daemon.clock.beat_at(daemon.clock.now())) // 4 + 1)
+    play_phrase(daemon, bar + 0.02, [62, 64, 65, 67, 69, 67, 65, 64])  # two bars, a little late
+    run_until_beat(daemon, bar + 8 + 1.2)  # the phrase, its one-beat gap, a little more
+    engine = daemon.engine
+    assert len(engine.primed) == 1
+    assert [n.pitch for n in engine.primed[0]] == [62, 64, 65, 67, 69, 67, 65, 64]
+    assert engine.primed[0][0].start == 0  # quantised onto the grid from its bar line
+    assert note_ons(daemon) == []  # not before the next bar
+    run_until_beat(daemon, bar + 8 + 4 + 6)  # the answer bar and then some
+    ons = note_ons(daemon)
+    answer_bar = bar + 8 + 4  # the call took bars 1-2; silence was detected in bar 3; answer in bar 4
+    first_beat = daemon.clock.beat_at(ons[0][0])
+    assert first_beat == pytest.approx(answer_bar, abs=0.01)
+    assert all(daemon.clock.beat_at(t) < answer_bar + 4 for t, _ in ons)  # one bar (answer_bars = 1)
+    assert_all_closed(daemon)
+    snapshot = daemon.snapshot()
+    assert snapshot.notes_in == 8 and snapshot.notes_out == len(ons)
+    assert {n.source for n in snapshot.roll} == {"performer", "rtgen"}
+
+
+def test_solo_plays_continuously_within_the_lookahead(make_daemon):
+    daemon = make_daemon(mode="solo")
+    scheduled: list[tuple[float, float]] = []
+    original = daemon.scheduler.schedule
+
+    def spy(t, message):
+        scheduled.append((daemon.clock.now(), t))
+        original(t, message)
+
+    daemon.scheduler.schedule = spy
+    run_for(daemon, 2.0)
+    ons = note_ons(daemon)
+    assert len(ons) == 6  # eighth notes at 120 BPM from beat 1 (0.5 s) to 2 s
+    lookahead_s = daemon.performer.lookahead_beats() * 60 / daemon.clock.tempo_bpm
+    tick_s, step_s = 0.005, 60 / 120 / 12
+    # the first note is prepared as soon as the voice exists (leading silence costs no time); the rest
+    # are generated no further ahead than the lookahead (plus a tick and the step that crosses it)
+    assert max(t - now for now, t in scheduled[1:]) <= lookahead_s + tick_s + step_s + 1e-9
+    assert daemon.engine.primed  # primed with the preset's seed phrase
+    assert_all_closed_after_shutdown(daemon)
+
+
+def assert_all_closed_after_shutdown(daemon: Daemon) -> None:
+    daemon.shutdown()
+    assert_all_closed(daemon)
+    tail = [m for _, m in daemon.out_port.sent[-3:]]
+    assert [m.control for m in tail] == [64, 123, 120]
+
+
+def test_mode_change_silences_what_was_pending(make_daemon):
+    daemon = make_daemon(mode="solo")
+    run_for(daemon, 1.0)
+    count = len(note_ons(daemon))
+    daemon.set_mode("call-and-response")
+    run_for(daemon, 1.0)
+    assert len(note_ons(daemon)) <= count + 1  # at most the note already inside the lookahead
+    assert_all_closed(daemon)
+    assert daemon.snapshot().mode == "call-and-response"
+    daemon.set_mode("duet")
+    run_for(daemon, 1.0)
+    assert len(note_ons(daemon)) > count + 1
+
+
+def test_duet_feeds_the_performers_notes_into_the_models(make_daemon):
+    daemon = make_daemon(mode="duet")
+    run_for(daemon, 0.6)
+    daemon.in_port.push(mido.Message("note_on", note=70, velocity=80), daemon.clock.now())
+    run_for(daemon, 0.3)
+    daemon.in_port.push(mido.Message("note_off", note=70), daemon.clock.now())
+    run_for(daemon, 0.1)
+    enc = daemon.engine.encoding
+    assert enc.note_on_id(70) in daemon.engine.fed and enc.off_base + 70 in daemon.engine.fed
+
+
+def test_stop_and_start_and_panic(make_daemon):
+    daemon = make_daemon(mode="solo")
+    run_for(daemon, 0.8)
+    daemon.stop()
+    run_for(daemon, 0.05)
+    count = len(note_ons(daemon))
+    run_for(daemon, 1.0)
+    assert len(note_ons(daemon)) == count and not daemon.snapshot().playing
+    assert_all_closed(daemon)
+    daemon.start()
+    run_for(daemon, 1.0)
+    assert len(note_ons(daemon)) > count
+    daemon.panic()
+    run_for(daemon, 0.01)
+    assert daemon.out_port.sent[-1][1].control == 120
+    assert daemon.scheduler.sounding() == frozenset()
+
+
+def test_control_changes_reach_the_next_steps(make_daemon):
+    daemon = make_daemon(mode="solo")
+    run_for(daemon, 0.5)
+    daemon.set_controls(temperature=0.5)
+    steps_before = daemon.engine.steps
+    run_for(daemon, 0.5)
+    assert all(c.temperature == 0.5 for c in daemon.engine.controls_at_step[steps_before:])
+    with pytest.raises(RtgenError, match="temperature"):
+        daemon.set_controls(temperature=-1.0)
+    with pytest.raises(RtgenError, match="mode"):
+        daemon.set_mode("karaoke")
+
+
+def test_cc_knobs_learn_and_program_change(make_daemon, tmp_path):
+    daemon = make_daemon(mode="solo")
+    now = daemon.clock.now()
+    daemon.in_port.push(mido.Message("control_change", control=1, value=127), now)
+    daemon.in_port.push(mido.Message("control_change", control=22, value=0), now)  # fiddle weight -> 0
+    run_for(daemon, 0.01)
+    controls = daemon.engine.controls
+    assert controls.temperature == pytest.approx(2.0) and controls.weights["fiddle"] == 0.0
+    daemon.learn("top_k")
+    run_for(daemon, 0.01)
+    assert daemon.snapshot().learning == "top_k"
+    daemon.in_port.push(mido.Message("control_change", control=30, value=127, channel=2), daemon.clock.now())
+    run_for(daemon, 0.01)
+    assert daemon.engine.controls.top_k == 64 and daemon.snapshot().learning is None
+    assert 'control = "top_k"' in (tmp_path / "config" / "cc_map.toml").read_text()
+    names = daemon.presets()
+    program = names.index("fiddle-reel")
+    daemon.in_port.push(mido.Message("program_change", program=program), daemon.clock.now())
+    run_for(daemon, 0.01)
+    snapshot = daemon.snapshot()
+    assert snapshot.preset == "fiddle-reel" and snapshot.tempo_bpm == 168 and snapshot.mode == "solo"
+    assert snapshot.controls.weights == {"fiddle": 8.0, "folk": 1.0}
+
+
+def test_tempo_change_keeps_the_phase(make_daemon):
+    daemon = make_daemon(mode="solo")
+    run_for(daemon, 0.5)
+    beat = daemon.clock.beat_at(daemon.clock.now())
+    daemon.set_tempo(90.0)
+    run_for(daemon, 0.005)  # 5 ms at 120 BPM, then the command runs
+    assert daemon.clock.tempo_bpm == 90.0
+    run_for(daemon, 0.005)  # 5 ms at 90 BPM
+    assert daemon.clock.beat_at(daemon.clock.now()) == pytest.approx(beat + 0.01 + 0.0075, abs=1e-9)
+    with pytest.raises(RtgenError, match="tempo"):
+        daemon.set_tempo(1000.0)
+
+
+def test_take_holds_both_tracks_with_every_note_closed(make_daemon):
+    daemon = make_daemon(mode="duet")
+    run_for(daemon, 0.5)
+    daemon.in_port.push(mido.Message("note_on", note=50, velocity=70), daemon.clock.now())
+    run_for(daemon, 0.5)
+    path = daemon.recorder.path
+    daemon.shutdown()
+    tracks = read_take(path)
+    assert [m.note for _, m in tracks["performer"] if m.type == "note_on"] == [50]
+    for name in ("performer", "rtgen"):
+        ons = sum(1 for _, m in tracks[name] if m.type == "note_on" and m.velocity)
+        offs = sum(1 for _, m in tracks[name] if m.type == "note_off" or (m.type == "note_on" and not m.velocity))
+        assert ons == offs and ons > 0
+
+
+def test_save_and_load_a_preset(make_daemon, tmp_path, monkeypatch):
+    daemon = make_daemon(mode="solo")
+    monkeypatch.setenv("RTGEN_PRESETS", str(tmp_path / "presets"))
+    daemon.set_controls(temperature=0.7)
+    path = daemon.save_preset("mine")
+    assert path.endswith("mine.toml") and daemon.presets() == ["mine"]
+    daemon.set_controls(temperature=1.3)
+    daemon.load_preset("mine")
+    run_for(daemon, 0.01)
+    assert daemon.engine.controls.temperature == 0.7
+    with pytest.raises(RtgenError, match="no such preset"):
+        daemon.load_preset("nothing-here")
+
+
+def test_genres_flag_parses():
+    assert parse_genres("folk=5, fiddle=2.5,chorale") == {"folk": 5.0, "fiddle": 2.5, "chorale": 1.0}
+    with pytest.raises(RtgenError, match="not a number"):
+        parse_genres("folk=loud")
+
+
+def test_an_error_in_the_engine_thread_stops_the_daemon_with_notes_closed(make_daemon):
+    daemon = make_daemon(mode="solo")
+    run_for(daemon, 0.6)  # a note is sounding
+
+    def broken() -> int:
+        raise RuntimeError("model exploded")
+
+    daemon.engine.step = broken
+    daemon.clock.advance(0.5)  # the voice is due for its next token
+    daemon.performer.run(daemon._stop)
+    assert daemon.run_forever(status_interval_s=60) == 1
+    assert "model exploded" in str(daemon.error)
+    daemon.shutdown()
+    assert_all_closed(daemon)
+    assert [m.control for _, m in daemon.out_port.sent[-3:]] == [64, 123, 120]
+
+
+def test_daemon_config_reads_nested_tables_strictly(tmp_path):
+    from rtgen import config as config_module
+    from rtgen.config import ConfigError
+
+    path = tmp_path / "daemon.toml"
+    path.write_text(
+        'preset = "folk-answer"\nclock = "external"\n[listener]\nphrase_gap_beats = 1.5\nchannel = 3\n'
+        '[performer]\nanswer_start = "beat"\nanswer_bars = 0\n'
+    )
+    config = config_module.load(DaemonConfig, path)
+    assert config.clock == "external" and config.listener.channel == 3
+    assert config.performer.answer_start == "beat" and config.performer.answer_bars == 0
+    path.write_text("[performer]\nlookahead_ms = 50\n")
+    with pytest.raises(ConfigError, match="lookahead_ms"):
+        config_module.load(DaemonConfig, path)
+
+
+def test_text_roll_marks_call_and_answer_apart():
+    from rtgen.cli.demo_cmd import render_roll
+
+    call = [(0.0, mido.Message("note_on", note=60, velocity=80)), (1.0, mido.Message("note_off", note=60))]
+    answer = [(4.0, mido.Message("note_on", note=72, velocity=80)), (4.5, mido.Message("note_off", note=72))]
+    roll = render_roll(call, answer).splitlines()
+    assert roll[0].split()[0] == "|bar"
+    rows = {line.split()[0]: line for line in roll[1:-1]}
+    assert set(rows) == {"C5", "~", "C4"}
+    assert "#===" in rows["C4"] and "O-" in rows["C5"]
+
+
+def test_demo_answers_a_phrase_with_the_shipped_models(tmp_path, capsys):
+    from rtgen.checkpoint import installed_models
+    from rtgen.cli import main
+
+    if not [name for name, _ in installed_models() if name != "multi"]:
+        pytest.skip("no shipped models installed")
+    out = tmp_path / "demo.mid"
+    assert main(["demo", "-o", str(out), "--bars", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "#" in printed and "O" in printed and "answer:" in printed
+    tracks = read_take(out)
+    assert any(m.type == "note_on" for _, m in tracks["performer"])
+    assert any(m.type == "note_on" for _, m in tracks["rtgen"])
+
+
+def test_send_clock_runs_start_ticks_stop(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path))
+    config = DaemonConfig(genres=dict.fromkeys(GENRES, 1.0), tempo_bpm=240.0, send_clock=True, record=False)
+    out = FakeOutputPort()
+    daemon = Daemon(config, engine_factory=FakeEngine, in_port=FakeInputPort(), out_port=out).open()
+    daemon.launch()
+    start = out.now()
+    assert wait_until(lambda: sum(1 for _, m in out.sent if m.type == "clock") >= 24, timeout_s=3)
+    daemon.request_stop()
+    daemon.shutdown()
+    kinds = [m.type for _, m in out.sent if m.type in ("start", "clock", "stop")]
+    assert kinds[0] == "start" and kinds[-1] == "stop"
+    ticks = [t for t, m in out.sent if m.type == "clock"]
+    assert ticks[0] > start
+    period_s = (ticks[-1] - ticks[0]) / (len(ticks) - 1)
+    assert period_s == pytest.approx(60 / 240 / 24, rel=0.2)  # 24 a beat at the daemon's tempo (loose: shared CPU)
+
+
+@pytest.mark.parametrize("case", ["lost", "late"])
+def test_lost_midi_clock_ticks_are_filled_in_and_late_ones_left_alone(case):
+    from types import SimpleNamespace
+
+    from rtgen.clock import ExternalClock
+    from rtgen.daemon_input import InputRouter
+
+    clock = ExternalClock(now=lambda: 0.0, initial_tempo_bpm=100.0)
+    router = InputRouter(SimpleNamespace(clock=clock))
+    clock.feed("start", 0.0)
+    period = 60 / 100 / 24
+    for k in range(60):
+        t = k * period
+        if k == 30 and case == "lost":
+            continue  # dropped on the way
+        if k == 30 and case == "late":
+            t += 0.7 * period  # starved, then delivered
+        router.route(t, mido.Message("clock"))
+    assert clock.beat_at(59 * period) == pytest.approx(59 / 24, abs=0.1 / 24)
+    assert router.repaired_ticks == (1 if case == "lost" else 0)

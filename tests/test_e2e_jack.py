@@ -1,0 +1,300 @@
+"""`rtgen run --headless` as a subprocess, driven over a real JACK server by a separate client.
+
+Each scenario starts the daemon (`python -m rtgen run --headless`), waits for
+its `rtgen: ready` line, and plays the other side from a ``JackClient``:
+a keyboard into 'rtgen in', a synth on 'rtgen out', a DAW sending clock.
+Times on both sides are ``time.perf_counter()`` (CLOCK_MONOTONIC), which
+processes on one machine share, so the client can compare its own grid with
+the daemon's reported beat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import mido
+import pytest
+from jack_server import JackClient, wait_until
+
+from rtgen.checkpoint import installed_models
+
+pytestmark = pytest.mark.jack
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _models_installed():
+    if not [name for name, _ in installed_models() if name != "multi"]:
+        pytest.skip("no genre models installed under models/ (rtgen run needs at least one)")
+
+
+class Rtgen:
+    """The daemon as a subprocess: its stdout lines (stamped) collected by a reader thread."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        command = [sys.executable, "-m", "rtgen", "run", "--headless", "--status-json", "--status-interval", "0.2"]
+        command += ["--record-dir", str(tmp_path / "takes"), "--seed", "1", *args]
+        env = {**os.environ, "RTGEN_CONFIG_DIR": str(tmp_path / "config"), "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[tuple[float, str]] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.wait_line(lambda line: line == "rtgen: ready", timeout_s=60):
+            self.process.kill()
+            raise AssertionError("rtgen never got ready:\n" + self.text())
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append((time.perf_counter(), line.rstrip("\n")))
+                self._changed.notify_all()
+
+    def wait_line(self, predicate, timeout_s: float = 5.0, after: float = 0.0) -> str | None:
+        found: list[str] = []
+
+        def check() -> bool:
+            found[:] = [line for t, line in self.lines if t >= after and predicate(line)]
+            return bool(found) or self.process.poll() is not None
+
+        with self._changed:
+            self._changed.wait_for(check, timeout_s)
+        return found[0] if found else None
+
+    def status(self, after: float = 0.0, timeout_s: float = 3.0) -> dict:
+        """The first JSON status line printed after ``after`` (perf_counter seconds)."""
+        line = self.wait_line(lambda text: text.startswith("{"), timeout_s, after)
+        assert line is not None, self.text()
+        return json.loads(line)
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines[-40:])
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def terminate(self, timeout_s: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+
+def note_balance(received: list[tuple[float, mido.Message]]) -> dict[tuple[int, int], int]:
+    """Note-ons minus note-offs per (channel, pitch); CC123 on a channel clears that channel."""
+    balance: dict[tuple[int, int], int] = {}
+    for _, message in received:
+        if message.type == "note_on" and message.velocity > 0:
+            balance[(message.channel, message.note)] = balance.get((message.channel, message.note), 0) + 1
+        elif message.type in ("note_on", "note_off"):
+            key = (message.channel, message.note)
+            balance[key] = max(0, balance.get(key, 0) - 1)
+        elif message.type == "control_change" and message.control == 123:
+            for key in balance:
+                if key[0] == message.channel:
+                    balance[key] = 0
+    return {key: count for key, count in balance.items() if count}
+
+
+def note_ons(received) -> list[tuple[float, mido.Message]]:
+    return [(t, m) for t, m in received if m.type == "note_on" and m.velocity > 0]
+
+
+def test_call_and_response_answers_from_the_next_bar(jack_server, jack_client, tmp_path):
+    tempo = 200.0  # 0.3 s a beat keeps the scenario short
+    rtgen = Rtgen(tmp_path, "--mode", "call-and-response", "--tempo", str(tempo), "--answer-bars", "1")
+    try:
+        jack_client.send_to("rtgen in")
+        jack_client.listen_to("rtgen out")
+        status = rtgen.status(after=time.perf_counter())
+        beat_s = 60.0 / tempo
+
+        def beat_at(t: float) -> float:
+            return status["beat"] + (t - status["t"]) / beat_s
+
+        def time_at(beat: float) -> float:
+            return status["t"] + (beat - status["beat"]) * beat_s
+
+        bar = 4 * (int(beat_at(time.perf_counter()) + 1.0) // 4 + 1)
+        pitches = [62, 64, 66, 67, 69, 67, 66, 64]  # two bars of quarter notes
+        events = []
+        for i, pitch in enumerate(pitches):
+            events.append((i * beat_s, mido.Message("note_on", note=pitch, velocity=90)))
+            events.append((i * beat_s + 0.8 * beat_s, mido.Message("note_off", note=pitch)))
+        jack_client.send_phrase(events, start=time_at(bar))
+        assert jack_client.wait_for(lambda got: note_ons(got), timeout_s=10), rtgen.text()
+        first_t, _ = note_ons(jack_client.received)[0]
+        # the call ends on beat bar+8 (its last note-off a little before); silence is heard a beat later;
+        # the answer starts on the next bar line: bar + 12
+        assert abs(first_t - time_at(bar + 12)) < 0.010, (beat_at(first_t) - bar, rtgen.text())
+        answer_end = time_at(bar + 16)
+        time.sleep(max(0.0, answer_end + 0.3 - time.perf_counter()))  # a moment in the music, not an event
+        received = list(jack_client.received)
+        # nothing starts after the answer's bar (a note-on later than 30 ms is skipped; 30 ms more for the send)
+        late = [round(beat_at(t) - bar, 3) for t, _ in note_ons(received) if t >= time_at(bar + 16) + 0.06]
+        assert not late, (late, rtgen.text())
+        assert note_balance(received) == {}
+        assert rtgen.wait_line(lambda line: "call of 8 notes" in line, timeout_s=1)
+    finally:
+        assert rtgen.terminate() == 0, rtgen.text()
+
+
+@pytest.fixture(scope="module")
+def solo(jack_server, tmp_path_factory):
+    """One solo daemon shared by the input-abuse and SIGTERM scenarios (SIGTERM ends it)."""
+    rtgen = Rtgen(tmp_path_factory.mktemp("solo"), "--mode", "solo", "--tempo", "150")
+    yield rtgen
+    rtgen.terminate()
+
+
+def test_input_abuse_changes_nothing(solo):
+    with JackClient("abuser") as client:
+        client.send_to("rtgen in")
+        client.listen_to("rtgen out")
+        assert client.wait_for(lambda got: len(note_ons(got)) >= 2, timeout_s=5), solo.text()
+        rss_before = solo.rss_kib()
+        rng = random.Random(7)
+        junk = [
+            lambda: [0xF0, *[rng.randrange(128) for _ in range(rng.randrange(1, 200))], 0xF7],  # sysex
+            lambda: [rng.randrange(128), rng.randrange(128)],  # running-status fragment: data bytes only
+            lambda: [0x80 | rng.randrange(16), rng.randrange(128), 0],  # note-off with no note-on
+            lambda: [0xB0, 64, rng.choice((0, 127))],  # sustain pedal flapping
+            lambda: [0xE0, rng.randrange(128), rng.randrange(128)],  # pitch bend
+        ]
+        start = time.perf_counter()
+        sent = 0
+        while (elapsed := time.perf_counter() - start) < 10.0:
+            while sent < elapsed * 2000:
+                client._out.send_message(rng.choice(junk)())
+                sent += 1
+            time.sleep(0.002)
+        status = solo.status(after=time.perf_counter())
+        rss_after = solo.rss_kib()
+        assert solo.process.poll() is None, solo.text()
+        assert status["ignored"] + status["malformed"] + status["dropped"] > 0.5 * sent, status
+        assert rss_after - rss_before < 30 * 1024, (rss_before, rss_after)  # KiB
+        count = len(note_ons(client.received))
+        assert client.wait_for(lambda got: len(note_ons(got)) > count + 2, timeout_s=5)  # still playing
+        print(f"abuse: {sent} messages in 10 s; status {status}; RSS {rss_before} -> {rss_after} KiB")
+
+
+def test_sigterm_mid_note_closes_every_note_then_cc123(solo):
+    with JackClient("synth") as client:
+        client.listen_to("rtgen out")
+
+        def sounding(got) -> bool:
+            return bool(note_balance(got)) and len(note_ons(got)) >= 3
+
+        assert client.wait_for(sounding, timeout_s=5), solo.text()
+        assert solo.terminate() == 0, solo.text()
+        client.wait_for(lambda got: any(m.type == "control_change" and m.control == 120 for _, m in got), 2)
+        received = list(client.received)
+        tail = [str(m) for _, m in received[-12:]]
+        assert note_balance([(t, m) for t, m in received if m.type != "control_change"]) == {}, tail
+        controls = [m.control for _, m in received if m.type == "control_change"]
+        assert 123 in controls
+        last_note = max(i for i, (_, m) in enumerate(received) if m.type in ("note_on", "note_off"))
+        assert any(m.type == "control_change" and m.control == 123 for _, m in received[last_note:])
+    assert solo.wait_line(lambda line: "take written to" in line, timeout_s=1), solo.text()
+
+
+def send_clock(client: JackClient, tempo: float, jitter_s: float, ticks: list[float], stop: threading.Event) -> None:
+    """Send start, then MIDI clock at ``tempo`` with uniform +-``jitter_s``; ideal tick times go to ``ticks``.
+
+    Sleeps rather than spins, so the client's receiving callback gets the interpreter lock on time, and
+    asks for real-time priority (as a DAW's clock thread has) so a busy machine does not delay the ticks.
+    """
+    realtime = hasattr(os, "sched_setscheduler")
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+    except (OSError, AttributeError):
+        realtime = False
+    print(f"clock sender at {'real-time' if realtime else 'normal'} priority")
+    period = 60.0 / tempo / 24
+    rng = random.Random(3)
+    start = time.perf_counter() + 0.05
+    client.send(mido.Message("start"))
+    k = 0
+    while not stop.is_set():
+        ideal = start + k * period
+        time.sleep(max(0.0, ideal + rng.uniform(-jitter_s, jitter_s) - time.perf_counter()))
+        client.send(mido.Message("clock"))
+        ticks.append(ideal)
+        k += 1
+
+
+def test_external_clock_tempo_and_grid(jack_server, jack_client, tmp_path):
+    # the fiddle reel plays the most notes a bar of the shipped presets: enough for a percentile
+    rtgen = Rtgen(tmp_path, "--preset", "fiddle-reel", "--mode", "solo", "--clock", "external", "--tempo", "120")
+    ticks: list[float] = []
+    stop = threading.Event()
+    sender = threading.Thread(target=send_clock, args=(jack_client, 100.0, 0.002, ticks, stop))
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # the receiving callback stamps as soon as a message arrives
+    try:
+        jack_client.send_to("rtgen in")
+        jack_client.listen_to("rtgen out")
+        sender.start()
+        assert wait_until(lambda: len(ticks) > 24 + 6, timeout_s=3)  # one beat and a little
+        status = rtgen.status(after=time.perf_counter())
+        assert status["tempo_bpm"] == pytest.approx(100.0, abs=0.5), status
+        wait_until(lambda: len(ticks) > 24 * 14, timeout_s=10)
+        stop.set()
+        sender.join()
+        # the client's grid: its own tick times (without the jitter it added), at rtgen's resolution of
+        # 12 steps a beat (2 ticks), which holds the sixteenths and the triplets a model may play
+        grid_s = 2 * 60.0 / 100.0 / 24
+        errors_ms = []
+        for t, _ in note_ons(jack_client.received):
+            if ticks[0] + 1.0 < t < ticks[-1]:  # after the follower has settled, while ticks still come
+                steps = round((t - ticks[0]) / grid_s)
+                errors_ms.append(abs(t - (ticks[0] + steps * grid_s)) * 1000)
+        errors_ms.sort()
+        assert len(errors_ms) >= 8, rtgen.text()
+        p99 = errors_ms[min(len(errors_ms) - 1, int(0.99 * len(errors_ms)))]
+        status = rtgen.status()
+        print(
+            f"external clock: {len(errors_ms)} notes, grid error p50 {errors_ms[len(errors_ms) // 2]:.2f} ms,"
+            f" p99 {p99:.2f} ms; tempo {status['tempo_bpm']:.2f}; late {status['late']}"
+        )
+        assert p99 <= 3.0, errors_ms
+    finally:
+        stop.set()
+        if sender.is_alive():
+            sender.join()
+        sys.setswitchinterval(switch_interval)
+        assert rtgen.terminate() == 0, rtgen.text()
+
+
+def test_output_peer_vanishes_and_returns(jack_server, tmp_path):
+    with JackClient("fluid") as synth:
+        synth.open_input("in")
+        rtgen = Rtgen(tmp_path, "--mode", "solo", "--tempo", "150", "--out", "fluid:in")
+        try:
+            assert synth.wait_for(lambda got: len(note_ons(got)) >= 2, timeout_s=5), rtgen.text()
+            gone = time.perf_counter()
+            synth.close_input()
+            assert rtgen.wait_line(lambda line: "vanished" in line, timeout_s=3, after=gone), rtgen.text()
+            synth.clear()
+            back = time.perf_counter()
+            synth.open_input("in")
+            assert rtgen.wait_line(lambda line: "reconnected" in line, timeout_s=2.5, after=back), rtgen.text()
+            assert synth.wait_for(lambda got: len(note_ons(got)) >= 2, timeout_s=3), rtgen.text()
+            reconnected = synth.received[0][0] - back
+            print(f"output peer returned; first message after {reconnected * 1000:.0f} ms")
+            assert reconnected < 2.0
+        finally:
+            assert rtgen.terminate() == 0, rtgen.text()
+        synth.wait_for(lambda got: any(m.type == "control_change" and m.control == 120 for _, m in got), 2)
+        assert note_balance(list(synth.received)) == {}
