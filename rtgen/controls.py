@@ -77,3 +77,19 @@ class Controls:
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ControlError(message)
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"folk=5,fiddle=2.5"`` (or ``"folk,fiddle"``, weight 1 each) as a genre -> weight dict, for ``--genres``."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value) if value else 1.0
+        except ValueError:
+            raise ControlError(
+                f"--genres: weight {value!r} of {name!r} is not a number (expected e.g. folk=5)"
+            ) from None
+    if not weights:
+        raise ControlError("--genres: no genre named; expected e.g. folk=5,fiddle=5")
+    return weights

@@ -48,7 +48,6 @@ from rtgen.snapshot import MODES, Mode, Snapshot
 # SCHED_FIFO for the output thread where permitted, below JACK's own threads. The engine thread stays at
 # normal priority: its bursts of computation would starve a JACK server that runs without real-time rights.
 OUTPUT_PRIORITY = 10
-PORT_DRAIN_S = 0.05  # time for the MIDI system to deliver what was sent last, before the ports close
 EngineFactory = Callable[[list[str], str, Controls, "int | None"], object]
 
 
@@ -247,10 +246,7 @@ class Daemon:
         if self.recorder is not None:
             path = self.recorder.close()
             self.log(f"take written to {path}")
-        # RtMidi hands messages to JACK (and CoreMIDI) through a queue emptied on the next audio cycle and
-        # offers no way to wait for it; closing at once would lose the final note-offs and CC123.
-        time.sleep(PORT_DRAIN_S)
-        for port in (self.in_port, self.out_port):
+        for port in (self.in_port, self.out_port):  # the output port waits for the MIDI system to deliver
             if port is not None:
                 port.close()
 

@@ -63,17 +63,3 @@ class DaemonConfig:
     @property
     def out_is_file(self) -> bool:
         return self.out_port is not None and self.out_port.lower().endswith((".mid", ".midi"))
-
-
-def parse_genres(text: str) -> dict[str, float]:
-    """``"folk=5,fiddle=2"`` (or ``"folk,fiddle"``, weight 1 each) as a genre -> weight dict."""
-    weights: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, value = item.partition("=")
-        try:
-            weights[name.strip()] = float(value) if value else 1.0
-        except ValueError:
-            raise RtgenError(f"--genres: weight {value!r} of {name!r} is not a number (expected e.g. folk=5)") from None
-    if not weights:
-        raise RtgenError("--genres: no genre named; expected e.g. folk=5,fiddle=5")
-    return weights

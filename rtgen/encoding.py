@@ -111,7 +111,7 @@ class _Sounding:
     now_steps: int = 0
     velocity: int = DEFAULT_VELOCITY
     open_notes: dict[int, tuple[int, int]] = field(default_factory=dict)  # pitch -> (on step, velocity)
-    finished: list[Note] = field(default_factory=list)
+    finished: list[Note] | None = None  # closed notes, kept only for offline decoding (a live stream never ends)
 
     def beat(self) -> Fraction:
         return Fraction(self.now_steps, self.steps_per_beat)
@@ -127,7 +127,7 @@ class _Sounding:
         if opened is None:
             return
         on_step, velocity = opened
-        if self.now_steps > on_step:
+        if self.finished is not None and self.now_steps > on_step:
             self.finished.append(_grid_note(pitch, on_step, self.now_steps, velocity, self.steps_per_beat))
         out.append(NoteEvent(self.beat(), pitch, 0, False))
 
@@ -222,11 +222,11 @@ class EventEncoding:
             tokens.append(self.shift_base + rest - 1)
         return tokens
 
-    def decoder(self) -> EventDecoder:
-        return EventDecoder(self)
+    def decoder(self, collect_notes: bool = False) -> EventDecoder:
+        return EventDecoder(self, collect_notes)
 
     def decode(self, tokens: Iterable[int]) -> list[Note]:
-        return _decode_all(self.decoder(), tokens)
+        return _decode_all(self.decoder(collect_notes=True), tokens)
 
     def to_json(self) -> dict:
         return {
@@ -241,13 +241,22 @@ class EventEncoding:
 class EventDecoder:
     """Streams event tokens into note events; any token sequence yields valid MIDI."""
 
-    def __init__(self, encoding: EventEncoding) -> None:
+    def __init__(self, encoding: EventEncoding, collect_notes: bool = False) -> None:
         self.encoding = encoding
-        self.state = _Sounding(encoding.steps_per_beat, velocity=encoding.quantise_velocity(DEFAULT_VELOCITY))
+        self.state = _Sounding(
+            encoding.steps_per_beat,
+            velocity=encoding.quantise_velocity(DEFAULT_VELOCITY),
+            finished=[] if collect_notes else None,
+        )
 
     @property
     def beat(self) -> Fraction:
         return self.state.beat()
+
+    @property
+    def notes(self) -> list[Note]:
+        """Notes closed so far, sorted; only a decoder made with ``collect_notes=True`` keeps them."""
+        return sorted(self.state.finished or [])
 
     @property
     def sounding(self) -> frozenset[int]:
@@ -312,11 +321,11 @@ class TimeStepEncoding:
             tokens.extend([self.hold_id] * (int(note.duration * self.steps_per_beat) - 1))
         return tokens
 
-    def decoder(self) -> TimeStepDecoder:
-        return TimeStepDecoder(self)
+    def decoder(self, collect_notes: bool = False) -> TimeStepDecoder:
+        return TimeStepDecoder(self, collect_notes)
 
     def decode(self, tokens: Iterable[int]) -> list[Note]:
-        return _decode_all(self.decoder(), tokens)
+        return _decode_all(self.decoder(collect_notes=True), tokens)
 
     def to_json(self) -> dict:
         return {"name": self.name, "steps_per_beat": self.steps_per_beat, "tokens": list(self.tokens)}
@@ -325,13 +334,18 @@ class TimeStepEncoding:
 class TimeStepDecoder:
     """Streams time-step tokens into note events; every token but PAD and SEP lasts one step."""
 
-    def __init__(self, encoding: TimeStepEncoding) -> None:
+    def __init__(self, encoding: TimeStepEncoding, collect_notes: bool = False) -> None:
         self.encoding = encoding
-        self.state = _Sounding(encoding.steps_per_beat)
+        self.state = _Sounding(encoding.steps_per_beat, finished=[] if collect_notes else None)
 
     @property
     def beat(self) -> Fraction:
         return self.state.beat()
+
+    @property
+    def notes(self) -> list[Note]:
+        """Notes closed so far, sorted; only a decoder made with ``collect_notes=True`` keeps them."""
+        return sorted(self.state.finished or [])
 
     @property
     def sounding(self) -> frozenset[int]:
@@ -365,7 +379,7 @@ def _decode_all(decoder: EventDecoder | TimeStepDecoder, tokens: Iterable[int]) 
     for token in tokens:
         decoder.feed(token)
     decoder.close_all()
-    return sorted(decoder.state.finished)
+    return decoder.notes
 
 
 def make_encoding(name: str = "event", **settings: int) -> Encoding:

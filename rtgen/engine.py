@@ -11,10 +11,24 @@ lock; the first step that starts after ``set_controls`` returns uses the new val
 Each step: fuse the K genre models' next-token logits (``rtgen.fusion``),
 add the precomputed masks (scale lock, pitch range, no PAD/SEP, no note-off
 for a silent pitch, no note-on past ``max_polyphony``), choose
-(``rtgen.sampling``), advance every model by the chosen token
+(``rtgen.sampling``), advance the models by the chosen token
 (``StackedStepper``: one batched computation) and the streaming decoder that
 tracks what the stream implies (sounding notes, their age, the beat). A note
 held for ``max_note_beats`` is closed by a forced NOTE_OFF instead of a sample.
+Sampling runs in plain Python over a list: right after the models' advance
+has streamed ~13 MB of weights through the caches, every numpy or torch call
+costs 30-80 us of cold code, the interpreter's own loops a few us. The masks
+that change only with controls or sounding notes are kept multiplied into one
+[V] tensor (one op per step); uniform draws come in batches of ``DRAWS``.
+
+Only the models the current method reads are advanced: the K genre models
+for ``mixture``/``product``, the conditional model for ``conditional`` (a
+step reads every weight from memory, so an idle model would cost as much as
+a used one). Every token the stream takes is also written to a ring of the
+last ``HISTORY_TOKENS``; when the method switches, the model that sat idle
+catches up by running the tokens it missed through its sequence forward
+(exact), or, when it missed more than the ring holds, from a fresh state
+through the whole ring (``Engine.last_switch_ms`` times it).
 """
 
 from __future__ import annotations
@@ -37,9 +51,11 @@ from rtgen.controls import ControlError, Controls
 from rtgen.encoding import EncodingError, Note, check_same_vocabulary
 from rtgen.errors import RtgenError
 from rtgen.fusion import fuse_probs
-from rtgen.sampling import allowed_pitches, detect_key, filter_and_choose, key_name, parse_key, token_mask
+from rtgen.sampling import allowed_pitches, choose_from, detect_key, key_name, parse_key, token_mask, top_k_, top_p_
 
 LATENCY_WINDOW = 1024  # steps kept for step_latency_ms
+HISTORY_TOKENS = 256  # tokens an idle model replays when the method switches to it
+DRAWS = 256  # uniform numbers drawn from the generator at once
 
 
 class EngineError(RtgenError):
@@ -54,10 +70,11 @@ class _Derived:
     auto_key: tuple[int, str] | None  # the detected key this was built for (key "auto" only)
     weights: Tensor  # [K] normalised weights, on the model device
     single: int  # index of the only genre with weight > 0, or -1
-    mask: Tensor  # [V] multiplicative 1/0 mask on the CPU: pitch range, scale, PAD, SEP
+    mask: np.ndarray  # [V] float32 multiplicative 1/0 mask: pitch range, scale, PAD, SEP
     key: tuple[int, str] | None  # the scale lock's key, None when unlocked
     max_note_steps: int  # grid steps a note may sound before it is closed
     genre_input: tuple[float, ...] | None  # the conditional model's genre vector (method "conditional")
+    inverse_temperature: float  # logits are multiplied by this (1 / temperature)
 
 
 def pick_device(device: str) -> torch.device:
@@ -107,8 +124,18 @@ class Engine:
         self._stepper = StackedStepper([m.model for m in models]) if models else None
         self._conditional = StackedStepper([conditional.model]) if conditional is not None else None
         self._steppers = [s for s in (self._stepper, self._conditional) if s is not None]
+        self._active: tuple = ()  # the steppers advanced per token (those the current method reads)
+        self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
+        self._written = 0  # tokens the stream has taken since the last reset
+        self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
+        self.last_switch_ms = 0.0  # how long the last method switch took to warm the idle model
         self.conditional_genres = tuple(conditional.meta.get("genres") or self.genres) if conditional else ()
         self.generator = torch.Generator().manual_seed(_seed(seed))
+        self._draws: list[float] = []  # uniform numbers from ``generator``, used from the end
+        self._mask = np.ones(len(self.encoding), dtype=np.float32)  # controls' mask x note-off mask
+        self._mask_tensor = torch.from_numpy(self._mask)
+        self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
+        self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
         self.on_step: Callable[[Controls, Tensor], None] | None = None
@@ -190,6 +217,7 @@ class Engine:
     def seed(self, seed: int) -> None:
         """Restart the sampler's random stream (same seed, same choices from the same state)."""
         self.generator.manual_seed(seed)
+        self._draws.clear()
 
     def _derive(self, controls: Controls, auto_key: tuple[int, str] | None) -> _Derived:
         unknown = sorted(set(controls.weights) - set(self.genres) - set(self.conditional_genres))
@@ -218,10 +246,11 @@ class Engine:
             auto_key=auto_key,
             weights=w,
             single=nonzero[0] if len(nonzero) == 1 else -1,
-            mask=token_mask(self.encoding, allowed, forbid=forbid),
+            mask=token_mask(self.encoding, allowed, forbid=forbid).numpy(),
             key=key,
             max_note_steps=max(1, round(controls.max_note_beats * self.encoding.steps_per_beat)),
             genre_input=genre_input,
+            inverse_temperature=1.0 / controls.temperature,
         )
 
     def _drain(self) -> None:
@@ -231,84 +260,128 @@ class Engine:
             derived = self._pending.get_nowait()
         if derived is not None:
             self._derived = derived
+            self._combine_masks()
             if derived.genre_input is not None:
                 self._conditional.set_genre(derived.genre_input)
+            conditional = derived.controls.method == "conditional"
+            self._activate((self._conditional,) if conditional else (self._stepper,))
         if self._derived.controls.scale_lock and self._derived.auto_key != self._auto_key:
             self._derived = self._derive(self._derived.controls, self._auto_key)
+            self._combine_masks()
+
+    def _combine_masks(self) -> None:
+        np.multiply(self._derived.mask, self._off_mask, out=self._mask)
+
+    def _activate(self, wanted: tuple) -> None:
+        """Advance ``wanted`` from now on; an idle stepper first catches up with the stream's tokens."""
+        if wanted == self._active:
+            return
+        started = time.perf_counter()
+        for stepper in self._active:
+            self._position[stepper] = self._written
+        for stepper in wanted:
+            if stepper not in self._active:
+                self._catch_up(stepper)
+        self._active = wanted
+        self.last_switch_ms = (time.perf_counter() - started) * 1000.0
+
+    def _catch_up(self, stepper) -> None:
+        missed = self._written - self._position[stepper]
+        if missed > HISTORY_TOKENS:  # older tokens are gone: warm up from a fresh state on what the ring holds
+            stepper.reset()
+            missed = HISTORY_TOKENS
+        if missed:
+            where = np.arange(self._written - missed, self._written) % HISTORY_TOKENS
+            stepper.prime(self._history[where].tolist())
+        self._position[stepper] = self._written
+
+    def _record(self, tokens: Sequence[int]) -> None:
+        """Write tokens the stream took to the history ring (the last ``HISTORY_TOKENS`` are kept)."""
+        kept = np.asarray(tokens[-HISTORY_TOKENS:], dtype=np.int64)
+        start = self._written + len(tokens) - len(kept)
+        self._history[np.arange(start, start + len(kept)) % HISTORY_TOKENS] = kept
+        self._written += len(tokens)
 
     def reset(self) -> None:
         """Fresh state for every model and a fresh decoder (time 0, nothing sounding)."""
         for stepper in self._steppers:
             stepper.reset()
+            self._position[stepper] = 0
+        self._written = 0
         self._decoder = self.encoding.decoder()
-        self._off_mask = torch.ones(len(self.encoding))  # 0 for the note-off of a silent pitch
+        self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         if self._is_event:
             self._off_mask[self.encoding.off_base : self.encoding.off_base + 128] = 0.0
+        self._combine_masks()
 
     def prime(self, notes: Sequence[Note]) -> None:
-        """Run SEP + the phrase through every model at once; with key "auto", the scale lock follows it."""
+        """Run SEP + the phrase through the active models at once; with key "auto", the scale lock follows it."""
         self._drain()
-        tokens = [self.encoding.sep_id, *self.encoding.encode(notes)]
-        for stepper in self._steppers:
-            stepper.prime(tokens)
-        for token in tokens:
-            self._track(token)
+        self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
 
     def feed(self, tokens: Sequence[int]) -> None:
-        """Advance every model (and the decoder) by given tokens, e.g. the performer's notes in duet mode."""
+        """Advance the models (and the decoder) by given tokens, e.g. the performer's notes in duet mode."""
         if len(tokens) > 16:
-            for stepper in self._steppers:
-                stepper.prime(tokens)
-            for token in tokens:
-                self._track(token)
+            self._drain()
+            self._take([int(t) for t in tokens])
             return
         for token in tokens:
             self._advance(int(token))
 
+    def _take(self, tokens: list[int]) -> None:
+        """Run a token sequence through the active steppers' sequence forward, the history and the decoder."""
+        for stepper in self._active:
+            stepper.prime(tokens)
+        self._record(tokens)
+        for token in tokens:
+            self._track(token)
+
     @torch.inference_mode()
     def step(self) -> int:
-        """Choose one token with the current controls, advance every model by it, and return it."""
+        """Choose one token with the current controls, advance the active models by it, and return it."""
         started = time.perf_counter()
         self._drain()
         derived = self._derived
         token, room_steps = self._note_length_guard(derived.max_note_steps)
         if token is None:
-            probs = self._probs(derived, room_steps)
             c = derived.controls
-            token = filter_and_choose(
-                probs, top_k=c.top_k, top_p=c.top_p, sampling=c.sampling, generator=self.generator
-            )
+            values = self._probs(derived, room_steps)
+            if c.top_k or c.top_p < 1.0:
+                values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
+            if not self._draws:
+                self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
+            token = choose_from(values, c.sampling, draw=self._draws.pop())
         self._advance(token)
         self._latencies[self._latency_count % LATENCY_WINDOW] = (time.perf_counter() - started) * 1000.0
         self._latency_count += 1
         return token
 
-    def _probs(self, derived: _Derived, room_steps: int) -> Tensor:
-        """Fused, masked token probabilities [V] on the CPU (unnormalised; a fresh tensor the caller may modify).
+    def _probs(self, derived: _Derived, room_steps: int) -> list[float]:
+        """Fused, masked token probabilities [V] as a list (unnormalised).
 
         ``room_steps``: how far time may move before the oldest sounding note
         reaches its maximum length; longer shifts are masked so no note overstays.
         """
         c, enc = derived.controls, self.encoding
         if c.method == "conditional":
-            probs = fuse_probs(self._conditional.logits, derived.weights, "conditional", c.temperature)
+            probs = _tempered_softmax(self._conditional.logits[0], derived.inverse_temperature)
         elif derived.single >= 0:
-            probs = torch.softmax(self._stepper.logits[derived.single] / c.temperature, dim=0)
+            probs = _tempered_softmax(self._stepper.logits[derived.single], derived.inverse_temperature)
         else:
             probs = fuse_probs(self._stepper.logits, derived.weights, c.method, c.temperature)
         if self.on_step is not None:
             self.on_step(c, probs.log().cpu())
         probs = probs.cpu() if probs.device.type != "cpu" else probs
-        probs.mul_(derived.mask)
+        values = probs.mul_(self._mask_tensor).tolist()
         if self._is_event:
-            probs.mul_(self._off_mask)
             if len(self._decoder.state.open_notes) >= c.max_polyphony:
-                probs[enc.on_base : enc.off_base] = 0.0
+                values[enc.on_base : enc.off_base] = self._zeros[: enc.off_base - enc.on_base]
             if room_steps < enc.max_shift_steps:
-                probs[enc.shift_base + room_steps : enc.velocity_base] = 0.0
-        return probs
+                start = enc.shift_base + room_steps
+                values[start : enc.velocity_base] = self._zeros[: enc.velocity_base - start]
+        return values
 
     def _note_length_guard(self, max_steps: int) -> tuple[int | None, int]:
         """(token closing a note held ``max_steps`` grid steps or None, steps left to the oldest note's limit)."""
@@ -322,8 +395,10 @@ class Engine:
         return None, room
 
     def _advance(self, token: int) -> None:
-        for stepper in self._steppers:
+        for stepper in self._active:
             stepper.step(token)
+        self._history[self._written % HISTORY_TOKENS] = token
+        self._written += 1
         self._track(token)
 
     def _track(self, token: int) -> None:
@@ -332,7 +407,9 @@ class Engine:
         if not self._is_event:
             return
         for event in events:
-            self._off_mask[self.encoding.off_base + event.pitch] = 1.0 if event.on else 0.0
+            index = self.encoding.off_base + event.pitch
+            self._off_mask[index] = 1.0 if event.on else 0.0
+            self._mask[index] = self._off_mask[index] * self._derived.mask[index]
 
     def step_latency_ms(self) -> tuple[float, float]:
         """(p50, p99) of the last ``LATENCY_WINDOW`` step durations in milliseconds; (0, 0) before any step."""
@@ -344,6 +421,11 @@ class Engine:
     @property
     def step_latency(self) -> tuple[float, float]:
         return self.step_latency_ms()
+
+
+def _tempered_softmax(logits: Tensor, inverse_temperature: float) -> Tensor:
+    """softmax(logits / T) as a fresh tensor; one op fewer at temperature 1."""
+    return torch.softmax(logits if inverse_temperature == 1.0 else logits * inverse_temperature, dim=0)
 
 
 def _same_vocabulary(encoding, loaded, genre: str, first: str) -> None:

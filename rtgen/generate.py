@@ -58,13 +58,13 @@ def generate_notes(engine, seed_phrase: Sequence[Note], bars: int, *, seed: int 
     engine.reset()
     engine.prime(list(seed_phrase))
     limit = Fraction(bars * BEATS_PER_BAR)
-    decoder = engine.encoding.decoder()
+    decoder = engine.encoding.decoder(collect_notes=True)
     for _ in range(int(limit) * TOKENS_PER_BEAT_LIMIT):
         decoder.feed(engine.step())
         if decoder.beat >= limit:
             break
     decoder.close_all()
-    return [_clip(n, limit) for n in sorted(decoder.state.finished) if n.start < limit]
+    return [_clip(n, limit) for n in decoder.notes if n.start < limit]
 
 
 def _clip(note: Note, limit: Fraction) -> Note:

@@ -285,9 +285,10 @@ class OutputPort(_RtPort):
         for message in panic_messages():
             self.send(message)
 
-    def close(self, flush_s: float = 0.02) -> None:
+    def close(self, flush_s: float = 0.25) -> None:
         """Close after ``flush_s`` (s): RtMidi's JACK output hands events over in the next process
-        cycles, and closing earlier loses or garbles the last ones (the panic CCs, typically)."""
+        cycles and offers no way to wait for that; closing earlier loses or garbles the last ones (the
+        panic CCs, typically: seen with 50 ms on a loaded machine). Paid once, on the way out."""
         if self.connected and self.sent:
             time.sleep(flush_s)
         super().close()

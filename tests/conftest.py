@@ -1,10 +1,11 @@
-"""Shared fixtures: a private JACK server for the session, a JACK client per test, a fake clock."""
+"""Shared fixtures: a private JACK server for the session, a JACK client per test, a fake clock, tiny models."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
+from engine_models import make_models
 from jack_server import JackClient, JackServer, jack_available
 
 from rtgen.clock import FakeClock
@@ -32,3 +33,16 @@ def jack_client(jack_server):
 def fake_clock():
     """A clock at 120 BPM whose time moves only on ``advance(seconds)``."""
     return FakeClock(tempo_bpm=120.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory):
+    """Tiny checkpoints of every genre plus a conditional one, made once (see tests/engine_models.py)."""
+    return make_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def with_tiny_models(tiny_models_dir, monkeypatch):
+    """Point ``RTGEN_MODELS`` at the tiny checkpoints for one test."""
+    monkeypatch.setenv("RTGEN_MODELS", str(tiny_models_dir))
+    return tiny_models_dir

@@ -8,9 +8,9 @@ import mido
 import pytest
 
 from rtgen.clock import FakeClock
-from rtgen.controls import Controls
+from rtgen.controls import Controls, parse_weights
 from rtgen.daemon import Daemon
-from rtgen.daemon_config import DaemonConfig, parse_genres
+from rtgen.daemon_config import DaemonConfig
 from rtgen.encoding import EventEncoding
 from rtgen.errors import RtgenError
 from rtgen.jacktools import wait_until
@@ -308,9 +308,9 @@ def test_save_and_load_a_preset(make_daemon, tmp_path, monkeypatch):
 
 
 def test_genres_flag_parses():
-    assert parse_genres("folk=5, fiddle=2.5,chorale") == {"folk": 5.0, "fiddle": 2.5, "chorale": 1.0}
+    assert parse_weights("folk=5, fiddle=2.5,chorale") == {"folk": 5.0, "fiddle": 2.5, "chorale": 1.0}
     with pytest.raises(RtgenError, match="not a number"):
-        parse_genres("folk=loud")
+        parse_weights("folk=loud")
 
 
 def test_an_error_in_the_engine_thread_stops_the_daemon_with_notes_closed(make_daemon):

@@ -14,15 +14,7 @@ from rtgen.encoding import EventEncoding, Note, TimeStepEncoding
 from rtgen.engine import Engine, EngineError
 from rtgen.fusion import fuse
 
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    return make_models(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(autouse=True)
-def _models(models_dir, monkeypatch) -> None:
-    monkeypatch.setenv("RTGEN_MODELS", str(models_dir))
+pytestmark = pytest.mark.usefixtures("with_tiny_models")
 
 
 def _engine(seed: int = 0, **controls) -> Engine:
@@ -160,3 +152,54 @@ def test_conditional_model_alone_plays_and_refuses_other_methods() -> None:
     assert all(2 <= engine.step() < len(engine.encoding) for _ in range(50))
     with pytest.raises(ControlError, match="needs genre models"):
         engine.set_controls(method="mixture")
+
+
+def _reference(name: str, tokens: list[int], genre=None) -> torch.Tensor:
+    """Logits of a fresh stepper of the named model after ``tokens`` (sequence forward from zero state)."""
+    from rtgen.checkpoint import load_model
+    from rtgen.nets import StackedStepper
+
+    stepper = StackedStepper([load_model(name).model])
+    if genre is not None:
+        stepper.set_genre(genre)
+    return stepper.prime(tokens)[0].clone()
+
+
+def test_only_the_method_s_models_advance_and_a_switch_replays_what_the_idle_one_missed() -> None:
+    engine = _engine(weights={"folk": 2, "fiddle": 1, "chorale": 1})
+    enc = engine.encoding
+    phrase = [Note(Fraction(0), 62, Fraction(1)), Note(Fraction(1), 64, Fraction(1))]
+    engine.prime(phrase)
+    stream = [enc.sep_id, *enc.encode(phrase)]
+    idle = engine._conditional.logits.clone()
+    stream += [engine.step() for _ in range(40)]
+    assert torch.equal(engine._conditional.logits, idle), "the conditional model sat idle"
+    engine.feed([enc.shift_base + 3])
+    stream.append(enc.shift_base + 3)
+    engine.set_controls(method="conditional")
+    stream.append(engine.step())
+    assert engine.last_switch_ms > 0
+    genre = engine.controls.normalised_weights(engine.conditional_genres)
+    torch.testing.assert_close(engine._conditional.logits[0], _reference("multi", stream, genre), atol=1e-5, rtol=0)
+    folk = engine._stepper.logits[0].clone()
+    stream += [engine.step() for _ in range(10)]
+    assert torch.equal(engine._stepper.logits[0], folk), "the genre models sat idle"
+    engine.set_controls(method="product")
+    stream.append(engine.step())
+    torch.testing.assert_close(engine._stepper.logits[0], _reference("folk", stream), atol=1e-5, rtol=0)
+
+
+def test_a_switch_after_more_than_the_history_warms_up_on_the_last_tokens() -> None:
+    from rtgen.engine import HISTORY_TOKENS
+
+    engine = _engine(seed=3)
+    stream = [engine.step() for _ in range(HISTORY_TOKENS + 50)]
+    engine.set_controls(method="conditional", weights={"folk": 1, "fiddle": 0, "chorale": 0})
+    stream.append(engine.step())
+    genre = (1.0, 0.0, 0.0)
+    warm = _reference("multi", stream[-HISTORY_TOKENS - 1 :], genre)
+    torch.testing.assert_close(engine._conditional.logits[0], warm, atol=1e-5, rtol=0)
+    engine.reset()
+    engine.set_controls(method="mixture")
+    token = engine.step()
+    torch.testing.assert_close(engine._stepper.logits[1], _reference("fiddle", [token]), atol=1e-5, rtol=0)

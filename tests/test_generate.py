@@ -10,21 +10,13 @@ import pytest
 from engine_models import GENRES, make_models, restore_torch_threads  # noqa: F401
 
 from rtgen.cli import generate_cmd
-from rtgen.controls import Controls
+from rtgen.controls import Controls, parse_weights
 from rtgen.engine import Engine
 from rtgen.errors import RtgenError
 from rtgen.generate import generate_notes, piece_stats, write_midi, write_musicxml
 from rtgen.phrases import builtin
 
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    return make_models(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(autouse=True)
-def _models(models_dir, monkeypatch) -> None:
-    monkeypatch.setenv("RTGEN_MODELS", str(models_dir))
+pytestmark = pytest.mark.usefixtures("with_tiny_models")
 
 
 def _cli(argv: list[str]) -> int:
@@ -92,8 +84,8 @@ def test_preset_flags_and_errors(tmp_path, monkeypatch) -> None:
     assert _cli(["--preset", "case-study-10-5-1", "--bars", "2", "--temperature", "0.8", "-o", str(out)]) == 0
     assert mido.MidiFile(str(out)).length > 0
     assert _cli(["--genres", "folk=1,fiddle=2", "--method", "conditional", "--bars", "2", "-o", str(out)]) == 0
-    assert generate_cmd.parse_weights("folk=5, fiddle") == {"folk": 5.0, "fiddle": 1.0}
+    assert parse_weights("folk=5, fiddle") == {"folk": 5.0, "fiddle": 1.0}
     with pytest.raises(RtgenError, match="'lots' of 'folk'"):
-        generate_cmd.parse_weights("folk=lots")
+        parse_weights("folk=lots")
     with pytest.raises(RtgenError, match="no model named 'jazz'"):
         _cli(["--genres", "jazz=1", "-o", str(out)])

@@ -153,3 +153,37 @@ def test_step_and_stepper_match_forward_on_cuda(cell):
         torch.testing.assert_close(single[0], expected[0][t], atol=1e-5, rtol=0)
         for k in range(4):
             torch.testing.assert_close(logits[k], expected[k][t], atol=1e-5, rtol=0)
+
+
+def test_token_table_and_concat_path_match_forward_for_three_layers_and_a_genre_change():
+    """Layer 1 reads the precomputed token table; later layers one [x; h] product; genre folds into layer 1."""
+    models = [make("lstm", genres=2, hidden=(16, 24, 12), seed=s) for s in range(2)]
+    tokens = torch.randint(0, VOCAB, (30,), generator=torch.Generator().manual_seed(5))
+    first, second = torch.tensor([1.0, 0.0]), torch.tensor([0.2, 0.8])
+    stepper = StackedStepper(models)
+    stepper.set_genre(first)
+    with torch.no_grad():
+        states = [m.initial_state(1) for m in models]
+        for t, token in enumerate(tokens.tolist()):
+            if t == 15:
+                stepper.set_genre(second)
+            genre = first if t < 15 else second
+            logits = stepper.step(token)
+            for k, model in enumerate(models):
+                expected, states[k] = model(tokens[None, t : t + 1], states[k], genre)
+                torch.testing.assert_close(logits[k], expected[0, 0], atol=1e-5, rtol=0)
+
+
+def test_shipped_shape_in_huge_pages_matches_forward():
+    """Weights over 1 MB live in huge-page memory; the shipped shape (64, 256x2, 338) still steps exactly."""
+    torch.manual_seed(0)
+    config = NetConfig(vocab_size=338, embedding_dim=64, hidden_sizes=(256, 256))
+    models = [RecurrentLM(config).eval() for _ in range(2)]
+    tokens = torch.randint(0, 338, (12,), generator=torch.Generator().manual_seed(6))
+    expected = [sequence_logits(m, tokens) for m in models]
+    stepper = StackedStepper(models)
+    assert stepper._layers[1]["w"].shape == (2, 512, 1024)
+    for t, token in enumerate(tokens.tolist()):
+        logits = stepper.step(token)
+        for k in range(2):
+            torch.testing.assert_close(logits[k], expected[k][t], atol=1e-5, rtol=0)

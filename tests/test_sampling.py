@@ -13,6 +13,7 @@ from rtgen.sampling import (
     HYBRID_CONFIDENCE,
     allowed_pitches,
     choose,
+    choose_from,
     detect_key,
     filter_and_choose,
     key_name,
@@ -108,3 +109,12 @@ def test_masks_limit_note_ons_to_key_and_range() -> None:
     assert mask[enc.sep_id] == 0 and mask[enc.off_base + 61] == 1
     with pytest.raises(ControlError, match="no pitch of C# dorian"):
         allowed_pitches(60, 60, (1, "dorian"))
+
+
+def test_choose_from_inverts_the_cumulative_weights_with_the_given_draw() -> None:
+    weights = [1.0, 0.0, 3.0, 0.0]
+    assert choose_from(weights, "sample", draw=0.0) == 0
+    assert choose_from(weights, "sample", draw=0.24) == 0
+    assert choose_from(weights, "sample", draw=0.26) == 2
+    assert choose_from(weights, "sample", draw=0.9999999999999999) == 2, "rounding at the top never picks a zero"
+    assert choose_from(weights, "argmax") == 2 == choose(torch.tensor(weights), "argmax")

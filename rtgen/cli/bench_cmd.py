@@ -177,6 +177,7 @@ def run_realtime(args) -> int:
     import json
     import sys
 
+    from rtgen.benchmarks_daemon import format_daemon_report, run_daemon_bench
     from rtgen.benchmarks_realtime import RealtimeBenchConfig, format_report, run_realtime_bench
 
     priority = None if args.normal_priority else 10
@@ -187,7 +188,12 @@ def run_realtime(args) -> int:
     if not args.json:
         print(f"playing {config.notes} 16ths at {config.tempo_bpm:g} BPM (about {seconds:.0f} s)...", file=sys.stderr)
     report = run_realtime_bench(config)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if not args.no_daemon:
+        if not args.json:
+            print("timing the daemon: phrase end -> answer, control change -> note (about 40 s)...", file=sys.stderr)
+        report.update(run_daemon_bench())
+    text = format_report(report) + ("" if args.no_daemon else "\n" + format_daemon_report(report))
+    print(json.dumps(report, indent=2) if args.json else text)
     return 0
 
 
@@ -206,6 +212,7 @@ def register_realtime(benches) -> None:
     parser.add_argument(
         "--normal-priority", action="store_true", help="do not ask SCHED_FIFO for the output thread (compare)"
     )
+    parser.add_argument("--no-daemon", action="store_true", help="skip the daemon's answer and control latencies")
     parser.set_defaults(handler=run_realtime)
 
 

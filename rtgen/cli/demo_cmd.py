@@ -41,8 +41,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
 
     from rtgen.clock import FakeClock
+    from rtgen.controls import parse_weights
     from rtgen.daemon import Daemon
-    from rtgen.daemon_config import DaemonConfig, parse_genres
+    from rtgen.daemon_config import DaemonConfig
     from rtgen.performer import PerformerConfig
     from rtgen.ports import FakeInputPort, FakeOutputPort
     from rtgen.presets import load_preset
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     clock = FakeClock(tempo_bpm=tempo, start_s=0.0)
     config = DaemonConfig(
         preset=args.preset,
-        genres=parse_genres(args.genres) if args.genres else {},
+        genres=parse_weights(args.genres) if args.genres else {},
         mode="call-and-response",
         tempo_bpm=tempo,
         device=args.device,

@@ -30,25 +30,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def parse_weights(text: str) -> dict[str, float]:
-    """ "folk=5,fiddle=1" -> {"folk": 5.0, "fiddle": 1.0}; a bare name weighs 1."""
-    weights: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, value = item.partition("=")
-        try:
-            weights[name.strip()] = float(value) if value else 1.0
-        except ValueError:
-            raise RtgenError(f"--genres: weight {value!r} of {name!r} is not a number") from None
-    if not weights:
-        raise RtgenError("--genres: give at least one genre, e.g. folk=5,fiddle=1")
-    return weights
-
-
 def build_preset(args: argparse.Namespace):
     """The preset named by ``--preset`` (or a default one) with the command line's overrides applied."""
     import dataclasses
 
     from rtgen.checkpoint import installed_models
+    from rtgen.controls import parse_weights
     from rtgen.presets import Preset, load_preset
 
     preset = load_preset(args.preset) if args.preset else Preset(name="generate")

@@ -52,7 +52,8 @@ def register(subparsers) -> None:
 def build_config(args: argparse.Namespace):
     """The daemon config: the --config file (or defaults) with the flags given applied on top."""
     from rtgen import config as config_module
-    from rtgen.daemon_config import DaemonConfig, parse_genres
+    from rtgen.controls import parse_weights
+    from rtgen.daemon_config import DaemonConfig
 
     base = config_module.load(DaemonConfig, args.config) if args.config else DaemonConfig()
     changes = {
@@ -60,7 +61,7 @@ def build_config(args: argparse.Namespace):
         "in_port": args.in_port,
         "out_port": args.out_port,
         "preset": args.preset,
-        "genres": parse_genres(args.genres) if args.genres else None,
+        "genres": parse_weights(args.genres) if args.genres else None,
         "mode": args.mode,
         "tempo_bpm": args.tempo,
         "clock": args.clock,
