@@ -23,6 +23,7 @@ import rtmidi
 
 from rtgen.backends import find_port, jack_server_running
 from rtgen.errors import RtgenError
+from rtgen.ports import InputPoller
 
 _serial = itertools.count()
 
@@ -124,25 +125,31 @@ class JackClient:
 
     Received messages are kept as ``(perf_counter seconds, mido.Message)``;
     ``wait_for`` blocks on a condition variable until a predicate over them
-    holds, so tests wait for events rather than sleeping.
+    holds, so tests wait for events rather than sleeping. Input is polled by an
+    ``InputPoller`` rather than called back from JACK's process thread, where
+    waiting for the GIL made JACK drop whole cycles of MIDI (issue 5).
     """
 
     def __init__(self, name: str = "rtgen-tester") -> None:
         self.name = name
         self.received: list[tuple[float, mido.Message]] = []
+        self.malformed = 0
         self._changed = threading.Condition()
         self._in = self._new_input()
         self._out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=name)
+        self._poller = InputPoller(lambda: self._in, self._on_message, name=f"{name}-in")
 
     def _new_input(self) -> rtmidi.MidiIn:
-        midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=self.name)
+        midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=self.name, queue_size_limit=16384)
         midi.ignore_types(sysex=False, timing=False, active_sense=False)
-        midi.set_callback(self._on_message)
         return midi
 
-    def _on_message(self, event: tuple[list[int], float], data: object = None) -> None:
-        t = time.perf_counter()
-        message = mido.Message.from_bytes(event[0])
+    def _on_message(self, t: float, data: list[int]) -> None:
+        try:
+            message = mido.Message.from_bytes(data)
+        except (ValueError, TypeError, IndexError):
+            self.malformed += 1  # byte strings mido cannot parse: counted, the poller thread goes on
+            return
         with self._changed:
             self.received.append((t, message))
             self._changed.notify_all()
@@ -160,9 +167,10 @@ class JackClient:
 
     def close_input(self) -> None:
         """Close the input port (it vanishes from the graph); a fresh one can then be opened."""
-        self._in.close_port()
-        self._in.delete()
-        self._in = self._new_input()
+        with self._poller.lock:
+            self._in.close_port()
+            self._in.delete()
+            self._in = self._new_input()
 
     def send_to(self, port: str, own_port: str = "out") -> str:
         """Connect this client's output to the input port matching ``port``; returns its full name."""
@@ -220,6 +228,7 @@ class JackClient:
             self.received.clear()
 
     def close(self) -> None:
+        self._poller.stop()
         for midi in (self._in, self._out):
             midi.close_port()
             midi.delete()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import mido
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jack_server import JackClient, JackServer, wait_until
 
 from rtgen import backends
 from rtgen.ports import (
+    ArrivalClock,
     FakeInputPort,
     MessageQueue,
     PortError,
@@ -52,6 +57,40 @@ def test_fake_input_port_stamps_and_polls():
         port.push(mido.Message("note_on", note=pitch))
     assert [(t, m.note) for t, m in port.poll()] == [(5.0, 62), (5.0, 64)]
     assert port.dropped == 1
+
+
+def test_arrival_clock_anchors_delta_times_at_the_promptest_poll():
+    clock = ArrivalClock()
+    arrivals = [10.0, 10.010, 10.025, 10.030]
+    polled = [10.004, 10.0101, 10.028, 10.031]  # the second poll came 0.1 ms after its arrival
+    deltas = [0.0] + [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    stamps = [clock.stamp(d, p) for d, p in zip(deltas, polled, strict=True)]
+    assert stamps[0] == pytest.approx(10.004)  # nothing better known yet
+    assert stamps[1:] == pytest.approx([10.0101, 10.0251, 10.0301])
+    clock.reset()
+    assert clock.stamp(0.0, 20.0) == 20.0
+
+
+@given(
+    gaps=st.lists(st.floats(0.0, 0.05), min_size=1, max_size=50),
+    lags=st.lists(st.floats(0.0, 0.01), min_size=50, max_size=50),
+)
+def test_arrival_clock_stamps_lie_between_arrival_and_poll(gaps, lags):
+    clock = ArrivalClock(window_s=0.1)
+    arrival, previous = 100.0, 100.0
+    for gap, lag in zip(gaps, lags, strict=False):
+        arrival += gap
+        stamp = clock.stamp(arrival - previous, arrival + lag)
+        previous = arrival
+        assert arrival - 1e-9 <= stamp <= arrival + lag + 1e-9
+
+
+def gil_hog(stop: threading.Event) -> None:
+    """Pure-Python work that holds the GIL for whole switch intervals, as a busy engine thread does."""
+    total = 0
+    while not stop.is_set():
+        for k in range(20000):
+            total += k * k
 
 
 def test_panic_messages_per_channel():
@@ -132,6 +171,35 @@ def test_rtgen_in_receives_a_clients_messages_stamped(jack_client):
     stamps = [t for t, _ in items]
     assert stamps == sorted(stamps) and stamps[0] >= sent[0]
     assert port.dropped == 0 and port.malformed == 0
+
+
+@pytest.mark.jack
+def test_no_message_lost_while_another_thread_holds_the_gil(jack_client):
+    """Issue 5: a Python callback in JACK's process thread waited for the GIL and JACK dropped its cycles."""
+    port_in, port_out = open_input(), open_output()
+    stop = threading.Event()
+    try:
+        jack_client.send_to("rtgen in")
+        jack_client.listen_to("rtgen out")
+        assert wait_until(lambda: jack_client.send(PROBE) and len(port_in.queue) > 0, timeout_s=5.0, poll_s=0.05)
+        assert jack_client.wait_route(lambda: port_out.send(PROBE))
+        port_in.poll()
+        threading.Thread(target=gil_hog, args=(stop,), daemon=True).start()
+        for k in range(200):
+            note = mido.Message("note_on", note=40 + k % 40, velocity=1 + k % 120)
+            jack_client.send(note)
+            port_out.send(note)
+            wait_until(lambda: False, timeout_s=0.003, poll_s=0.003)
+        items = []
+        assert wait_until(lambda: items.extend(port_in.poll()) or len(items) >= 200, timeout_s=5.0)
+        assert jack_client.wait_count(200, timeout_s=5.0, kind="note_on")
+    finally:
+        stop.set()
+        port_in.close()
+        port_out.close()
+    assert [m.velocity for _, m in items if m.type == "note_on"] == [1 + k % 120 for k in range(200)]
+    assert [m.velocity for m in jack_client.messages() if m.type == "note_on"] == [1 + k % 120 for k in range(200)]
+    assert port_in.dropped == 0
 
 
 @pytest.mark.jack

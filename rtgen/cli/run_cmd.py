@@ -36,6 +36,11 @@ def register(subparsers) -> None:
     parser.add_argument("--mode", choices=("call-and-response", "duet", "solo"))
     parser.add_argument("--tempo", type=float, help="tempo in BPM (internal clock)")
     parser.add_argument("--answer-bars", type=int, help="bars in each answer (0: as long as the call)")
+    parser.add_argument(
+        "--output-offset-ms",
+        type=float,
+        help="shift every note by this many ms; negative sends early for the MIDI system's latency (JACK: -period)",
+    )
     parser.add_argument("--clock", choices=("internal", "external"), help="external follows MIDI clock on the input")
     parser.add_argument("--send-clock", action="store_true", default=None, help="send MIDI clock on the output")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -71,8 +76,10 @@ def build_config(args: argparse.Namespace):
         "record": False if args.no_record else None,
         "seed": args.seed,
     }
-    if args.answer_bars is not None:
-        changes["performer"] = dataclasses.replace(base.performer, answer_bars=args.answer_bars)
+    performer = {"answer_bars": args.answer_bars, "output_offset_ms": args.output_offset_ms}
+    performer = {k: v for k, v in performer.items() if v is not None}
+    if performer:
+        changes["performer"] = dataclasses.replace(base.performer, **performer)
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
