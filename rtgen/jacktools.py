@@ -23,7 +23,7 @@ import rtmidi
 
 from rtgen.backends import find_port, jack_server_running
 from rtgen.errors import RtgenError
-from rtgen.ports import InputPoller
+from rtgen.input_polling import InputPoller
 
 _serial = itertools.count()
 
