@@ -138,6 +138,29 @@ class _Sounding:
         return out
 
 
+class _StreamDecoder:
+    """What both streaming decoders share: the beat reached, the sounding pitches, closing them all."""
+
+    state: _Sounding
+
+    @property
+    def beat(self) -> Fraction:
+        return self.state.beat()
+
+    @property
+    def notes(self) -> list[Note]:
+        """Notes closed so far, sorted; only a decoder made with ``collect_notes=True`` keeps them."""
+        return sorted(self.state.finished or [])
+
+    @property
+    def sounding(self) -> frozenset[int]:
+        return frozenset(self.state.open_notes)
+
+    def close_all(self) -> list[NoteEvent]:
+        """Note-offs, at the current beat, for everything still sounding."""
+        return self.state.close_all()
+
+
 class EventEncoding:
     """NOTE_ON x128, NOTE_OFF x128, SHIFT 1..max_shift_steps, VELOCITY bins, SEP, PAD.
 
@@ -238,7 +261,7 @@ class EventEncoding:
         }
 
 
-class EventDecoder:
+class EventDecoder(_StreamDecoder):
     """Streams event tokens into note events; any token sequence yields valid MIDI."""
 
     def __init__(self, encoding: EventEncoding, collect_notes: bool = False) -> None:
@@ -248,19 +271,6 @@ class EventDecoder:
             velocity=encoding.quantise_velocity(DEFAULT_VELOCITY),
             finished=[] if collect_notes else None,
         )
-
-    @property
-    def beat(self) -> Fraction:
-        return self.state.beat()
-
-    @property
-    def notes(self) -> list[Note]:
-        """Notes closed so far, sorted; only a decoder made with ``collect_notes=True`` keeps them."""
-        return sorted(self.state.finished or [])
-
-    @property
-    def sounding(self) -> frozenset[int]:
-        return frozenset(self.state.open_notes)
 
     def feed(self, token: int) -> list[NoteEvent]:
         enc, state, out = self.encoding, self.state, []
@@ -277,9 +287,6 @@ class EventDecoder:
         elif token != enc.pad_id:
             raise EncodingError(f"token {token} outside the {enc.name} vocabulary of {len(enc.tokens)}")
         return out
-
-    def close_all(self) -> list[NoteEvent]:
-        return self.state.close_all()
 
 
 class TimeStepEncoding:
@@ -331,25 +338,12 @@ class TimeStepEncoding:
         return {"name": self.name, "steps_per_beat": self.steps_per_beat, "tokens": list(self.tokens)}
 
 
-class TimeStepDecoder:
+class TimeStepDecoder(_StreamDecoder):
     """Streams time-step tokens into note events; every token but PAD and SEP lasts one step."""
 
     def __init__(self, encoding: TimeStepEncoding, collect_notes: bool = False) -> None:
         self.encoding = encoding
         self.state = _Sounding(encoding.steps_per_beat, finished=[] if collect_notes else None)
-
-    @property
-    def beat(self) -> Fraction:
-        return self.state.beat()
-
-    @property
-    def notes(self) -> list[Note]:
-        """Notes closed so far, sorted; only a decoder made with ``collect_notes=True`` keeps them."""
-        return sorted(self.state.finished or [])
-
-    @property
-    def sounding(self) -> frozenset[int]:
-        return frozenset(self.state.open_notes)
 
     def feed(self, token: int) -> list[NoteEvent]:
         enc, state, out = self.encoding, self.state, []
@@ -366,9 +360,6 @@ class TimeStepDecoder:
             state.note_on(token - enc.pitch_base, out)
         state.now_steps += 1
         return out
-
-    def close_all(self) -> list[NoteEvent]:
-        return self.state.close_all()
 
 
 Encoding = EventEncoding | TimeStepEncoding
