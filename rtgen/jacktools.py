@@ -193,7 +193,7 @@ class JackClient:
             while (left := due - time.perf_counter()) > 0.002:
                 time.sleep(left - 0.001)
             while time.perf_counter() < due:
-                pass
+                pass  # spin the last fraction of a millisecond: a sleep would wake too late
             sent.append(self.send(message))
         return sent
 

@@ -234,7 +234,7 @@ class OutputScheduler:
         while self._heap and self._heap[0][0] <= now() + self.spin_s:
             due = self._heap[0][0]
             while now() < due:
-                pass
+                pass  # spin the last fraction of a millisecond: a sleep would wake too late
             self._fire(heapq.heappop(self._heap))
 
     def _drain(self) -> None:

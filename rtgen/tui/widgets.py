@@ -23,7 +23,12 @@ _ADJUST = Binding.Group("adjust", compact=True)
 
 
 class ControlWidget(Widget, can_focus=True):
-    """One live control named ``control`` (``temperature``, ``weights.folk``, ``mode``, ...)."""
+    """One live control named ``control`` (``temperature``, ``weights.folk``, ``mode``, ...).
+
+    The base owns focus, keys, the hold after a local change and the label; a
+    kind of control (``Slider``, ``Choice``) supplies ``stepped(steps) -> value``,
+    the value ``steps`` key presses away, and ``value_text(width) -> Text``.
+    """
 
     DEFAULT_CSS = """
     ControlWidget { height: 1; width: 1fr; }
@@ -91,12 +96,6 @@ class ControlWidget(Widget, can_focus=True):
     def release(self) -> None:
         """Drop the hold: the next snapshot's value wins (after the daemon refused a change)."""
         self._held_until = 0.0
-
-    def stepped(self, steps: int) -> object:
-        raise NotImplementedError
-
-    def value_text(self, width: int) -> Text:
-        raise NotImplementedError
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
