@@ -37,6 +37,7 @@ from rtgen.daemon_wiring import (
     open_clock,
     open_ports,
     open_recorder,
+    output_offset_ms,
     seed_notes,
     shipped_genres,
 )
@@ -111,9 +112,11 @@ class Daemon:
         self.tap = TapPort(self.out_port)
         self.scheduler = (self.scheduler_factory or self._real_scheduler)(self.tap, self.clock)
         self.listener = Listener(config.listener, self.engine.encoding.steps_per_beat, self.clock.beat_at)
-        performer_config = config.performer
-        if performer_config.answer_bars is None:
-            performer_config = dataclasses.replace(performer_config, answer_bars=preset.answer_bars)
+        performer_config = dataclasses.replace(
+            config.performer,
+            answer_bars=preset.answer_bars if config.performer.answer_bars is None else config.performer.answer_bars,
+            output_offset_ms=output_offset_ms(config.performer.output_offset_ms, self.out_port, self.log),
+        )
         mode: Mode = config.mode or preset.mode
         self.performer = Performer(self.engine, self.clock, self.scheduler, self.listener, performer_config, mode)
         self.tap.sent = self.performer.sent

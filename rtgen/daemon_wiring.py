@@ -118,6 +118,25 @@ def open_ports(config: DaemonConfig, clock, log: Callable[[str], None]):
         raise
 
 
+def output_offset_ms(configured: float | None, out_port, log: Callable[[str], None]) -> float:
+    """The send-time offset: as configured, else one JACK period early on a JACK output, else 0.
+
+    JACK hands a client's MIDI on at the next period boundary, so a note sent
+    on its beat is heard up to a period late; sending a period early puts it
+    on the beat (measured against an external clock: tests/test_e2e_jack.py).
+    """
+    from rtgen.backends import jack_period
+
+    if configured is not None:
+        return configured
+    if getattr(out_port, "backend", None) != "jack" or (period := jack_period()) is None:
+        return 0.0
+    frames, rate = period
+    offset = -1000.0 * frames / rate
+    log(f"output offset {offset:.3f} ms: one JACK period ({frames} frames at {rate} Hz) early")
+    return offset
+
+
 def open_recorder(config: DaemonConfig, clock, tempo_bpm: float):
     from rtgen.recording import Recorder, take_path
 

@@ -54,8 +54,9 @@ class PerformerConfig:
     tick_s: float = 0.001  # the loop's sleep between ticks, 0.0002-0.02
     max_steps_per_tick: int = 32  # engine steps before commands and input are looked at again, >= 1
     late_note_s: float = 0.03  # a note-on generated this long after its time is skipped, not played late; > 0
-    output_offset_ms: float = 0.0  # added to every send time; negative sends early to make up for the MIDI
-    # system's output latency (a DAW's "MIDI offset"), e.g. -1.33 for one JACK period of 64 frames at 48 kHz
+    output_offset_ms: float | None = None  # added to every send time; negative sends early to make up for the
+    # MIDI system's output latency (a DAW's "MIDI offset"). None: one period early on JACK (-1.33 for 64 frames
+    # at 48 kHz, read from the server when the daemon opens its ports), 0 elsewhere
 
     def __post_init__(self) -> None:
         if not 0.005 <= self.lookahead_s <= 1.0:
@@ -72,7 +73,7 @@ class PerformerConfig:
             raise RtgenError("start_margin_s >= 0, tick_s 0.0002-0.02 and max_steps_per_tick >= 1 are required")
         if self.late_note_s <= 0:
             raise RtgenError(f"late_note_s {self.late_note_s} must be > 0")
-        if not -50 <= self.output_offset_ms <= 50:
+        if self.output_offset_ms is not None and not -50 <= self.output_offset_ms <= 50:
             raise RtgenError(f"output_offset_ms {self.output_offset_ms} outside -50-50")
 
 
@@ -273,7 +274,7 @@ class Performer:
         than a missing one, and a late note-off still goes out (the scheduler
         drops the note-off of a note it never started).
         """
-        clock, offset_s = self.clock, self.config.output_offset_ms / 1e3
+        clock, offset_s = self.clock, (self.config.output_offset_ms or 0.0) / 1e3
         for beat, message in events:
             t = clock.time_at(beat) + offset_s
             if message.type == "note_on" and t < clock.now() - self.config.late_note_s:

@@ -412,3 +412,26 @@ def test_lost_midi_clock_ticks_are_filled_in_and_late_ones_left_alone(case):
         router.route(t, mido.Message("clock"))
     assert clock.beat_at(59 * period) == pytest.approx(59 / 24, abs=0.1 / 24)
     assert router.repaired_ticks == (1 if case == "lost" else 0)
+
+
+def test_output_offset_is_kept_when_set_and_zero_off_jack():
+    from rtgen.daemon_wiring import output_offset_ms
+
+    logged: list[str] = []
+    assert output_offset_ms(-2.5, FakeOutputPort(), logged.append) == -2.5
+    assert output_offset_ms(None, FakeOutputPort(), logged.append) == 0.0
+    assert logged == []
+
+
+@pytest.mark.jack
+def test_output_offset_defaults_to_one_jack_period_early(jack_server):
+    from rtgen.daemon_wiring import output_offset_ms
+    from rtgen.ports import open_output
+
+    port, logged = open_output(), []
+    try:
+        offset = output_offset_ms(None, port, logged.append)
+    finally:
+        port.close()
+    assert offset == pytest.approx(-1000.0 * jack_server.period_frames / jack_server.rate_hz)
+    assert logged == ["output offset -1.333 ms: one JACK period (64 frames at 48000 Hz) early"]

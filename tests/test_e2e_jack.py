@@ -27,11 +27,7 @@ from jack_server import JackClient, wait_until
 
 from rtgen.checkpoint import installed_models
 
-# The dummy JACK server runs without real-time scheduling on a loaded 2-core machine; it occasionally loses a
-# MIDI event between two clients (rtgen bench realtime: rtgen sent 2,000 notes, 1 never arrived, no send
-# failed). A scenario that fails for that reason is run again, at most twice; rtgen's own bookkeeping is
-# asserted separately in the unit tests (tests/test_scheduler.py), where no event can be lost.
-pytestmark = [pytest.mark.jack, pytest.mark.flaky(reruns=2)]
+pytestmark = pytest.mark.jack
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -172,7 +168,7 @@ def test_call_and_response_answers_from_the_next_bar(jack_server, jack_client, t
 
 @pytest.fixture
 def solo(jack_server, tmp_path):
-    """A daemon playing solo; each scenario gets its own, so a rerun starts from a fresh one."""
+    """A daemon playing solo; each scenario gets its own, so none inherits another's state."""
     rtgen = Rtgen(tmp_path, "--mode", "solo", "--tempo", "150")
     yield rtgen
     rtgen.terminate()
@@ -257,12 +253,10 @@ def send_clock(client: JackClient, tempo: float, jitter_s: float, ticks: list[fl
 
 def test_external_clock_tempo_and_grid(jack_server, jack_client, tmp_path):
     # the fiddle reel plays the most notes a bar of the shipped presets: enough for a percentile
-    # JACK delivers each note on the next period boundary; like a DAW's MIDI offset, send one period early
-    offset_ms = f"{-jack_server.period_s * 1e3:.3f}"
-    rtgen = Rtgen(
-        tmp_path, "--preset", "fiddle-reel", "--mode", "solo", "--clock", "external", "--tempo", "120",
-        "--output-offset-ms", offset_ms,
-    )  # fmt: skip
+    # JACK delivers each note on the next period boundary; like a DAW's MIDI offset, rtgen sends one period
+    # early by default, reading the period from the server
+    rtgen = Rtgen(tmp_path, "--preset", "fiddle-reel", "--mode", "solo", "--clock", "external", "--tempo", "120")
+    assert rtgen.wait_line(lambda line: "output offset -1.333 ms" in line, timeout_s=1), rtgen.text()
     ticks: list[float] = []
     stop = threading.Event()
     sender = threading.Thread(target=send_clock, args=(jack_client, 100.0, 0.002, ticks, stop))

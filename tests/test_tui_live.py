@@ -166,7 +166,6 @@ async def test_a_stalled_ui_delays_no_note(live_daemon, capsys):
             )
 
 
-@pytest.mark.flaky(reruns=2)  # the dummy JACK server may lose an event; see tests/test_e2e_jack.py
 @pytest.mark.jack
 @synchronous
 async def test_panic_over_jack_closes_the_sounding_notes(jack_client, live_daemon):
@@ -186,7 +185,6 @@ async def test_panic_over_jack_closes_the_sounding_notes(jack_client, live_daemo
     assert "panic: all notes off" in daemon.snapshot().log
 
 
-@pytest.mark.flaky(reruns=2)  # the dummy JACK server may lose an event; see tests/test_e2e_jack.py
 @pytest.mark.jack
 @synchronous
 async def test_cc_on_rtgen_in_moves_the_mapped_slider_and_learn_works(jack_client, live_daemon, tmp_path):

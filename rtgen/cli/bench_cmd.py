@@ -216,7 +216,35 @@ def register_realtime(benches) -> None:
     parser.set_defaults(handler=run_realtime)
 
 
-BENCHES = (register_train, register_step, register_realtime)
+def run_jack(args) -> int:
+    """Events lost through a loaded dummy JACK server, asynchronous vs synchronous (see rtgen.benchmarks_jack)."""
+    import json
+    import sys
+
+    from rtgen.benchmarks_jack import JackLossConfig, format_report, run_jack_loss_bench
+
+    config = JackLossConfig(seconds=args.seconds)
+    if not args.json:
+        print(f"two private dummy servers, {config.seconds:g} s each with every core busy...", file=sys.stderr)
+    report = run_jack_loss_bench(config)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def register_jack(benches) -> None:
+    parser = benches.add_parser(
+        "jack",
+        help="MIDI lost through a loaded dummy JACK server, async vs sync mode",
+        description="Start a private `jackd --no-realtime -d dummy` in JACK's default asynchronous mode, then one "
+        "in synchronous mode (--sync, what rtgen's tests and benchmarks use), keep every core busy, and play "
+        "bursts of notes between two clients: sent, lost, xruns and arrival delay per mode.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--seconds", type=float, default=30.0, help="seconds per mode (default 30)")
+    parser.set_defaults(handler=run_jack)
+
+
+BENCHES = (register_train, register_step, register_realtime, register_jack)
 
 
 def register(subparsers) -> None:

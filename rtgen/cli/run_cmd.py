@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--output-offset-ms",
         type=float,
-        help="shift every note by this many ms; negative sends early for the MIDI system's latency (JACK: -period)",
+        help="shift every note by this many ms; negative sends early for the MIDI system's latency "
+        "(default: one period early on JACK, read from the server; 0 elsewhere)",
     )
     parser.add_argument("--clock", choices=("internal", "external"), help="external follows MIDI clock on the input")
     parser.add_argument("--send-clock", action="store_true", default=None, help="send MIDI clock on the output")
