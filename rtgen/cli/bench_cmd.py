@@ -7,7 +7,9 @@ Benchmarks print figures; they never assert on timings.
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,17 @@ from pathlib import Path
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def _progress(args, line: str) -> None:
+    """What a long benchmark is doing, on stderr so that ``--json`` output stays one document."""
+    if not args.json:
+        print(line, file=sys.stderr)
+
+
+def _print_report(args, report: dict, as_text) -> int:
+    print(json.dumps(report, indent=2) if args.json else as_text())
+    return 0
 
 
 def _shipped_net_config(config_path: str | None):
@@ -132,8 +145,6 @@ def register_train(benches) -> None:
 
 def run_step(args) -> int:
     """Fused-step latency from warm state vs the windowed approach (see rtgen.stepbench)."""
-    import json
-
     import torch
 
     from rtgen.stepbench import step_rows
@@ -174,9 +185,6 @@ def register_step(benches) -> None:
 
 def run_realtime(args) -> int:
     """Send-time error and end-to-end jitter through JACK (see rtgen.benchmarks_realtime)."""
-    import json
-    import sys
-
     from rtgen.benchmarks_daemon import format_daemon_report, run_daemon_bench
     from rtgen.benchmarks_realtime import RealtimeBenchConfig, format_report, run_realtime_bench
 
@@ -185,16 +193,16 @@ def run_realtime(args) -> int:
         notes=args.notes, tempo_bpm=args.tempo, spin_s=args.spin_ms / 1e3, realtime_priority=priority
     )
     seconds = config.notes * 15.0 / config.tempo_bpm
-    if not args.json:
-        print(f"playing {config.notes} 16ths at {config.tempo_bpm:g} BPM (about {seconds:.0f} s)...", file=sys.stderr)
+    _progress(args, f"playing {config.notes} 16ths at {config.tempo_bpm:g} BPM (about {seconds:.0f} s)...")
     report = run_realtime_bench(config)
     if not args.no_daemon:
-        if not args.json:
-            print("timing the daemon: phrase end -> answer, control change -> note (about 40 s)...", file=sys.stderr)
+        _progress(args, "timing the daemon: phrase end -> answer, control change -> note (about 40 s)...")
         report.update(run_daemon_bench())
-    text = format_report(report) + ("" if args.no_daemon else "\n" + format_daemon_report(report))
-    print(json.dumps(report, indent=2) if args.json else text)
-    return 0
+
+    def as_text() -> str:
+        return format_report(report) + ("" if args.no_daemon else "\n" + format_daemon_report(report))
+
+    return _print_report(args, report, as_text)
 
 
 def register_realtime(benches) -> None:
@@ -218,17 +226,12 @@ def register_realtime(benches) -> None:
 
 def run_jack(args) -> int:
     """Events lost through a loaded dummy JACK server, asynchronous vs synchronous (see rtgen.benchmarks_jack)."""
-    import json
-    import sys
-
     from rtgen.benchmarks_jack import JackLossConfig, format_report, run_jack_loss_bench
 
     config = JackLossConfig(seconds=args.seconds)
-    if not args.json:
-        print(f"two private dummy servers, {config.seconds:g} s each with every core busy...", file=sys.stderr)
+    _progress(args, f"two private dummy servers, {config.seconds:g} s each with every core busy...")
     report = run_jack_loss_bench(config)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 0
+    return _print_report(args, report, lambda: format_report(report))
 
 
 def register_jack(benches) -> None:
