@@ -1,7 +1,7 @@
 """A private JACK server and a small JACK MIDI client, for end-to-end tests and ``rtgen bench realtime``.
 
-``JackServer`` starts ``jackd --no-realtime --sync -d dummy`` under a unique
-name and points ``JACK_DEFAULT_SERVER`` at it, so rtgen and every subprocess talk to it
+``JackServer`` starts ``jackd --sync -d dummy`` (real-time where permitted)
+under a unique name and points ``JACK_DEFAULT_SERVER`` at it, so rtgen and every subprocess talk to it
 and never to a user's own server. ``JackClient`` plays the other program: a
 synth that records what rtgen sends (stamped with ``time.perf_counter()``), or
 a keyboard that plays into rtgen.
@@ -26,26 +26,55 @@ from rtgen.errors import RtgenError
 from rtgen.input_polling import InputPoller
 
 _serial = itertools.count()
+JACK_PRIORITY = 70  # SCHED_FIFO of the server's threads (clients' process threads get one less): above rtgen's own
+
+
+def realtime_permitted() -> bool:
+    """True when this process may use SCHED_FIFO (asked for, then given up, on a throwaway thread)."""
+    granted: list[bool] = []
+
+    def probe() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except (OSError, AttributeError):
+            granted.append(False)
+        else:
+            granted.append(True)
+
+    thread = threading.Thread(target=probe, name="rtgen-rt-probe")
+    thread.start()
+    thread.join()
+    return granted[0]
 
 
 class JackServer:
-    """``jackd --no-realtime --sync -n NAME -d dummy -r RATE -p PERIOD``, started and stopped by this process.
+    """``jackd [--realtime -P 70 | --no-realtime] --sync -n NAME -d dummy -r RATE -p PERIOD``, run by this process.
 
-    ``--sync`` because the server runs without real-time scheduling on a shared
-    machine: in JACK's default asynchronous mode a client that misses its cycle
-    loses the MIDI it wrote there (about 3 events in 1,000 under full CPU load),
-    while in synchronous mode the cycle waits for it (0 in 37,000 under the
-    same load; ``rtgen bench jack`` compares the two). The dummy driver has no hardware
-    deadline to miss, so waiting costs nothing but a late cycle.
+    Two choices keep MIDI between clients whole and on time on a shared
+    machine (``rtgen bench jack`` measures both):
+
+    * ``--sync``: in JACK's default asynchronous mode a client that misses its
+      cycle loses the MIDI it wrote there; in synchronous mode the cycle waits
+      for it. The dummy driver has no hardware deadline to miss.
+    * real-time scheduling where this machine permits it (``realtime=None``
+      asks): without it the server's and clients' process threads queue
+      behind every busy process, and with two spinning processes on 2 cores
+      MIDI arrived up to 2 s late; with it, on time.
     """
 
     def __init__(
-        self, name: str | None = None, rate_hz: int = 48000, period_frames: int = 64, sync: bool = True
+        self,
+        name: str | None = None,
+        rate_hz: int = 48000,
+        period_frames: int = 64,
+        sync: bool = True,
+        realtime: bool | None = None,
     ) -> None:
         self.name = name or f"rtgen-test-{os.getpid()}-{next(_serial)}"
         self.rate_hz = rate_hz
         self.period_frames = period_frames
         self.sync = sync
+        self.realtime = realtime_permitted() if realtime is None else realtime
         self._process: subprocess.Popen | None = None
         self._log = None
         self._previous_env: str | None = None
@@ -59,8 +88,9 @@ class JackServer:
         jackd = shutil.which("jackd")
         if jackd is None:
             raise RtgenError("jackd is not installed (apt-get install jackd2)")
+        scheduling = ["--realtime", "--realtime-priority", str(JACK_PRIORITY)] if self.realtime else ["--no-realtime"]
         mode = ["--sync", "--timeout", "2000"] if self.sync else []
-        command = [jackd, "--no-realtime", *mode, "-n", self.name, "-d", "dummy"]
+        command = [jackd, *scheduling, *mode, "-n", self.name, "-d", "dummy"]
         setpriv = shutil.which("setpriv")  # util-linux: the server dies with us even when we are killed
         if setpriv is not None:
             command = [setpriv, "--pdeathsig", "TERM", *command]

@@ -229,7 +229,7 @@ def run_jack(args) -> int:
     from rtgen.benchmarks_jack import JackLossConfig, format_report, run_jack_loss_bench
 
     config = JackLossConfig(seconds=args.seconds)
-    _progress(args, f"two private dummy servers, {config.seconds:g} s each with every core busy...")
+    _progress(args, f"private dummy servers (async, sync, sync real-time), {config.seconds:g} s each, cores busy...")
     report = run_jack_loss_bench(config)
     return _print_report(args, report, lambda: format_report(report))
 
@@ -237,10 +237,11 @@ def run_jack(args) -> int:
 def register_jack(benches) -> None:
     parser = benches.add_parser(
         "jack",
-        help="MIDI lost through a loaded dummy JACK server, async vs sync mode",
+        help="MIDI lost and delayed through a loaded dummy JACK server: async, sync, sync real-time",
         description="Start a private `jackd --no-realtime -d dummy` in JACK's default asynchronous mode, then one "
-        "in synchronous mode (--sync, what rtgen's tests and benchmarks use), keep every core busy, and play "
-        "bursts of notes between two clients: sent, lost, xruns and arrival delay per mode.",
+        "in synchronous mode (--sync), then a synchronous real-time one where SCHED_FIFO is permitted (what "
+        "rtgen's tests and benchmarks use); keep every core busy and play bursts of notes between two clients: "
+        "sent, lost, xruns and arrival delay per setting.",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds per mode (default 30)")
