@@ -1,10 +1,10 @@
 """A private JACK server and a small JACK MIDI client, for end-to-end tests and ``rtgen bench realtime``.
 
 ``JackServer`` starts ``jackd --sync -d dummy`` (real-time where permitted)
-under a unique name and points ``JACK_DEFAULT_SERVER`` at it, so rtgen and every subprocess talk to it
-and never to a user's own server. ``JackClient`` plays the other program: a
-synth that records what rtgen sends (stamped with ``time.perf_counter()``), or
-a keyboard that plays into rtgen.
+under a unique name and points ``JACK_DEFAULT_SERVER`` at it, so rtgen and
+every subprocess talk to it and never to a user's own server. ``JackClient``
+plays the other program: a synth that records what rtgen sends (stamped with
+``time.perf_counter()``), or a keyboard that plays into rtgen.
 """
 
 from __future__ import annotations
