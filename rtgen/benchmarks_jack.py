@@ -33,7 +33,7 @@ class JackLossConfig:
 
 def _spin(until: float) -> None:
     while time.time() < until:
-        pass
+        pass  # the load itself: one core kept busy until ``until``
 
 
 def _burst(sender: JackClient, receiver: JackClient, config: JackLossConfig) -> tuple[int, list[float]]:
