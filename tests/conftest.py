@@ -8,7 +8,7 @@ import pytest
 from engine_models import make_models
 from jack_server import JackClient, JackServer, jack_available
 
-from rtgen.clock import FakeClock
+from rtgen.live.clock import FakeClock
 
 _client_serial = itertools.count()
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rtgen.checkpoint import save_checkpoint
 from rtgen.encoding import EventEncoding
-from rtgen.nets import NetConfig, build_model
+from rtgen.nets.checkpoint import save_checkpoint
+from rtgen.nets.recurrent import NetConfig, RecurrentLM
 
 GENRES = ("folk", "fiddle", "chorale")
 
@@ -19,7 +19,7 @@ def make_models(folder: Path, genres=GENRES, *, multi: bool = True, hidden: int 
     encoding = EventEncoding()
     for index, genre in enumerate(genres):
         torch.manual_seed(index)
-        model = build_model(NetConfig(vocab_size=len(encoding), embedding_dim=8, hidden_sizes=(hidden, hidden)))
+        model = RecurrentLM(NetConfig(vocab_size=len(encoding), embedding_dim=8, hidden_sizes=(hidden, hidden)))
         _bias_towards(model, encoding, 60 + 7 * index)
         save_checkpoint(folder / genre, model.eval(), encoding, {"genre": genre})
     if multi:
@@ -27,7 +27,7 @@ def make_models(folder: Path, genres=GENRES, *, multi: bool = True, hidden: int 
         config = NetConfig(
             vocab_size=len(encoding), embedding_dim=8, hidden_sizes=(hidden, hidden), genre_count=len(genres)
         )
-        model = build_model(config)
+        model = RecurrentLM(config)
         save_checkpoint(folder / "multi", model.eval(), encoding, {"genre": "multi", "genres": list(genres)})
     return folder
 

@@ -1,6 +1,6 @@
 """The JACK harness for end-to-end tests: a private dummy server per test session and a client to talk to rtgen.
 
-The server and client live in ``rtgen.jacktools`` because ``rtgen bench
+The server and client live in ``rtgen.midi.jack`` because ``rtgen bench
 realtime`` uses them too; this module is what tests import.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 
-from rtgen.jacktools import JackClient, JackServer, jack_connections, wait_until
+from rtgen.midi.jack import JackClient, JackServer, jack_connections, wait_until
 
 __all__ = ["JackClient", "JackServer", "jack_available", "jack_connections", "wait_until"]
 

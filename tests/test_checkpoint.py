@@ -9,7 +9,8 @@ import pickle
 import pytest
 import torch
 
-from rtgen.checkpoint import (
+from rtgen.encoding import EventEncoding, TimeStepEncoding
+from rtgen.nets.checkpoint import (
     CheckpointError,
     installed_models,
     load_model,
@@ -17,8 +18,7 @@ from rtgen.checkpoint import (
     save_checkpoint,
     save_train_state,
 )
-from rtgen.encoding import EventEncoding, TimeStepEncoding
-from rtgen.nets import NetConfig, RecurrentLM
+from rtgen.nets.recurrent import NetConfig, RecurrentLM
 
 
 def tiny_model(vocab=338, genres=0):
@@ -151,7 +151,7 @@ def test_rtgen_models_lists_installed_models_with_their_figures(saved, monkeypat
 
 
 def test_the_shipped_models_load_stack_and_record_their_evaluation():
-    from rtgen.nets import StackedStepper
+    from rtgen.nets.recurrent import StackedStepper
     from rtgen.paths import models_dir
 
     genres = ["folk", "fiddle", "chorale", "renaissance"]

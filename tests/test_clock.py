@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jack_server import wait_until
 
-from rtgen.clock import ClockSender, ExternalClock, FakeClock, InternalClock
 from rtgen.errors import RtgenError
-from rtgen.ports import FakeOutputPort
-from rtgen.scheduler import OutputScheduler
+from rtgen.live.clock import ClockSender, ExternalClock, FakeClock, InternalClock
+from rtgen.live.scheduler import OutputScheduler
+from rtgen.midi.ports import FakeOutputPort
 
 
 def test_internal_clock_maps_beats_and_seconds(fake_clock):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtgen.controls import ControlError, Controls
+from rtgen.engine.controls import ControlError, Controls
 
 
 def test_weights_normalise_over_loaded_genres_in_order():

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from rtgen.cli import main
-from rtgen.corpus import CorpusError, load_notes, load_tokens, music21_corpus_root, resolve_source
-from rtgen.corpus_files import melody_line, read_midi, read_piece
-from rtgen.corpus_tokens import SHIFTS, encode_pieces, split_valid, transposition_table
+from rtgen.data.corpus import CorpusError, load_notes, load_tokens, music21_corpus_root, resolve_source
+from rtgen.data.files import melody_line, read_midi, read_piece
+from rtgen.data.tokens import SHIFTS, encode_pieces, split_valid, transposition_table
 from rtgen.encoding import EventEncoding, Note, TimeStepEncoding
 
 
@@ -358,7 +358,7 @@ def test_a_ryans_mammoth_tune_round_trips_through_the_event_encoding():
 def test_every_song_of_an_essen_opus_is_a_piece(tmp_path):
     from music21 import converter
 
-    from rtgen.corpus_files import score_notes
+    from rtgen.data.files import score_notes
 
     path = _work("essenFolksong/erk5.abc")
     opus = converter.parse(path, forceSource=True, storePickle=False)

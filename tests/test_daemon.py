@@ -7,17 +7,17 @@ import itertools
 import mido
 import pytest
 
-from rtgen.clock import FakeClock
-from rtgen.controls import Controls, parse_weights
-from rtgen.daemon import Daemon
-from rtgen.daemon_config import DaemonConfig
+from rtgen.daemon.config import DaemonConfig
+from rtgen.daemon.process import Daemon
+from rtgen.daemon.recording import read_take
 from rtgen.encoding import EventEncoding
+from rtgen.engine.controls import Controls, parse_weights
 from rtgen.errors import RtgenError
-from rtgen.jacktools import wait_until
-from rtgen.performer import PerformerConfig
-from rtgen.ports import FakeInputPort, FakeOutputPort
-from rtgen.recording import read_take
-from rtgen.scheduler import OutputScheduler
+from rtgen.live.clock import FakeClock
+from rtgen.live.player import PlayerConfig
+from rtgen.live.scheduler import OutputScheduler
+from rtgen.midi.jack import wait_until
+from rtgen.midi.ports import FakeInputPort, FakeOutputPort
 
 GENRES = ("folk", "fiddle", "chorale", "renaissance")
 
@@ -75,7 +75,7 @@ def make_daemon(tmp_path, monkeypatch):
             mode=mode,
             tempo_bpm=120.0,
             record_dir=str(tmp_path / "takes"),
-            performer=PerformerConfig(answer_bars=1, lookahead_s=0.05),
+            player=PlayerConfig(answer_bars=1, lookahead_s=0.05),
             **settings,
         )
         daemon = Daemon(
@@ -99,7 +99,7 @@ def run_for(daemon: Daemon, seconds: float, step_s: float = 0.005) -> None:
     clock = daemon.clock
     for _ in range(round(seconds / step_s)):
         clock.advance(step_s)
-        daemon.performer.tick(clock.now())
+        daemon.player.tick(clock.now())
         daemon.scheduler.pump()
 
 
@@ -169,7 +169,7 @@ def test_solo_plays_continuously_within_the_lookahead(make_daemon):
     run_for(daemon, 2.0)
     ons = note_ons(daemon)
     assert len(ons) == 6  # eighth notes at 120 BPM from beat 1 (0.5 s) to 2 s
-    lookahead_s = daemon.performer.lookahead_beats() * 60 / daemon.clock.tempo_bpm
+    lookahead_s = daemon.player.lookahead_beats() * 60 / daemon.clock.tempo_bpm
     tick_s, step_s = 0.005, 60 / 120 / 12
     # the first note is prepared as soon as the voice exists (leading silence costs no time); the rest
     # are generated no further ahead than the lookahead (plus a tick and the step that crosses it)
@@ -322,7 +322,7 @@ def test_an_error_in_the_engine_thread_stops_the_daemon_with_notes_closed(make_d
 
     daemon.engine.step = broken
     daemon.clock.advance(0.5)  # the voice is due for its next token
-    daemon.performer.run(daemon._stop)
+    daemon.player.run(daemon._stop)
     assert daemon.run_forever(status_interval_s=60) == 1
     assert "model exploded" in str(daemon.error)
     daemon.shutdown()
@@ -337,12 +337,12 @@ def test_daemon_config_reads_nested_tables_strictly(tmp_path):
     path = tmp_path / "daemon.toml"
     path.write_text(
         'preset = "folk-answer"\nclock = "external"\n[listener]\nphrase_gap_beats = 1.5\nchannel = 3\n'
-        '[performer]\nanswer_start = "beat"\nanswer_bars = 0\n'
+        '[player]\nanswer_start = "beat"\nanswer_bars = 0\n'
     )
     config = config_module.load(DaemonConfig, path)
     assert config.clock == "external" and config.listener.channel == 3
-    assert config.performer.answer_start == "beat" and config.performer.answer_bars == 0
-    path.write_text("[performer]\nlookahead_ms = 50\n")
+    assert config.player.answer_start == "beat" and config.player.answer_bars == 0
+    path.write_text("[player]\nlookahead_ms = 50\n")
     with pytest.raises(ConfigError, match="lookahead_ms"):
         config_module.load(DaemonConfig, path)
 
@@ -360,8 +360,8 @@ def test_text_roll_marks_call_and_answer_apart():
 
 
 def test_demo_answers_a_phrase_with_the_shipped_models(tmp_path, capsys):
-    from rtgen.checkpoint import installed_models
     from rtgen.cli import main
+    from rtgen.nets.checkpoint import installed_models
 
     if not [name for name, _ in installed_models() if name != "multi"]:
         pytest.skip("no shipped models installed")
@@ -396,8 +396,8 @@ def test_send_clock_runs_start_ticks_stop(tmp_path, monkeypatch):
 def test_lost_midi_clock_ticks_are_filled_in_and_late_ones_left_alone(case):
     from types import SimpleNamespace
 
-    from rtgen.clock import ExternalClock
-    from rtgen.daemon_input import InputRouter
+    from rtgen.daemon.routing import InputRouter
+    from rtgen.live.clock import ExternalClock
 
     clock = ExternalClock(now=lambda: 0.0, initial_tempo_bpm=100.0)
     router = InputRouter(SimpleNamespace(clock=clock))
@@ -415,7 +415,7 @@ def test_lost_midi_clock_ticks_are_filled_in_and_late_ones_left_alone(case):
 
 
 def test_output_offset_is_kept_when_set_and_zero_off_jack():
-    from rtgen.daemon_wiring import output_offset_ms
+    from rtgen.daemon.wiring import output_offset_ms
 
     logged: list[str] = []
     assert output_offset_ms(-2.5, FakeOutputPort(), logged.append) == -2.5
@@ -425,8 +425,8 @@ def test_output_offset_is_kept_when_set_and_zero_off_jack():
 
 @pytest.mark.jack
 def test_output_offset_defaults_to_one_jack_period_early(jack_server):
-    from rtgen.daemon_wiring import output_offset_ms
-    from rtgen.ports import open_output
+    from rtgen.daemon.wiring import output_offset_ms
+    from rtgen.midi.ports import open_output
 
     port, logged = open_output(), []
     try:

@@ -25,7 +25,7 @@ import mido
 import pytest
 from jack_server import JackClient, wait_until
 
-from rtgen.checkpoint import installed_models
+from rtgen.nets.checkpoint import installed_models
 
 pytestmark = pytest.mark.jack
 REPO = Path(__file__).resolve().parent.parent

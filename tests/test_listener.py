@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtgen.errors import RtgenError
-from rtgen.listener import Listener, ListenerConfig
+from rtgen.live.listener import Listener, ListenerConfig
 
 BPM = 120.0  # 0.5 s a beat
 

@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jack_server import JackClient, JackServer, wait_until
 
-from rtgen import backends
-from rtgen.input_polling import ArrivalClock
-from rtgen.ports import (
+from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
+from rtgen.midi import backends
+from rtgen.midi.polling import ArrivalClock
+from rtgen.midi.ports import (
     FakeInputPort,
     MessageQueue,
     PortError,
@@ -23,7 +24,6 @@ from rtgen.ports import (
     open_output,
     panic_messages,
 )
-from rtgen.scheduler import OutputScheduler, is_note_off, is_note_on
 
 PROBE = mido.Message("control_change", control=110, value=0)  # sent until a fresh connection carries it
 
@@ -284,7 +284,7 @@ def test_list_ports_shows_other_clients(jack_client):
 
 @pytest.mark.jack
 def test_jack_loss_benchmark_counts_what_a_loaded_server_delivers(jack_server):
-    from rtgen.benchmarks_jack import JackLossConfig, format_report, run_jack_loss_bench
+    from rtgen.bench.jack import JackLossConfig, format_report, run_jack_loss_bench
 
     report = run_jack_loss_bench(JackLossConfig(seconds=1.0, hogs=1))
     print("\n" + format_report(report))

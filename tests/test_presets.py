@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rtgen.controls import Controls
-from rtgen.phrases import PHRASES, load_phrase
-from rtgen.presets import Preset, PresetError, list_presets, load_preset, save_preset
+from rtgen.daemon.presets import Preset, PresetError, list_presets, load_preset, save_preset
+from rtgen.data.seeds import PHRASES, load_phrase
+from rtgen.engine.controls import Controls
 
 SHIPPED = Path(__file__).resolve().parent.parent / "presets"
 

@@ -6,8 +6,8 @@ import datetime
 
 import mido
 
-from rtgen.jacktools import wait_until
-from rtgen.recording import Recorder, read_take, take_path
+from rtgen.daemon.recording import Recorder, read_take, take_path
+from rtgen.midi.jack import wait_until
 
 
 def beat_at(t: float) -> float:

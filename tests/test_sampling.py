@@ -7,15 +7,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen.controls import ControlError
 from rtgen.encoding import EventEncoding
-from rtgen.sampling import (
+from rtgen.engine.controls import ControlError
+from rtgen.engine.sampling import (
     HYBRID_CONFIDENCE,
     allowed_pitches,
     choose,
     choose_from,
     detect_key,
-    filter_and_choose,
     key_name,
     parse_key,
     token_mask,
@@ -70,11 +69,11 @@ def test_same_seed_same_choices_and_sampling_follows_the_distribution() -> None:
     assert 0.65 < draws.count(0) / 2000 < 0.75 and 0.07 < draws.count(2) / 2000 < 0.13
 
 
-def test_filter_and_choose_never_picks_a_masked_token() -> None:
+def test_choose_never_picks_a_masked_token() -> None:
     probs = _p([0.0, 0.3, 0.0, 0.3, 0.4, 0.0])
     probs[4] = 0.0
     gen = torch.Generator().manual_seed(0)
-    picks = {filter_and_choose(probs.clone(), top_k=0, top_p=1.0, sampling="sample", generator=gen) for _ in range(200)}
+    picks = {choose(probs.clone(), "sample", gen) for _ in range(200)}
     assert picks == {1, 3}
     with pytest.raises(ControlError, match="every token is masked"):
         choose(torch.zeros(4), "sample", gen)

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jack_server import wait_until
 
-from rtgen.clock import FakeClock
-from rtgen.ports import FakeOutputPort
-from rtgen.rtstats import GcMonitor, freeze_gc, percentile
-from rtgen.scheduler import OutputScheduler, is_note_off, is_note_on
+from rtgen.live.clock import FakeClock
+from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
+from rtgen.live.timing import GcMonitor, freeze_gc, percentile
+from rtgen.midi.ports import FakeOutputPort
 
 
 def on(pitch, velocity=90, channel=0):
@@ -216,7 +216,7 @@ def test_percentile_gc_monitor_and_freeze():
 
 @pytest.mark.jack
 def test_realtime_benchmark_reports_every_note(jack_server):
-    from rtgen.benchmarks_realtime import RealtimeBenchConfig, format_report, run_realtime_bench
+    from rtgen.bench.realtime import RealtimeBenchConfig, format_report, run_realtime_bench
 
     report = run_realtime_bench(RealtimeBenchConfig(notes=40, tempo_bpm=960.0))
     print("\n" + format_report(report))

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtgen.checkpoint import load_model
 from rtgen.config import ConfigError, load
 from rtgen.encoding import EventEncoding, Note
 from rtgen.errors import RtgenError
-from rtgen.nets import NetConfig
-from rtgen.train import TrainConfig, lr_at, parse_genres, replace, train
-from rtgen.train_data import GenreData, WindowSampler, join_pieces, load_prepared, save_prepared, split_pieces
+from rtgen.nets.checkpoint import load_model
+from rtgen.nets.recurrent import NetConfig
+from rtgen.train.config import TrainConfig, lr_at, parse_genres, replace
+from rtgen.train.data import GenreData, WindowSampler, join_pieces, load_prepared, save_prepared, split_pieces
+from rtgen.train.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
 ENCODING = EventEncoding()
@@ -78,7 +79,7 @@ def test_a_tiny_run_learns_and_writes_a_self_describing_checkpoint(tmp_path):
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch, capsys):
-    from rtgen.train_loop import Trainer
+    from rtgen.train.loop import Trainer
 
     data = (ENCODING, [toy_genre("toy")])
     monkeypatch.setattr(Trainer, "_finish", lambda self, reason, seconds: None)  # as if killed after epoch 2

@@ -1,6 +1,6 @@
 """The TUI driven by Pilot over a FakeDaemon: every control reaches the daemon, presets, panic, learn, layout.
 
-The FakeDaemon implements ``rtgen.snapshot.DaemonControl`` faithfully: it
+The FakeDaemon implements ``rtgen.daemon.status.DaemonControl`` faithfully: it
 records every command, applies it to its state the way the daemon does
 (controls validated by ``Controls.replace``, tempo refused under an external
 clock), and hands back a new ``Snapshot`` object only when something changed.
@@ -16,9 +16,10 @@ import io
 import pytest
 from rich.console import Console
 
-from rtgen.controls import Controls
+from rtgen.daemon.status import DaemonControl, Snapshot
+from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
-from rtgen.snapshot import DaemonControl, RollNote, Snapshot
+from rtgen.live.roll import RollNote
 from rtgen.tui import make_app
 from rtgen.tui.roll import COLS_PER_BEAT, GUTTER_CELLS, occupancy, pitch_name, pitch_rows, render_roll, window
 from rtgen.tui.status import log_text, status_text

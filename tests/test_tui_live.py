@@ -15,12 +15,12 @@ import mido
 import pytest
 from engine_models import make_models
 
-from rtgen.controls import Controls
-from rtgen.daemon import Daemon
-from rtgen.daemon_config import DaemonConfig
+from rtgen.daemon.config import DaemonConfig
+from rtgen.daemon.process import Daemon
 from rtgen.encoding import EventEncoding
-from rtgen.ports import FakeInputPort, FakeOutputPort
-from rtgen.scheduler import OutputScheduler, is_note_off, is_note_on
+from rtgen.engine.controls import Controls
+from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
+from rtgen.midi.ports import FakeInputPort, FakeOutputPort
 from rtgen.tui import make_app
 
 WEIGHTS = {"folk": 5.0, "fiddle": 5.0, "chorale": 5.0}

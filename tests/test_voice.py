@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtgen.encoding import EventEncoding, TimeStepEncoding
-from rtgen.listener import Heard
-from rtgen.voice import Voice, silence_tokens
+from rtgen.live.listener import Heard
+from rtgen.live.voice import Voice, silence_tokens
 
 ENC = EventEncoding()
 

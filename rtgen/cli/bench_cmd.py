@@ -37,7 +37,7 @@ def _shipped_net_config(config_path: str | None):
     from rtgen.config import load
     from rtgen.encoding import make_encoding
     from rtgen.paths import models_dir
-    from rtgen.train import TrainConfig
+    from rtgen.train.config import TrainConfig
 
     path = Path(config_path) if config_path else models_dir() / "configs" / "folk.toml"
     config = load(TrainConfig, path) if path.exists() else TrainConfig()
@@ -74,7 +74,7 @@ def step_latencies(model, models: int, steps: int) -> dict[str, list[float]]:
     """Seconds per one-token step: nn.LSTM with T=1, the cell-level step, and StackedStepper(models)."""
     import torch
 
-    from rtgen.nets import RecurrentLM, StackedStepper
+    from rtgen.nets.recurrent import RecurrentLM, StackedStepper
 
     vocab = model.config.vocab_size
     tokens = torch.randint(0, vocab, (steps,)).tolist()
@@ -103,7 +103,7 @@ def step_latencies(model, models: int, steps: int) -> dict[str, list[float]]:
 def run_train(args) -> int:
     import torch
 
-    from rtgen.nets import RecurrentLM, parameter_count
+    from rtgen.nets.recurrent import RecurrentLM, parameter_count
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,10 +144,10 @@ def register_train(benches) -> None:
 
 
 def run_step(args) -> int:
-    """Fused-step latency from warm state vs the windowed approach (see rtgen.stepbench)."""
+    """Fused-step latency from warm state vs the windowed approach (see rtgen.bench.step)."""
     import torch
 
-    from rtgen.stepbench import step_rows
+    from rtgen.bench.step import step_rows
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -184,9 +184,9 @@ def register_step(benches) -> None:
 
 
 def run_realtime(args) -> int:
-    """Send-time error and end-to-end jitter through JACK (see rtgen.benchmarks_realtime)."""
-    from rtgen.benchmarks_daemon import format_daemon_report, run_daemon_bench
-    from rtgen.benchmarks_realtime import RealtimeBenchConfig, format_report, run_realtime_bench
+    """Send-time error and end-to-end jitter through JACK (see rtgen.bench.realtime)."""
+    from rtgen.bench.daemon import format_daemon_report, run_daemon_bench
+    from rtgen.bench.realtime import RealtimeBenchConfig, format_report, run_realtime_bench
 
     priority = None if args.normal_priority else 10
     config = RealtimeBenchConfig(
@@ -225,8 +225,8 @@ def register_realtime(benches) -> None:
 
 
 def run_jack(args) -> int:
-    """Events lost through a loaded dummy JACK server, asynchronous vs synchronous (see rtgen.benchmarks_jack)."""
-    from rtgen.benchmarks_jack import JackLossConfig, format_report, run_jack_loss_bench
+    """Events lost through a loaded dummy JACK server, asynchronous vs synchronous (see rtgen.bench.jack)."""
+    from rtgen.bench.jack import JackLossConfig, format_report, run_jack_loss_bench
 
     config = JackLossConfig(seconds=args.seconds)
     _progress(args, f"private dummy servers (async, sync, sync real-time), {config.seconds:g} s each, cores busy...")

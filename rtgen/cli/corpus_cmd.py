@@ -43,7 +43,7 @@ def _positive(text: str) -> int:
 
 
 def run_stats(args) -> int:
-    from rtgen.corpus import load_tokens
+    from rtgen.data.corpus import load_tokens
     from rtgen.encoding import make_encoding
 
     corpus = load_tokens(
@@ -64,7 +64,7 @@ def run_stats(args) -> int:
 
 def describe(stats, seconds: float, cache_hit: str) -> str:
     """The figures of ``CorpusStats`` as a few aligned lines."""
-    from rtgen.corpus import skip_line
+    from rtgen.data.corpus import skip_line
 
     keys = "12 keys" if stats.transpose else "no transposition"
     lines = [

@@ -40,14 +40,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    from rtgen.clock import FakeClock
-    from rtgen.controls import parse_weights
-    from rtgen.daemon import Daemon
-    from rtgen.daemon_config import DaemonConfig
-    from rtgen.performer import PerformerConfig
-    from rtgen.ports import FakeInputPort, FakeOutputPort
-    from rtgen.presets import load_preset
-    from rtgen.scheduler import OutputScheduler
+    from rtgen.daemon.config import DaemonConfig
+    from rtgen.daemon.presets import load_preset
+    from rtgen.daemon.process import Daemon
+    from rtgen.engine.controls import parse_weights
+    from rtgen.live.clock import FakeClock
+    from rtgen.live.player import PlayerConfig
+    from rtgen.live.scheduler import OutputScheduler
+    from rtgen.midi.ports import FakeInputPort, FakeOutputPort
 
     if args.bars is not None and not 1 <= args.bars <= 64:
         raise RtgenError(f"--bars {args.bars} outside 1-64")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         record=False,
         seed=args.seed,
-        performer=PerformerConfig(answer_bars=args.bars),
+        player=PlayerConfig(answer_bars=args.bars),
     )
     started = time.perf_counter()
     daemon = Daemon(
@@ -80,16 +80,16 @@ def run(args: argparse.Namespace) -> int:
     answer = [(clock.beat_at(t), m) for t, m in daemon.out_port.sent if m.type in ("note_on", "note_off")]
     if not any(m.type == "note_on" and m.velocity for _, m in answer):
         raise RtgenError("the models answered with silence; try another --seed or a higher temperature preset")
-    print(render_roll(call, answer, beats_per_bar=daemon.performer.config.beats_per_bar))
+    print(render_roll(call, answer, beats_per_bar=daemon.player.config.beats_per_bar))
     path = _write(Path(args.output), clock, call, answer, tempo)
-    performer = daemon.performer
+    player = daemon.player
     print(
         f"call: {sum(1 for _, m in call if m.type == 'note_on')} notes; "
-        f"answer: {performer.notes_out} notes in {performer.config.answer_bars} bars at {tempo:g} BPM "
+        f"answer: {player.notes_out} notes in {player.config.answer_bars} bars at {tempo:g} BPM "
         f"({', '.join(daemon.genres)})"
     )
-    latency = performer.phrase_latency_ms[-1] if performer.phrase_latency_ms else float("nan")
-    step_p99 = sorted(performer.step_ms)[int(0.99 * (len(performer.step_ms) - 1))] if performer.step_ms else 0.0
+    latency = player.phrase_latency_ms[-1] if player.phrase_latency_ms else float("nan")
+    step_p99 = sorted(player.step_ms)[int(0.99 * (len(player.step_ms) - 1))] if player.step_ms else 0.0
     print(f"models loaded in {loaded:.1f} s; call end -> answer ready {latency:.1f} ms; step p99 {step_p99:.2f} ms")
     print(f"wrote {path} (track 'performer' = call, 'rtgen' = answer)")
     return 0
@@ -99,11 +99,11 @@ def _play_call(daemon, phrase: str | None, seed: int) -> list[tuple[float, objec
     """Push the phrase into the fake input from bar 2, each note up to 15 ms early or late."""
     import mido
 
-    from rtgen.daemon_wiring import seed_notes
+    from rtgen.daemon.wiring import seed_notes
 
     notes = seed_notes(phrase, daemon.genres)
     clock, jitter = daemon.clock, random.Random(seed)
-    start = float(daemon.performer.config.beats_per_bar)
+    start = float(daemon.player.config.beats_per_bar)
     events = []
     for note in notes:
         t_on = clock.time_at(start + float(note.start)) + jitter.uniform(-0.015, 0.015)
@@ -118,12 +118,12 @@ def _play_call(daemon, phrase: str | None, seed: int) -> list[tuple[float, objec
 
 def _run_until_answered(daemon, max_beats: float = 400.0) -> None:
     """Tick the engine thread and the output pump on the simulated clock until the answer has played."""
-    clock, performer = daemon.clock, daemon.performer
+    clock, player = daemon.clock, daemon.player
     while clock.beat_at(clock.now()) < max_beats:
         clock.advance(TICK_S)
-        performer.tick(clock.now())
+        player.tick(clock.now())
         daemon.scheduler.pump()
-        if performer.answers and performer.voice is None and not daemon.scheduler.stats().pending:
+        if player.answers and player.voice is None and not daemon.scheduler.stats().pending:
             return
     raise RtgenError("no answer within 100 bars; the listener never heard the phrase end")
 
@@ -188,7 +188,7 @@ def _name(pitch: int) -> str:
 
 
 def _write(path: Path, clock, call, answer, tempo: float) -> Path:
-    from rtgen.recording import Recorder
+    from rtgen.daemon.recording import Recorder
 
     recorder = Recorder(path, clock.beat_at, tempo)
     for beat, message in call:

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def register_fidelity(parser) -> None:
-    """``rtgen eval fidelity`` and ``rtgen eval classifier``: genre fidelity of fused output (rtgen.fidelity)."""
+    """``rtgen eval fidelity`` and ``rtgen eval classifier``: fidelity of fused output (rtgen.evaluate.fidelity)."""
     evals = parser.add_subparsers(title="genre fidelity", metavar="{fidelity,classifier}")
     fidelity = evals.add_parser(
         "fidelity",
@@ -53,8 +53,8 @@ def register_fidelity(parser) -> None:
 
 
 def run_classifier_cmd(args) -> int:
-    from rtgen.checkpoint import installed_models
-    from rtgen.fidelity import CLASSIFIER_FILE, fit_classifier
+    from rtgen.evaluate.fidelity import CLASSIFIER_FILE, fit_classifier
+    from rtgen.nets.checkpoint import installed_models
     from rtgen.paths import models_dir
 
     genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
@@ -65,9 +65,9 @@ def run_classifier_cmd(args) -> int:
 
 
 def run_fidelity_cmd(args) -> int:
-    from rtgen.classifier import GenreClassifier
     from rtgen.errors import RtgenError
-    from rtgen.fidelity import CLASSIFIER_FILE, run_fidelity
+    from rtgen.evaluate.fidelity import CLASSIFIER_FILE, run_fidelity
+    from rtgen.nets.classifier import GenreClassifier
     from rtgen.paths import models_dir
 
     classifier = GenreClassifier.load(models_dir() / CLASSIFIER_FILE)
@@ -101,7 +101,7 @@ def _fmt(value) -> str:
 
 def run(args) -> int:
 
-    from rtgen.evaluate import EvalConfig, evaluate_models
+    from rtgen.evaluate.metrics import EvalConfig, evaluate_models
 
     names = [n.strip() for n in args.genres.split(",") if n.strip()] if args.genres else None
     config = EvalConfig(max_valid_tokens=args.max_tokens, samples=args.samples, seed=args.seed)

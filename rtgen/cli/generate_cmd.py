@@ -34,9 +34,9 @@ def build_preset(args: argparse.Namespace):
     """The preset named by ``--preset`` (or a default one) with the command line's overrides applied."""
     import dataclasses
 
-    from rtgen.checkpoint import installed_models
-    from rtgen.controls import parse_weights
-    from rtgen.presets import Preset, load_preset
+    from rtgen.daemon.presets import Preset, load_preset
+    from rtgen.engine.controls import parse_weights
+    from rtgen.nets.checkpoint import installed_models
 
     preset = load_preset(args.preset) if args.preset else Preset(name="generate")
     changes = {
@@ -58,7 +58,7 @@ def build_preset(args: argparse.Namespace):
 
 
 def seed_notes(args: argparse.Namespace, preset):
-    from rtgen.phrases import PHRASES, load_phrase
+    from rtgen.data.seeds import PHRASES, load_phrase
 
     if args.seed_midi:
         return load_phrase(args.seed_midi)
@@ -69,8 +69,8 @@ def seed_notes(args: argparse.Namespace, preset):
 
 
 def run(args: argparse.Namespace) -> int:
-    from rtgen.engine import Engine
-    from rtgen.generate import generate_notes, piece_stats, write_midi, write_musicxml
+    from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
+    from rtgen.engine.warm import Engine
 
     preset = build_preset(args)
     phrase = seed_notes(args, preset)

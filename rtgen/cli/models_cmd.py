@@ -38,7 +38,7 @@ def summary(name: str, meta: dict) -> dict:
 
 
 def run(args) -> int:
-    from rtgen.checkpoint import installed_models
+    from rtgen.nets.checkpoint import installed_models
     from rtgen.paths import models_dir
 
     found = [summary(name, meta) for name, meta in installed_models()]

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rtgen import backends
+    from rtgen.midi import backends
 
     compiled = backends.compiled_backends()
     working = backends.available_backends()

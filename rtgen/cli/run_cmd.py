@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--headless", action="store_true", help="no UI: print status lines; stop with Ctrl+C")
     parser.add_argument("--web", action="store_true", help="serve the UI to a browser (needs textual-serve)")
-    parser.add_argument("--config", help="daemon settings TOML (ports, clock, [listener], [performer], ...)")
+    parser.add_argument("--config", help="daemon settings TOML (ports, clock, [listener], [player], ...)")
     parser.add_argument("--backend", choices=("auto", "jack", "alsa", "coremidi", "windows"))
     parser.add_argument("--in", dest="in_port", help="read from the MIDI port whose name contains this")
     parser.add_argument("--out", dest="out_port", help="send to the port whose name contains this, or to a .mid path")
@@ -58,8 +58,8 @@ def register(subparsers) -> None:
 def build_config(args: argparse.Namespace):
     """The daemon config: the --config file (or defaults) with the flags given applied on top."""
     from rtgen import config as config_module
-    from rtgen.controls import parse_weights
-    from rtgen.daemon_config import DaemonConfig
+    from rtgen.daemon.config import DaemonConfig
+    from rtgen.engine.controls import parse_weights
 
     base = config_module.load(DaemonConfig, args.config) if args.config else DaemonConfig()
     changes = {
@@ -77,10 +77,10 @@ def build_config(args: argparse.Namespace):
         "record": False if args.no_record else None,
         "seed": args.seed,
     }
-    performer = {"answer_bars": args.answer_bars, "output_offset_ms": args.output_offset_ms}
-    performer = {k: v for k, v in performer.items() if v is not None}
-    if performer:
-        changes["performer"] = dataclasses.replace(base.performer, **performer)
+    player = {"answer_bars": args.answer_bars, "output_offset_ms": args.output_offset_ms}
+    player = {k: v for k, v in player.items() if v is not None}
+    if player:
+        changes["player"] = dataclasses.replace(base.player, **player)
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise RtgenError(f"--status-interval {args.status_interval} must be > 0")
     if args.web:
         return _serve_web(args)
-    from rtgen.daemon import Daemon
+    from rtgen.daemon.process import Daemon
 
     daemon = Daemon(build_config(args))
     try:

@@ -50,7 +50,7 @@ def build_config(args):
     """TrainConfig from --config and the overriding flags."""
     from rtgen.config import load
     from rtgen.errors import RtgenError
-    from rtgen.train import TrainConfig, parse_genres, replace
+    from rtgen.train.config import TrainConfig, parse_genres, replace
 
     config = load(TrainConfig, args.config) if args.config else TrainConfig()
     hidden = None
@@ -94,8 +94,8 @@ def build_config(args):
 
 
 def run(args) -> int:
-    from rtgen.train import load_data, train
-    from rtgen.train_data import save_prepared
+    from rtgen.train.data import load_data, save_prepared
+    from rtgen.train.loop import train
 
     config = build_config(args)
     if args.prepare:

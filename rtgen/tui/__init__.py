@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from textual_serve.server import Server
 
-    from rtgen.snapshot import DaemonControl
+    from rtgen.daemon.status import DaemonControl
     from rtgen.tui.app import RtgenApp
 
 

@@ -17,10 +17,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from rtgen import ccmap
-from rtgen.controls import FUSION_METHODS, SAMPLING_MODES, Controls
+from rtgen.daemon import ccmap
+from rtgen.daemon.status import DaemonControl, Snapshot
+from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES, Controls
 from rtgen.errors import RtgenError
-from rtgen.snapshot import MODES, DaemonControl, Snapshot
+from rtgen.live.player import MODES
 from rtgen.tui.roll import PianoRoll
 from rtgen.tui.screens import PresetPicker, SavePreset
 from rtgen.tui.status import log_text, status_text

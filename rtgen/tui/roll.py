@@ -18,7 +18,7 @@ from rich.text import Text
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rtgen.snapshot import RollNote
+from rtgen.live.roll import RollNote
 
 COLS_PER_BEAT = 4
 BEATS_PER_BAR = 4

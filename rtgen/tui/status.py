@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from rtgen.snapshot import Snapshot
+from rtgen.daemon.status import Snapshot
 from rtgen.tui.roll import BEATS_PER_BAR
 
 SEPARATOR = (" │ ", "grey42")

@@ -1,0 +1,131 @@
+"""The fused-step benchmark behind ``rtgen bench step``: warm-state stepping against the papers' windowed approach.
+
+A fused step is what the daemon pays per token: fuse K genre models'
+logits, mask, sample, and advance every model's warm state by the chosen
+token (``Engine.step``). The papers instead re-ran a window of the last 100
+tokens through each model's sequence forward for every new token; the
+benchmark times both on the same models and reports the ratio.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+WINDOW_TOKENS = 100  # the papers' context window
+
+
+def _percentiles(seconds: Sequence[float]) -> tuple[float, float]:
+    ms = np.asarray(seconds) * 1000.0
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def bench_models(count: int, device: str, net_config=None) -> list:
+    """``count`` models on ``device``: the installed genre models when there are enough, else random ones.
+
+    Random weights of the shipped config time exactly like trained ones.
+    """
+    import torch
+
+    from rtgen.encoding import EventEncoding
+    from rtgen.nets.checkpoint import LoadedModel, installed_models, load_model
+    from rtgen.nets.recurrent import NetConfig, RecurrentLM
+
+    shipped = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    if len(shipped) >= count:
+        return [load_model(name, device=device) for name in shipped[:count]]
+    encoding = EventEncoding()
+    config = net_config or NetConfig(vocab_size=len(encoding), embedding_dim=64, hidden_sizes=(256, 256))
+    models = []
+    for index in range(count):
+        torch.manual_seed(index)
+        model = RecurrentLM(config).to(device).eval()
+        models.append(LoadedModel(model, encoding, {"genre": f"random{index}"}))
+    return models
+
+
+def time_fused_steps(models: Sequence, steps: int, method: str = "mixture") -> list[float]:
+    """Seconds per ``Engine.step`` over ``steps`` steps from warm state (after a 100-step warm-up).
+
+    The collector is frozen first, as the daemon does once its models are loaded, so a full
+    collection over the loaded heap is not timed as a step.
+    """
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.warm import Engine
+    from rtgen.live.timing import freeze_gc
+
+    genres = [f"g{i}" for i in range(len(models))]
+    settings = Controls(weights={g: float(i + 1) for i, g in enumerate(genres)}, method=method)
+    engine = Engine(genres, models, settings, seed=0, threads=None)
+    engine.prime([])
+    for _ in range(100):
+        engine.step()
+    freeze_gc()
+    timings = []
+    for _ in range(steps):
+        tick = time.perf_counter()
+        engine.step()
+        timings.append(time.perf_counter() - tick)
+    return timings
+
+
+def time_windowed_steps(models: Sequence, steps: int) -> list[float]:
+    """Seconds per token when every token re-runs a 100-token window through each model's forward."""
+    import torch
+
+    from rtgen.engine.fusion import fuse_probs, weight_vector
+    from rtgen.engine.sampling import choose
+
+    device = models[0].model.device
+    vocab = len(models[0].encoding)
+    generator = torch.Generator().manual_seed(0)
+    window = torch.randint(2, vocab, (1, WINDOW_TOKENS), generator=generator).to(device)
+    weights = weight_vector(torch.arange(1, len(models) + 1, dtype=torch.float32)).to(device)
+    timings = []
+    with torch.inference_mode():
+        for index in range(steps + 3):
+            tick = time.perf_counter()
+            logits = torch.stack([m.model(window)[0][0, -1] for m in models])
+            token = choose(fuse_probs(logits, weights, "mixture", 1.0).cpu(), "sample", generator)
+            window = torch.roll(window, -1, dims=1)
+            window[0, -1] = token
+            if index >= 3:  # the first calls pay for kernel selection
+                timings.append(time.perf_counter() - tick)
+    return timings
+
+
+def step_rows(
+    model_counts: Sequence[int], devices: Sequence[str], steps: int, windowed_steps: int, net_config=None
+) -> list[dict]:
+    """One row per (models, device): fused p50/p99, windowed p50/p99 (ms), and the speedup of p50s.
+
+    ``net_config``: the network to time when the shipped models are not installed.
+    """
+    import torch
+
+    rows = []
+    for device in devices:
+        for count in model_counts:
+            models = bench_models(count, device, net_config)
+            p50, p99 = _percentiles(time_fused_steps(models, steps))
+            w50, w99 = _percentiles(time_windowed_steps(models, windowed_steps))
+            config = models[0].model.config
+            rows.append(
+                {
+                    "models": count,
+                    "device": device,
+                    "hidden_sizes": list(config.hidden_sizes),
+                    "trained": "genre" in models[0].meta and not models[0].meta["genre"].startswith("random"),
+                    "threads": torch.get_num_threads(),
+                    "steps": steps,
+                    "p50_ms": round(p50, 4),
+                    "p99_ms": round(p99, 4),
+                    "windowed_steps": windowed_steps,
+                    "windowed_p50_ms": round(w50, 3),
+                    "windowed_p99_ms": round(w99, 3),
+                    "speedup": round(w50 / p50, 1),
+                }
+            )
+    return rows

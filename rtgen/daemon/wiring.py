@@ -1,0 +1,168 @@
+"""How the daemon gets its parts: models, clock, ports, recorder, seed phrase and the default CC map.
+
+Kept apart from ``rtgen.daemon.process`` (the lifecycle) so each reads in one
+sitting; every function here runs once, at start-up, in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+import mido
+
+from rtgen.daemon.config import DaemonConfig
+from rtgen.encoding import Note
+from rtgen.engine.controls import Controls
+from rtgen.errors import RtgenError
+from rtgen.paths import models_dir, recordings_dir
+
+CONDITIONAL_MODEL = "multi"  # the multi-genre model; the engine loads it itself when installed
+GENRE_PHRASES = {"folk": "folk", "fiddle": "fiddle", "chorale": "chorale", "renaissance": "renaissance"}
+
+
+class TapPort:
+    """The output port as the scheduler sees it: every message sent is also stamped into ``sent``.
+
+    The output thread appends ``(perf_counter(), message)`` right after the
+    send; the engine thread drains it (echo filter, roll, recording), so what
+    is recorded is what actually went out, when it went out.
+    """
+
+    def __init__(self, port, now: Callable[[], float] = time.perf_counter) -> None:
+        self.port = port
+        self.now = now
+        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)
+
+    @property
+    def name(self) -> str:
+        return self.port.name
+
+    @property
+    def failed(self) -> int:
+        return getattr(self.port, "failed", 0)
+
+    def send(self, message: mido.Message) -> None:
+        self.port.send(message)
+        self.sent.append((self.now(), message))
+
+    def panic(self) -> None:
+        self.port.panic()
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def shipped_genres() -> list[str]:
+    """Genre models installed in ``models_dir()`` (each a folder with meta.json), sorted by name."""
+    folder = models_dir()
+    found = (
+        sorted(p.name for p in folder.glob("*/meta.json") for p in [p.parent] if p.name != CONDITIONAL_MODEL)
+        if folder.is_dir()
+        else []
+    )
+    if not found:
+        raise RtgenError(f"no genre models in {folder}; train one with `rtgen train` or pass --genres with paths")
+    return found
+
+
+def load_engine(genres: list[str], device: str, controls: Controls, seed: int | None):
+    """The real engine: shipped (or given) genre models on ``device``, warmed by a few steps.
+
+    Torch gets one CPU thread: a step is a few small matmuls, and a second
+    thread only adds hand-offs that cost more than they save (measured on a
+    busy 2-core machine: 4 models, p50 3.3 ms with one thread, 44 ms with two).
+    """
+    import torch
+
+    from rtgen.engine.warm import Engine
+
+    torch.set_num_threads(1)
+
+    engine = Engine.from_names(genres, device=device, settings=controls, seed=seed)
+    for _ in range(8):  # first steps allocate and pick kernels; do that before the first note
+        engine.step()
+    engine.reset()
+    return engine
+
+
+def open_clock(kind: str, tempo_bpm: float):
+    from rtgen.live.clock import ExternalClock, InternalClock
+
+    if kind == "external":
+        return ExternalClock(initial_tempo_bpm=tempo_bpm)
+    return InternalClock(tempo_bpm)
+
+
+def open_ports(config: DaemonConfig, clock, log: Callable[[str], None]):
+    """(input, output): virtual or named MIDI ports, or a .mid file as output when asked.
+
+    With a file output, a missing MIDI system only costs the input (logged).
+    """
+    from rtgen.daemon.recording import MidiFilePort
+    from rtgen.midi.ports import PortError, open_input, open_output
+
+    if config.out_is_file:
+        out = MidiFilePort(config.out_port, clock.beat_at, clock.tempo_bpm, config.flush_interval_s)
+        try:
+            return open_input(config.in_port, config.backend), out
+        except PortError as error:
+            log(f"no MIDI input ({error}); playing to {config.out_port} only")
+            return None, out
+    out = open_output(config.out_port, config.backend)
+    try:
+        return open_input(config.in_port, config.backend), out
+    except RtgenError:
+        out.close()
+        raise
+
+
+def output_offset_ms(configured: float | None, out_port, log: Callable[[str], None]) -> float:
+    """The send-time offset: as configured, else one JACK period early on a JACK output, else 0.
+
+    JACK hands a client's MIDI on at the next period boundary, so a note sent
+    on its beat is heard up to a period late; sending a period early puts it
+    on the beat (measured against an external clock: tests/test_e2e_jack.py).
+    """
+    from rtgen.midi.backends import jack_period
+
+    if configured is not None:
+        return configured
+    if getattr(out_port, "backend", None) != "jack" or (period := jack_period()) is None:
+        return 0.0
+    frames, rate = period
+    offset = -1000.0 * frames / rate
+    log(f"output offset {offset:.3f} ms: one JACK period ({frames} frames at {rate} Hz) early")
+    return offset
+
+
+def open_recorder(config: DaemonConfig, clock, tempo_bpm: float):
+    from rtgen.daemon.recording import Recorder, take_path
+
+    folder = config.record_dir or recordings_dir()
+    return Recorder(take_path(folder), clock.beat_at, tempo_bpm, config.flush_interval_s)
+
+
+def seed_notes(seed_phrase: str | None, genres: tuple[str, ...] | list[str]) -> list[Note]:
+    """The preset's seed phrase, or the built-in phrase of the first loaded genre that has one."""
+    from rtgen.data.seeds import PHRASES, load_phrase
+
+    if seed_phrase is not None:
+        return load_phrase(seed_phrase)
+    for genre in genres:
+        if genre in GENRE_PHRASES:
+            return load_phrase(GENRE_PHRASES[genre])
+    return load_phrase(next(iter(PHRASES)))
+
+
+def default_cc_map(genres: tuple[str, ...]):
+    """The user's map file when there is one; else CC1 temperature and CC21.. the genre weights."""
+    from rtgen.daemon.ccmap import CCMap, CCMapping, default_path
+
+    if default_path().is_file():
+        return CCMap.load(default_path())
+    mappings = [CCMapping(number=1, control="temperature")]
+    mappings += [CCMapping(number=21 + i, control=f"weights.{g}") for i, g in enumerate(genres[:8])]
+    mappings.append(CCMapping(number=74, control="top_p"))
+    return CCMap(tuple(mappings))

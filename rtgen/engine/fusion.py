@@ -1,0 +1,77 @@
+"""Genre fusion: K genre models' next-token logits and K weights -> one next-token distribution.
+
+Pure functions over tensors; the engine calls ``fuse_probs`` once per step with the
+logits of its K warm genre models. Three methods, picked by ``Controls.method``:
+
+* ``mixture``: ``log sum_k w_k softmax(logits_k / T)``. Every genre keeps its
+  own choices; a weight is the chance that this genre speaks for the step. A
+  token any weighted genre likes stays possible (the fusion paper's reading of
+  "genre weights").
+* ``product``: ``sum_k w_k log_softmax(logits_k / T)``, renormalised: a
+  weighted (log-linear) product of experts. A token survives only if every
+  weighted genre finds it plausible, so it stays near the genres' intersection
+  and sounds bolder at high temperature.
+* ``conditional``: one multi-genre model trained with genre labels receives the
+  weight vector as its genre input; its single distribution is used as it is
+  (``fuse_conditional``), one forward per step whatever the number of genres.
+
+Temperature T is applied in one place for every method: each model's logits are
+divided by T before its softmax. With one genre (or one weight above zero)
+all three methods therefore give exactly ``log_softmax(logits / T)``.
+
+Weights are any non-negative numbers; they are normalised here (all zero is
+refused: ``Controls`` refuses it first, this is the last line of defence).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rtgen.engine.controls import ControlError
+
+
+def weight_vector(weights: Tensor) -> Tensor:
+    """Non-negative weights [K] -> weights summing to 1 (float32); all zero raises ``ControlError``."""
+    weights = weights.to(torch.float32)
+    if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
+        raise ControlError(f"genre weights must be finite and >= 0, got {weights.tolist()}")
+    total = float(weights.sum())
+    if total <= 0:
+        raise ControlError("all genre weights are zero; give at least one genre a weight above 0")
+    return weights / total
+
+
+def fuse_product(logits: Tensor, weights: Tensor, temperature: float) -> Tensor:
+    """logits [K, V], normalised weights [K] -> log-probabilities [V] of the weighted product of experts.
+
+    Genres with weight 0 are left out entirely (0 * -inf would be NaN where a
+    genre rules a token out).
+    """
+    keep = weights > 0
+    if not bool(keep.all()):
+        logits, weights = logits[keep], weights[keep]
+    tempered = torch.log_softmax(logits / temperature, dim=1)
+    combined = (weights.unsqueeze(1) * tempered).sum(dim=0)
+    return torch.log_softmax(combined, dim=0)
+
+
+def fuse_conditional(logits: Tensor, temperature: float) -> Tensor:
+    """logits [V] or [1, V] of the genre-conditioned model -> log-probabilities [V]."""
+    return torch.log_softmax(logits.reshape(-1) / temperature, dim=0)
+
+
+def fuse_probs(logits: Tensor, weights: Tensor, method: str, temperature: float) -> Tensor:
+    """The fused distribution as probabilities [V]: the engine's per-step path.
+
+    ``weights`` must already be normalised (``weight_vector``). The mixture is one
+    matrix-vector product of the tempered softmaxes (about 4x cheaper than a
+    log-space logsumexp at this size); probabilities below float32's range
+    underflow to 0, which sampling never picks anyway.
+    """
+    tempered = logits if temperature == 1.0 else logits * (1.0 / temperature)  # one op fewer at T = 1
+    if method == "mixture":
+        return torch.mv(torch.softmax(tempered, dim=1).t(), weights)
+    if method == "product":
+        return fuse_product(logits, weights, temperature).exp_()
+    return torch.softmax(tempered.reshape(-1), dim=0)

@@ -1,0 +1,438 @@
+"""The engine: genre models with warm state on one device, fused and sampled one token at a time.
+
+One thread (the daemon's engine thread, or ``rtgen generate``) owns an
+``Engine`` and calls ``prime``/``feed``/``step``/``reset``. Any other thread
+may call ``set_controls``: the new ``Controls`` value is validated in the
+caller's thread (errors raise there, at once), its derived tensors are built
+there, and the pair is handed over through a ``queue.SimpleQueue`` that the
+stepping thread drains before each step. The stepping thread never waits on a
+lock; the first step that starts after ``set_controls`` returns uses the new value.
+
+Each step: fuse the K genre models' next-token logits (``rtgen.engine.fusion``),
+add the precomputed masks (scale lock, pitch range, no PAD/SEP, no note-off
+for a silent pitch, no note-on past ``max_polyphony``), choose
+(``rtgen.engine.sampling``), advance the models by the chosen token
+(``StackedStepper``: one batched computation) and the streaming decoder that
+tracks what the stream implies (sounding notes, their age, the beat). A note
+held for ``max_note_beats`` is closed by a forced NOTE_OFF instead of a sample.
+Sampling runs in plain Python over a list: right after the models' advance
+has streamed ~13 MB of weights through the caches, every numpy or torch call
+costs 30-80 us of cold code, the interpreter's own loops a few us. The masks
+that change only with controls or sounding notes are kept multiplied into one
+[V] tensor (one op per step); uniform draws come in batches of ``DRAWS``.
+
+Only the models the current method reads are advanced: the K genre models
+for ``mixture``/``product``, the conditional model for ``conditional`` (a
+step reads every weight from memory, so an idle model would cost as much as
+a used one). Every token the stream takes is also written to a ring of the
+last ``HISTORY_TOKENS``; when the method switches, the model that sat idle
+catches up by running the tokens it missed through its sequence forward
+(exact), or, when it missed more than the ring holds, from a fresh state
+through the whole ring (``Engine.last_switch_ms`` times it).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rtgen.encoding import EncodingError, Note, check_same_vocabulary
+from rtgen.engine.controls import ControlError, Controls
+from rtgen.engine.fusion import fuse_probs
+from rtgen.engine.sampling import (
+    allowed_pitches,
+    choose_from,
+    detect_key,
+    key_name,
+    parse_key,
+    token_mask,
+    top_k_,
+    top_p_,
+)
+from rtgen.errors import RtgenError
+from rtgen.nets.checkpoint import LoadedModel
+
+HISTORY_TOKENS = 256  # tokens an idle model replays when the method switches to it
+DRAWS = 256  # uniform numbers drawn from the generator at once
+
+
+class EngineError(RtgenError):
+    """Models that cannot play together (another vocabulary, a missing genre model)."""
+
+
+@dataclass(frozen=True)
+class _Derived:
+    """Tensors built once per controls value; the stepping thread only reads them."""
+
+    controls: Controls
+    auto_key: tuple[int, str] | None  # the detected key this was built for (key "auto" only)
+    weights: Tensor  # [K] normalised weights, on the model device
+    single: int  # index of the only genre with weight > 0, or -1
+    mask: np.ndarray  # [V] float32 multiplicative 1/0 mask: pitch range, scale, PAD, SEP
+    key: tuple[int, str] | None  # the scale lock's key, None when unlocked
+    max_note_steps: int  # grid steps a note may sound before it is closed
+    genre_input: tuple[float, ...] | None  # the conditional model's genre vector (method "conditional")
+    inverse_temperature: float  # logits are multiplied by this (1 / temperature)
+
+
+def pick_device(device: str) -> torch.device:
+    """ "auto" -> CUDA when available, else CPU; "cpu"/"cuda" as asked (CUDA missing is an error)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EngineError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise EngineError(f"device {device!r} is not one of auto, cpu, cuda")
+    return torch.device(device)
+
+
+class Engine:
+    """K genre models stepping together, fused with live controls; see the module docstring."""
+
+    def __init__(
+        self,
+        genres: Sequence[str],
+        models: Sequence[LoadedModel],
+        settings: Controls | None = None,
+        *,
+        conditional: LoadedModel | None = None,
+        seed: int | None = None,
+        threads: int | None = 1,
+    ) -> None:
+        """``models``: ``LoadedModel``s in ``genres`` order; ``conditional``: the multi-genre one or None.
+
+        ``threads``: torch intra-op threads for this process (None leaves torch's
+        setting). One token step is a few small matrix products; splitting them
+        over threads costs more in synchronisation than it saves, and on a busy
+        2-core machine a second thread turned a 0.75 ms step into 12.5 ms.
+        """
+        from rtgen.nets.recurrent import StackedStepper
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if len(models) != len(genres) or not (models or conditional):
+            raise EngineError(f"{len(genres)} genre names for {len(models)} models, and no conditional model")
+        self.genres = tuple(genres)
+        first = models[0] if models else conditional
+        self.encoding, self.device = first.encoding, first.model.device
+        names = [*self.genres, "multi"]
+        for genre, loaded in zip(names, [*models, conditional], strict=True):
+            if loaded is not None:
+                _same_vocabulary(self.encoding, loaded, genre, names[0])
+        self._stepper = StackedStepper([m.model for m in models]) if models else None
+        self._conditional = StackedStepper([conditional.model]) if conditional is not None else None
+        self._steppers = [s for s in (self._stepper, self._conditional) if s is not None]
+        self._active: tuple = ()  # the steppers advanced per token (those the current method reads)
+        self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
+        self._written = 0  # tokens the stream has taken since the last reset
+        self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
+        self.last_switch_ms = 0.0  # how long the last method switch took to warm the idle model
+        self.conditional_genres = tuple(conditional.meta.get("genres") or self.genres) if conditional else ()
+        self.generator = torch.Generator().manual_seed(_seed(seed))
+        self._draws: list[float] = []  # uniform numbers from ``generator``, used from the end
+        self._mask = np.ones(len(self.encoding), dtype=np.float32)  # controls' mask x note-off mask
+        self._mask_tensor = torch.from_numpy(self._mask)
+        self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
+        self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
+        # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
+        # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
+        self.on_step: Callable[[Controls, Tensor], None] | None = None
+        self._setter_lock = threading.Lock()  # serialises setters only; the stepping thread never takes it
+        self._pending: queue.SimpleQueue[_Derived] = queue.SimpleQueue()
+        self._auto_key: tuple[int, str] | None = None
+        self._is_event = hasattr(self.encoding, "off_base")
+        settings = settings or Controls()
+        if not settings.weights:
+            settings = settings.replace(weights=dict.fromkeys(self.genres or self.conditional_genres, 1.0))
+        self._latest = settings
+        self._derived = self._derive(settings, None)
+        self._pending.put(self._derived)
+        self._drain()
+        self.reset()
+
+    @classmethod
+    def from_names(
+        cls,
+        genres: Sequence[str],
+        device: str = "auto",
+        settings: Controls | None = None,
+        *,
+        conditional: str | None = "auto",
+        seed: int | None = None,
+        threads: int | None = 1,
+    ) -> Engine:
+        """Load shipped models by genre name (or checkpoint paths) onto ``device``.
+
+        ``conditional``: a name/path of the multi-genre model, "auto" (``multi``
+        when installed) or None (the ``conditional`` method is then refused).
+        """
+        from rtgen.nets.checkpoint import load_model
+        from rtgen.paths import models_dir
+
+        if not genres and conditional in (None, "auto"):
+            raise EngineError("no genres given; name at least one model, e.g. folk")
+        where = str(pick_device(device))
+        loaded = [load_model(name, device=where) for name in genres]
+        names = [_genre_name(name, m.meta) for name, m in zip(genres, loaded, strict=True)]
+        multi = None
+        if conditional == "auto":
+            conditional = "multi" if (models_dir() / "multi" / "meta.json").exists() else None
+        if conditional is not None:
+            multi = load_model(conditional, device=where)
+        return cls(names, loaded, settings, conditional=multi, seed=seed, threads=threads)
+
+    @property
+    def controls(self) -> Controls:
+        """The newest controls value set (the stepping thread uses it from its next step)."""
+        return self._latest
+
+    @property
+    def key(self) -> str | None:
+        """The key the scale lock holds note-ons to, e.g. "D minor"; None when unlocked."""
+        key = self._derived.key
+        return key_name(*key) if key else None
+
+    @property
+    def beat(self) -> Fraction:
+        """Beats the decoded stream has advanced since the last reset."""
+        return self._decoder.beat
+
+    @property
+    def sounding(self) -> frozenset[int]:
+        return self._decoder.sounding
+
+    def set_controls(self, **changes: object) -> Controls:
+        """Validate and hand over new controls (any thread); raises ``ControlError`` here if invalid."""
+        with self._setter_lock:
+            new = self._latest.replace(**changes)
+            derived = self._derive(new, self._auto_key)
+            self._latest = new
+            self._pending.put(derived)
+        return new
+
+    def seed(self, seed: int) -> None:
+        """Restart the sampler's random stream (same seed, same choices from the same state)."""
+        self.generator.manual_seed(seed)
+        self._draws.clear()
+
+    def _derive(self, controls: Controls, auto_key: tuple[int, str] | None) -> _Derived:
+        unknown = sorted(set(controls.weights) - set(self.genres) - set(self.conditional_genres))
+        if unknown:
+            raise ControlError(f"weight for {unknown[0]!r}, but no such genre is loaded ({', '.join(self.genres)})")
+        if controls.method == "conditional":
+            if self._conditional is None:
+                raise ControlError("method 'conditional' needs the multi-genre model (models/multi); none is loaded")
+            genre_input = controls.normalised_weights(self.conditional_genres)
+            weights = (1.0,) * len(self.genres)
+        elif self._stepper is None:
+            raise ControlError(f"method {controls.method!r} needs genre models; only the conditional model is loaded")
+        else:
+            genre_input = None
+            weights = controls.normalised_weights(self.genres)
+        w = torch.tensor(weights, dtype=torch.float32, device=self.device)
+        w = w / w.sum() if len(weights) else w
+        nonzero = [i for i, x in enumerate(weights) if x > 0]
+        key = None
+        if controls.scale_lock:
+            key = parse_key(controls.key) if controls.key != "auto" else (auto_key or detect_key([]))
+        allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key)
+        forbid = (self.encoding.pad_id, self.encoding.sep_id)
+        return _Derived(
+            controls=controls,
+            auto_key=auto_key,
+            weights=w,
+            single=nonzero[0] if len(nonzero) == 1 else -1,
+            mask=token_mask(self.encoding, allowed, forbid=forbid).numpy(),
+            key=key,
+            max_note_steps=max(1, round(controls.max_note_beats * self.encoding.steps_per_beat)),
+            genre_input=genre_input,
+            inverse_temperature=1.0 / controls.temperature,
+        )
+
+    def _drain(self) -> None:
+        """Take the newest handed-over controls; rebuild when the auto key changed since they were built."""
+        derived = None
+        while not self._pending.empty():
+            derived = self._pending.get_nowait()
+        if derived is not None:
+            self._derived = derived
+            self._combine_masks()
+            if derived.genre_input is not None:
+                self._conditional.set_genre(derived.genre_input)
+            conditional = derived.controls.method == "conditional"
+            self._activate((self._conditional,) if conditional else (self._stepper,))
+        if self._derived.controls.scale_lock and self._derived.auto_key != self._auto_key:
+            self._derived = self._derive(self._derived.controls, self._auto_key)
+            self._combine_masks()
+
+    def _combine_masks(self) -> None:
+        np.multiply(self._derived.mask, self._off_mask, out=self._mask)
+
+    def _activate(self, wanted: tuple) -> None:
+        """Advance ``wanted`` from now on; an idle stepper first catches up with the stream's tokens."""
+        if wanted == self._active:
+            return
+        started = time.perf_counter()
+        for stepper in self._active:
+            self._position[stepper] = self._written
+        for stepper in wanted:
+            if stepper not in self._active:
+                self._catch_up(stepper)
+        self._active = wanted
+        self.last_switch_ms = (time.perf_counter() - started) * 1000.0
+
+    def _catch_up(self, stepper) -> None:
+        missed = self._written - self._position[stepper]
+        if missed > HISTORY_TOKENS:  # older tokens are gone: warm up from a fresh state on what the ring holds
+            stepper.reset()
+            missed = HISTORY_TOKENS
+        if missed:
+            where = np.arange(self._written - missed, self._written) % HISTORY_TOKENS
+            stepper.prime(self._history[where].tolist())
+        self._position[stepper] = self._written
+
+    def _record(self, tokens: Sequence[int]) -> None:
+        """Write tokens the stream took to the history ring (the last ``HISTORY_TOKENS`` are kept)."""
+        kept = np.asarray(tokens[-HISTORY_TOKENS:], dtype=np.int64)
+        start = self._written + len(tokens) - len(kept)
+        self._history[np.arange(start, start + len(kept)) % HISTORY_TOKENS] = kept
+        self._written += len(tokens)
+
+    def reset(self) -> None:
+        """Fresh state for every model and a fresh decoder (time 0, nothing sounding)."""
+        for stepper in self._steppers:
+            stepper.reset()
+            self._position[stepper] = 0
+        self._written = 0
+        self._decoder = self.encoding.decoder()
+        self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
+        if self._is_event:
+            self._off_mask[self.encoding.off_base : self.encoding.off_base + 128] = 0.0
+        self._combine_masks()
+
+    def prime(self, notes: Sequence[Note]) -> None:
+        """Run SEP + the phrase through the active models at once; with key "auto", the scale lock follows it."""
+        self._drain()
+        self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
+        if notes:
+            self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
+
+    def feed(self, tokens: Sequence[int]) -> None:
+        """Advance the models (and the decoder) by given tokens, e.g. the performer's notes in duet mode."""
+        if len(tokens) > 16:
+            self._drain()
+            self._take([int(t) for t in tokens])
+            return
+        for token in tokens:
+            self._advance(int(token))
+
+    def _take(self, tokens: list[int]) -> None:
+        """Run a token sequence through the active steppers' sequence forward, the history and the decoder."""
+        for stepper in self._active:
+            stepper.prime(tokens)
+        self._record(tokens)
+        for token in tokens:
+            self._track(token)
+
+    @torch.inference_mode()
+    def step(self) -> int:
+        """Choose one token with the current controls, advance the active models by it, and return it."""
+        self._drain()
+        derived = self._derived
+        token, room_steps = self._note_length_guard(derived.max_note_steps)
+        if token is None:
+            c = derived.controls
+            values = self._probs(derived, room_steps)
+            if c.top_k or c.top_p < 1.0:
+                values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
+            if not self._draws:
+                self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
+            token = choose_from(values, c.sampling, draw=self._draws.pop())
+        self._advance(token)
+        return token
+
+    def _probs(self, derived: _Derived, room_steps: int) -> list[float]:
+        """Fused, masked token probabilities [V] as a list (unnormalised).
+
+        ``room_steps``: how far time may move before the oldest sounding note
+        reaches its maximum length; longer shifts are masked so no note overstays.
+        """
+        c, enc = derived.controls, self.encoding
+        if c.method == "conditional":
+            probs = _tempered_softmax(self._conditional.logits[0], derived.inverse_temperature)
+        elif derived.single >= 0:
+            probs = _tempered_softmax(self._stepper.logits[derived.single], derived.inverse_temperature)
+        else:
+            probs = fuse_probs(self._stepper.logits, derived.weights, c.method, c.temperature)
+        if self.on_step is not None:
+            self.on_step(c, probs.log().cpu())
+        probs = probs.cpu() if probs.device.type != "cpu" else probs
+        values = probs.mul_(self._mask_tensor).tolist()
+        if self._is_event:
+            if len(self._decoder.state.open_notes) >= c.max_polyphony:
+                values[enc.on_base : enc.off_base] = self._zeros[: enc.off_base - enc.on_base]
+            if room_steps < enc.max_shift_steps:
+                start = enc.shift_base + room_steps
+                values[start : enc.velocity_base] = self._zeros[: enc.velocity_base - start]
+        return values
+
+    def _note_length_guard(self, max_steps: int) -> tuple[int | None, int]:
+        """(token closing a note held ``max_steps`` grid steps or None, steps left to the oldest note's limit)."""
+        state = self._decoder.state
+        room = 1 << 30  # nothing sounding: no limit on the next shift
+        for pitch, (on_step, _) in state.open_notes.items():
+            age = state.now_steps - on_step
+            if age >= max_steps:
+                return (self.encoding.off_base + pitch if self._is_event else self.encoding.rest_id), 0
+            room = min(room, max_steps - age)
+        return None, room
+
+    def _advance(self, token: int) -> None:
+        for stepper in self._active:
+            stepper.step(token)
+        self._history[self._written % HISTORY_TOKENS] = token
+        self._written += 1
+        self._track(token)
+
+    def _track(self, token: int) -> None:
+        """Feed the decoder; keep the note-off mask equal to the set of sounding pitches."""
+        events = self._decoder.feed(token)
+        if not self._is_event:
+            return
+        for event in events:
+            index = self.encoding.off_base + event.pitch
+            self._off_mask[index] = 1.0 if event.on else 0.0
+            self._mask[index] = self._off_mask[index] * self._derived.mask[index]
+
+
+def _tempered_softmax(logits: Tensor, inverse_temperature: float) -> Tensor:
+    """softmax(logits / T) as a fresh tensor; one op fewer at temperature 1."""
+    return torch.softmax(logits if inverse_temperature == 1.0 else logits * inverse_temperature, dim=0)
+
+
+def _same_vocabulary(encoding, loaded, genre: str, first: str) -> None:
+    try:
+        check_same_vocabulary(encoding.to_json(), loaded.encoding.to_json())
+    except EncodingError as error:
+        raise EngineError(f"model {genre!r} cannot play with {first!r}: {error}") from None
+
+
+def _genre_name(name_or_path: str, meta: dict) -> str:
+    path = Path(name_or_path)
+    if len(path.parts) == 1 and not path.suffix:
+        return str(name_or_path)
+    return str(meta.get("genre") or (path.parent.name if path.suffix else path.name))
+
+
+def _seed(seed: int | None) -> int:
+    return seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1

@@ -1,0 +1,288 @@
+"""The engine thread: the one owner of the music state (engine, listener, modes, lookahead).
+
+Everything that changes what rtgen plays happens here, between engine steps:
+commands from the UI and MIDI CC arrive as closures on a ``queue.SimpleQueue``
+and run at the top of each tick (Notochord style), so no lock is ever shared
+with the UI. Each tick:
+
+1. runs queued commands;
+2. takes the stamped input (clock, CC, notes) and routes it;
+3. learns what the output thread actually sent (echo filter, roll, counts);
+4. asks the listener whether a phrase just ended (call-and-response answers it);
+5. generates tokens while the voice's time is less than the lookahead ahead
+   of now, decoding them to note events at absolute times for the scheduler.
+
+The lookahead is ``lookahead_s`` (capped at ``max_lookahead_beats``), so a
+control change is heard within that time plus the wait for the next note.
+Modes: call-and-response answers each phrase for ``answer_bars`` bars from
+the next bar (or beat); duet plays on and takes the performer's notes into the
+models' state as they arrive; solo plays on from the seed phrase alone.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import mido
+
+from rtgen.encoding import Note
+from rtgen.errors import RtgenError
+from rtgen.live.listener import Listener, Phrase
+from rtgen.live.roll import Roll
+from rtgen.live.voice import Voice, silence_tokens
+
+Mode = Literal["call-and-response", "duet", "solo"]
+MODES: tuple[str, ...] = ("call-and-response", "duet", "solo")
+
+
+@dataclass(frozen=True)
+class PlayerConfig:
+    """Timing of the engine thread; beats are quarter notes."""
+
+    lookahead_s: float = 0.05  # generated notes reach at most this far ahead of now, 0.005-1
+    max_lookahead_beats: float = 1.0  # and never more than this many beats, > 0
+    answer_bars: int | None = None  # answer length in bars; 0 = as long as the call; None = the preset's
+    answer_start: Literal["bar", "beat"] = "bar"  # answers begin on the next bar line or beat
+    beats_per_bar: int = 4  # 1-16
+    out_channel: int = 0  # MIDI channel rtgen plays on, 0-15
+    start_margin_s: float = 0.03  # an answer starts no sooner than this after the call ends, >= 0
+    tick_s: float = 0.001  # the loop's sleep between ticks, 0.0002-0.02
+    max_steps_per_tick: int = 32  # engine steps before commands and input are looked at again, >= 1
+    late_note_s: float = 0.03  # a note-on generated this long after its time is skipped, not played late; > 0
+    output_offset_ms: float | None = None  # added to every send time; negative sends early to make up for the
+    # MIDI system's output latency (a DAW's "MIDI offset"). None: one period early on JACK (-1.33 for 64 frames
+    # at 48 kHz, read from the server when the daemon opens its ports), 0 elsewhere
+
+    def __post_init__(self) -> None:
+        if not 0.005 <= self.lookahead_s <= 1.0:
+            raise RtgenError(f"lookahead_s {self.lookahead_s} outside 0.005-1")
+        if self.max_lookahead_beats <= 0:
+            raise RtgenError(f"max_lookahead_beats {self.max_lookahead_beats} must be > 0")
+        if self.answer_bars is not None and not 0 <= self.answer_bars <= 64:
+            raise RtgenError(f"answer_bars {self.answer_bars} outside 0-64")
+        if not 1 <= self.beats_per_bar <= 16:
+            raise RtgenError(f"beats_per_bar {self.beats_per_bar} outside 1-16")
+        if not 0 <= self.out_channel <= 15:
+            raise RtgenError(f"out_channel {self.out_channel} outside 0-15")
+        if self.start_margin_s < 0 or not 0.0002 <= self.tick_s <= 0.02 or self.max_steps_per_tick < 1:
+            raise RtgenError("start_margin_s >= 0, tick_s 0.0002-0.02 and max_steps_per_tick >= 1 are required")
+        if self.late_note_s <= 0:
+            raise RtgenError(f"late_note_s {self.late_note_s} must be > 0")
+        if self.output_offset_ms is not None and not -50 <= self.output_offset_ms <= 50:
+            raise RtgenError(f"output_offset_ms {self.output_offset_ms} outside -50-50")
+
+
+class Player:
+    """Owns engine, listener and voice; ``run`` is the engine thread's body, ``tick`` one pass of it.
+
+    ``scheduler`` needs ``schedule(t, message)`` and ``cancel_after(t)``;
+    ``inputs()`` returns new ``(t, message)`` pairs; ``route(t, message)``
+    handles the ones that are not notes (clock, CC, program change) and
+    returns False for those the listener should take.
+    """
+
+    def __init__(self, engine, clock, scheduler, listener: Listener, config: PlayerConfig, mode: Mode) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.scheduler = scheduler
+        self.listener = listener
+        self.config = config
+        self.mode: Mode = mode
+        self.playing = True
+        self.seed: tuple[Note, ...] = ()
+        self.voice: Voice | None = None
+        self.roll = Roll()
+        self.commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # appended by the output thread
+        self.inputs: Callable[[], list[tuple[float, mido.Message]]] = list
+        self.route: Callable[[float, mido.Message], bool] = lambda t, message: False
+        self.on_sent: Callable[[float, mido.Message], None] = lambda t, message: None
+        self.on_heard: Callable[[float, mido.Message], None] = lambda t, message: None
+        self.log: Callable[[str], None] = lambda line: None
+        self.step_ms: deque[float] = deque(maxlen=512)
+        self.notes_out = 0
+        self.answers = 0
+        self.catch_ups = 0  # times the voice fell behind the clock and was moved on
+        self.skipped_late = 0  # note-ons generated too late to play (their note-offs are dropped as strays)
+        self.phrase_latency_ms: deque[float] = deque(maxlen=64)  # call detected -> answer scheduled
+        self.answer_starts: deque[tuple[float, float]] = deque(maxlen=64)  # (call detected at s, answer beat)
+        self.error: BaseException | None = None
+
+    # ---- commands (called from any thread; they only enqueue) ----
+
+    def submit(self, command: Callable[[], None]) -> None:
+        self.commands.put(command)
+
+    # ---- the thread ----
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set; an exception is kept in ``error`` and sets ``stop``."""
+        try:
+            while not stop.is_set():
+                self.tick(self.clock.now())
+                time.sleep(self.config.tick_s)
+        except Exception as error:  # any failure: the daemon sends the note-offs and reports it in one line
+            self.error = error
+            stop.set()
+
+    def tick(self, now: float) -> None:
+        while True:
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                break
+            command()
+        for t, message in self.inputs():
+            if not self.route(t, message):
+                self.hear(t, message)
+        self.drain_sent()
+        phrase = self.listener.poll(now)
+        if phrase is not None:
+            self.on_phrase(phrase, now)
+        self.generate(now)
+
+    def hear(self, t: float, message: mido.Message) -> None:
+        """A note message from the performer (CC64 included)."""
+        self.on_heard(t, message)
+        for heard in self.listener.feed(t, message):
+            self.roll.performer(heard)
+            if self.mode == "duet" and self.voice is not None:
+                self.voice.steer(heard, self.engine)
+
+    def drain_sent(self) -> None:
+        while self.sent:
+            t, message = self.sent.popleft()
+            self.listener.remember_sent(t, message)
+            self.on_sent(t, message)
+            if message.type in ("note_on", "note_off"):
+                if message.type == "note_on" and message.velocity > 0:
+                    self.notes_out += 1
+                self.roll.rtgen(self.clock.beat_at(t), message)
+
+    # ---- modes ----
+
+    def set_mode(self, mode: Mode, now: float) -> None:
+        if mode not in MODES:
+            raise RtgenError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        self.silence(now)
+        self.mode = mode
+        self.listener.reset()
+        if self.playing and mode != "call-and-response":
+            self.begin_continuous(now)
+        self.log(f"mode: {mode}")
+
+    def start(self, now: float) -> None:
+        if self.playing:
+            return
+        self.playing = True
+        if self.mode != "call-and-response":
+            self.begin_continuous(now)
+        self.log("playing")
+
+    def stop(self, now: float) -> None:
+        self.playing = False
+        self.silence(now)
+        self.listener.reset()
+        self.log("stopped")
+
+    def silence(self, now: float) -> None:
+        """End the voice: nothing scheduled after ``now`` sounds, sounding notes get their note-offs."""
+        self.voice = None
+        self.scheduler.cancel_after(now)
+
+    def begin_continuous(self, now: float) -> None:
+        """Solo and duet: restart the models from the seed phrase and play from the next beat."""
+        self.engine.reset()
+        if self.seed:
+            self.engine.prime(self.seed)
+        start = self._next_boundary(now, 1)
+        self.voice = self._voice(start, None)
+
+    def on_phrase(self, phrase: Phrase, now: float) -> None:
+        """Call-and-response: prime with the call, answer from the next bar (or beat)."""
+        if self.mode != "call-and-response" or not self.playing or not phrase.notes:
+            return
+        detected = time.perf_counter()
+        self.silence(now)
+        self.engine.prime(phrase.notes)
+        # The answer's first bar (or beat) is chosen after priming, so the time priming took never makes it late.
+        unit = self.config.beats_per_bar if self.config.answer_start == "bar" else 1
+        start = self._next_boundary(self.clock.now(), unit)
+        gap_steps = round((start - phrase.end_beat) * self.engine.encoding.steps_per_beat)
+        if gap_steps > 0:
+            self.engine.feed(silence_tokens(self.engine.encoding, gap_steps))
+        bars = self.config.answer_bars or max(1, math.ceil(phrase.length_beats / self.config.beats_per_bar))
+        self.voice = self._voice(start, start + bars * self.config.beats_per_bar)
+        self.answers += 1
+        self.generate(self.clock.now())
+        self.phrase_latency_ms.append((time.perf_counter() - detected) * 1000)
+        self.answer_starts.append((now, start))
+        self.log(f"call of {len(phrase.notes)} notes; answering {bars} bars from beat {start:g}")
+
+    def _voice(self, start_beat: float, end_beat: float | None) -> Voice:
+        return Voice(
+            self.engine.encoding,
+            start_beat,
+            end_beat,
+            channel=self.config.out_channel,
+            compress_beats=float(self.config.beats_per_bar),
+        )
+
+    def _next_boundary(self, now: float, unit_beats: int) -> float:
+        margin = self.config.start_margin_s * self.clock.tempo_bpm / 60.0
+        earliest = self.clock.beat_at(now) + margin
+        return float(math.ceil(earliest / unit_beats - 1e-9) * unit_beats)
+
+    # ---- generation ----
+
+    def lookahead_beats(self) -> float:
+        return min(self.config.max_lookahead_beats, self.config.lookahead_s * self.clock.tempo_bpm / 60.0)
+
+    def generate(self, now: float) -> None:
+        """Step the engine until the voice is ``lookahead_beats`` ahead of ``now`` (or ends)."""
+        voice = self.voice
+        if voice is None or not self.playing or not self.clock.running:
+            return
+        current = self.clock.beat_at(now)
+        if voice.catch_up(current):
+            self.catch_ups += 1
+        horizon = current + self.lookahead_beats()
+        max_note_beats = self.engine.controls.max_note_beats
+        for _ in range(self.config.max_steps_per_tick):
+            # Leading silence costs no time (it is skipped), so it is generated as early as possible:
+            # the first note is then ready when its beat comes, however many rests the model chose first.
+            if voice.position > horizon and not voice.before_first_note:
+                break
+            before = time.perf_counter()
+            token = self.engine.step()
+            self.step_ms.append((time.perf_counter() - before) * 1000)
+            self._schedule(voice.advance(token, max_note_beats))
+            if voice.finished:
+                self.voice = None
+                break
+
+    def _schedule(self, events: Sequence[tuple[float, mido.Message]]) -> None:
+        """Hand events to the output thread; a note-on already ``late_note_s`` overdue is dropped instead.
+
+        A burst of tokens on one grid step, or a stalled machine, can make the
+        engine produce a note after its time; a note far off the beat is worse
+        than a missing one, and a late note-off still goes out (the scheduler
+        drops the note-off of a note it never started).
+        """
+        clock, offset_s = self.clock, (self.config.output_offset_ms or 0.0) / 1e3
+        for beat, message in events:
+            t = clock.time_at(beat) + offset_s
+            if message.type == "note_on" and t < clock.now() - self.config.late_note_s:
+                self.skipped_late += 1
+                continue
+            self.scheduler.schedule(t, message)
+
+    def prime_seed(self, notes: Sequence[Note]) -> None:
+        self.seed = tuple(notes)

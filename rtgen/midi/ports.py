@@ -1,0 +1,439 @@
+"""MIDI ports: python-rtmidi directly, a bounded input queue stamped on arrival, and a watcher that reconnects.
+
+Input uses no RtMidi callback (one would run Python, and wait for the GIL, in
+JACK's process thread, which then overruns and JACK drops its MIDI): a thread
+drains RtMidi's C++ queue every millisecond, rebuilds arrival times from its
+delta times, and appends to a bounded deque; the listener polls. mido's own
+rtmidi backend is not used because it drops rtmidi's timing and queues without bound.
+
+A port is either rtgen's own virtual port ('rtgen in', 'rtgen out', which
+synths and DAWs connect to) or a connection to another program's port, found
+by name right before opening. ``PortWatcher`` notices a vanished JACK server or
+peer and reopens by name when it returns; meanwhile sends are dropped and
+counted, never raised into the output thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import mido
+import rtmidi
+
+from rtgen.midi.backends import (
+    API_NAME,
+    Backend,
+    PortError,
+    find_port,
+    jack_server_id,
+    jack_server_name,
+    jack_server_running,
+    list_ports,
+    new_midi,
+    resolve_backend,
+    supports_virtual,
+    virtual_unsupported,
+)
+from rtgen.midi.polling import InputPoller
+
+__all__ = [
+    "Backend",
+    "FakeInputPort",
+    "FakeOutputPort",
+    "InputPort",
+    "MessageQueue",
+    "OutputPort",
+    "PortError",
+    "PortWatcher",
+    "list_ports",
+    "open_input",
+    "open_output",
+    "panic_messages",
+]
+
+log = logging.getLogger("rtgen.midi.ports")
+
+# Clients whose JACK server died. Closing one after the server is back crashes
+# libjack (a segfault in close_port), so they are kept, unused, until exit.
+_ZOMBIES: list[object] = []
+
+
+def panic_messages(channels: Iterable[int] = range(16)) -> list[mido.Message]:
+    """Sustain pedal up (CC64=0), all notes off (CC123), all sound off (CC120), per channel."""
+    messages = []
+    for channel in channels:
+        for control in (64, 123, 120):
+            messages.append(mido.Message("control_change", channel=channel, control=control, value=0))
+    return messages
+
+
+class MessageQueue:
+    """A bounded queue of ``(t, message)``; when full the oldest goes, and is counted in ``dropped``.
+
+    ``put_bytes`` is the only producer (one MIDI callback thread), ``poll`` the
+    only consumer; deque appends and pops are atomic, so no lock is needed.
+    """
+
+    def __init__(self, queue_size: int = 4096) -> None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        self._items: deque[tuple[float, mido.Message]] = deque(maxlen=queue_size)
+        self.received = 0  # messages parsed and queued
+        self.dropped = 0  # oldest messages pushed out by a full queue
+        self.malformed = 0  # byte strings mido could not parse
+
+    def put_bytes(self, t: float, data: Iterable[int]) -> None:
+        try:
+            message = mido.Message.from_bytes(list(data))
+        except (ValueError, TypeError, IndexError):
+            self.malformed += 1
+            return
+        self.put(t, message)
+
+    def put(self, t: float, message: mido.Message) -> None:
+        if len(self._items) == self._items.maxlen:
+            self.dropped += 1
+        self._items.append((t, message))
+        self.received += 1
+
+    def poll(self) -> list[tuple[float, mido.Message]]:
+        """Everything queued so far, oldest first; returns at once."""
+        items = []
+        while True:
+            try:
+                items.append(self._items.popleft())
+            except IndexError:
+                return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _RtPort:
+    """One python-rtmidi client with one port: virtual (``target`` None) or connected to ``target``."""
+
+    kind = "in"
+
+    def __init__(self, backend: str, client_name: str, port_name: str, target: str | None) -> None:
+        self.backend = backend
+        self.client_name = client_name
+        self.port_name = port_name  # rtgen's own port
+        self.target = target  # the name asked for, None for a virtual port
+        self.name = port_name if target is None else target  # what the port is known as
+        self.server = jack_server_name() if backend == "jack" else None  # the JACK server it lives on
+        self._server_id: tuple[int, int] | None = None
+        self.connected = False
+        self._server_lost = False
+        self._midi = None
+        self._open()
+
+    @property
+    def virtual(self) -> bool:
+        return self.target is None
+
+    @property
+    def api_name(self) -> str:
+        return API_NAME[self.backend]
+
+    def _prepare(self, midi) -> None:
+        """Set up a fresh client before its port opens (input: callback and filters)."""
+
+    def _open(self) -> None:
+        midi = new_midi(self.kind, self.backend, self.client_name)
+        self._prepare(midi)
+        try:
+            if self.target is None:
+                midi.open_virtual_port(self.port_name)
+            else:
+                names = midi.get_ports()
+                index = find_port(names, self.name, self._direction)  # the full name once resolved
+                midi.open_port(index, self.port_name)
+                self.name = names[index]
+        except rtmidi.RtMidiError as error:
+            midi.delete()
+            raise PortError(f"cannot open MIDI {self._direction} port {self.name!r}: {error}") from None
+        except PortError:
+            midi.delete()
+            raise
+        self._midi = midi
+        self._server_id = jack_server_id(self.server) if self.server is not None else None
+        self.connected = True
+
+    @property
+    def _direction(self) -> str:
+        return "input" if self.kind == "in" else "output"
+
+    def check(self) -> str | None:
+        """See whether the port still works and reopen what came back; a log line when something changed."""
+        restarted = False
+        if self.server is not None:
+            if not jack_server_running(self.server):
+                if self._server_lost:
+                    return None
+                self._lose_server()
+                return f"MIDI {self._direction} {self.name!r}: JACK server {self.server!r} stopped; waiting for it"
+            if not self._server_lost and jack_server_id(self.server) != self._server_id:
+                self._lose_server()  # it stopped and came back between two checks
+                restarted = True
+        try:
+            if self._server_lost:
+                return self._reopen_client("restarted" if restarted else "is back")
+            if self.target is not None:
+                return self._check_peer()
+        except (PortError, rtmidi.RtMidiError) as error:
+            log.debug("reopening %s failed: %s", self.name, error)
+        return None
+
+    def _lose_server(self) -> None:
+        """Our client died with its server: bury it (closing it later would crash libjack)."""
+        self._server_lost = True
+        self.connected = False
+        midi, self._midi = self._midi, None
+        if midi is not None:
+            _ZOMBIES.append(midi)
+
+    def _reopen_client(self, what: str) -> str:
+        self._open()
+        self._server_lost = False
+        return f"MIDI {self._direction} {self.name!r}: JACK server {what}; port reopened"
+
+    def _check_peer(self) -> str | None:
+        names = self._midi.get_ports()
+        present = self.name in names
+        if self.connected and not present:
+            self.connected = False
+            return f"MIDI {self._direction} {self.name!r} vanished; reconnecting when it returns"
+        if present and not self.connected:
+            self._midi.close_port()
+            self._midi.open_port(names.index(self.name), self.port_name)
+            self.connected = True
+            return f"MIDI {self._direction} {self.name!r} is back; reconnected"
+        return None
+
+    def close(self) -> None:
+        midi, self._midi = self._midi, None
+        self.connected = False
+        if midi is None:
+            return
+        if self.server is not None and (self._server_lost or not jack_server_running(self.server)):
+            _ZOMBIES.append(midi)
+            return
+        midi.close_port()
+        midi.delete()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class InputPort(_RtPort):
+    """Messages from a MIDI port, stamped with ``time.perf_counter()`` on arrival; ``poll()`` drains them.
+
+    RtMidi holds up to ``queue_size`` messages in C++ until ``InputPoller``
+    moves them, every millisecond, into the bounded ``MessageQueue``.
+    """
+
+    kind = "in"
+
+    def __init__(self, backend: str, client_name: str, port_name: str, target: str | None, queue_size: int) -> None:
+        self.queue = MessageQueue(queue_size)
+        self._poller = InputPoller(lambda: getattr(self, "_midi", None), self.queue.put_bytes)
+        try:
+            super().__init__(backend, client_name, port_name, target)
+        except BaseException:
+            self._poller.stop()
+            raise
+
+    def _prepare(self, midi) -> None:
+        midi.ignore_types(sysex=False, timing=False, active_sense=True)  # keep MIDI clock for the clock follower
+
+    def poll(self) -> list[tuple[float, mido.Message]]:
+        return self.queue.poll()
+
+    def close(self) -> None:
+        self._poller.stop()
+        with self._poller.lock:
+            super().close()
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    @property
+    def malformed(self) -> int:
+        return self.queue.malformed
+
+
+class OutputPort(_RtPort):
+    """Sends to a MIDI port. A send that cannot go out (peer gone, server down) is counted in ``failed``."""
+
+    kind = "out"
+
+    def __init__(self, backend: str, client_name: str, port_name: str, target: str | None) -> None:
+        self.sent = 0
+        self.failed = 0
+        super().__init__(backend, client_name, port_name, target)
+
+    def send(self, message: mido.Message) -> None:
+        midi = self._midi
+        if midi is None or not self.connected:
+            self.failed += 1
+            return
+        try:
+            midi.send_message(message.bytes())
+        except (rtmidi.RtMidiError, ValueError) as error:
+            self.failed += 1
+            log.debug("send to %s failed: %s", self.name, error)
+            return
+        self.sent += 1
+
+    def panic(self) -> None:
+        for message in panic_messages():
+            self.send(message)
+
+    def close(self, flush_s: float = 0.25) -> None:
+        """Close after ``flush_s`` (s): RtMidi's JACK output hands events over in the next process
+        cycles and offers no way to wait for that; closing earlier loses or garbles the last ones (the
+        panic CCs, typically: seen with 50 ms on a loaded machine). Paid once, on the way out."""
+        if self.connected and self.sent:
+            time.sleep(flush_s)
+        super().close()
+
+
+def open_input(
+    name: str | None = None,
+    backend: str = "auto",
+    client_name: str = "rtgen",
+    virtual_name: str = "rtgen in",
+    queue_size: int = 4096,
+) -> InputPort:
+    """rtgen's virtual input ``virtual_name`` (``name`` None), or a connection from the port matching ``name``."""
+    resolved = resolve_backend(backend)
+    if name is None and not supports_virtual(resolved):
+        raise virtual_unsupported(resolved)
+    return InputPort(resolved, client_name, virtual_name, name, queue_size)
+
+
+def open_output(
+    name: str | None = None,
+    backend: str = "auto",
+    client_name: str = "rtgen",
+    virtual_name: str = "rtgen out",
+) -> OutputPort:
+    """rtgen's virtual output ``virtual_name`` (``name`` None), or a connection to the port matching ``name``."""
+    resolved = resolve_backend(backend)
+    if name is None and not supports_virtual(resolved):
+        raise virtual_unsupported(resolved)
+    return OutputPort(resolved, client_name, virtual_name, name)
+
+
+class FakeOutputPort:
+    """An in-process output for tests: records ``(now(), message)`` for every send."""
+
+    def __init__(self, now: Callable[[], float] = time.perf_counter, name: str = "fake out") -> None:
+        self.now = now
+        self.name = name
+        self.backend = "fake"
+        self.api_name = "fake"
+        self.connected = True
+        self.sent: list[tuple[float, mido.Message]] = []
+        self.failed = 0
+        self.closed = False
+
+    def send(self, message: mido.Message) -> None:
+        if self.closed or not self.connected:
+            self.failed += 1
+            return
+        self.sent.append((self.now(), message))
+
+    def panic(self) -> None:
+        for message in panic_messages():
+            self.send(message)
+
+    def messages(self) -> list[mido.Message]:
+        return [message for _, message in self.sent]
+
+    def check(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeInputPort:
+    """An in-process input for tests: ``push`` stands in for the MIDI callback."""
+
+    def __init__(self, queue_size: int = 4096, now: Callable[[], float] = time.perf_counter, name: str = "fake in"):
+        self.queue = MessageQueue(queue_size)
+        self.now = now
+        self.name = name
+        self.backend = "fake"
+        self.api_name = "fake"
+        self.connected = True
+
+    def push(self, message: mido.Message, t: float | None = None) -> None:
+        self.queue.put(self.now() if t is None else t, message)
+
+    def poll(self) -> list[tuple[float, mido.Message]]:
+        return self.queue.poll()
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    def check(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.connected = False
+
+
+class PortWatcher:
+    """Checks ports every ``interval_s`` from its own thread and reopens what returns.
+
+    Each change (server stopped, peer vanished, reconnected) is logged and
+    passed to ``on_event``; the music threads keep running meanwhile.
+    """
+
+    def __init__(self, ports: Iterable, interval_s: float = 0.5, on_event: Callable[[str], None] | None = None):
+        self.ports = list(ports)
+        self.interval_s = interval_s
+        self.on_event = on_event
+        self.events: deque[str] = deque(maxlen=100)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check_once(self) -> list[str]:
+        lines = []
+        for port in self.ports:
+            line = port.check()
+            if line is None:
+                continue
+            lines.append(line)
+            self.events.append(line)
+            log.warning(line)
+            if self.on_event is not None:
+                self.on_event(line)
+        return lines
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="rtgen-port-watch", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.check_once()

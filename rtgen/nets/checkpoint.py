@@ -1,0 +1,210 @@
+"""Checkpoints that describe themselves, and loading that never unpickles.
+
+A checkpoint is a folder: ``model.safetensors`` (the weights, plain tensors)
+and ``meta.json`` beside it (genre, encoding vocabulary, net and training
+config, corpus, metrics, versions, creation time), so a model rebuilds from
+the folder alone. Shipped models live in ``models_dir()/<genre>/`` and load by
+genre name. Resume state for an interrupted training run (optimizer, epoch,
+random generators) lives in ``train_state.pt``, read with
+``torch.load(weights_only=True)``, which refuses anything but tensors and
+plain containers.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rtgen import __version__
+from rtgen.config import ConfigError, from_dict, to_dict
+from rtgen.encoding import Encoding, EncodingError, check_same_vocabulary, encoding_from_json
+from rtgen.errors import RtgenError
+from rtgen.paths import models_dir
+
+WEIGHTS = "model.safetensors"
+META = "meta.json"
+TRAIN_STATE = "train_state.pt"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+
+
+class CheckpointError(RtgenError):
+    """A checkpoint that is missing, unsafe, damaged or made for another vocabulary."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any  # rtgen.nets.recurrent.RecurrentLM, in eval mode on the requested device
+    encoding: Encoding
+    meta: dict
+
+
+def save_checkpoint(folder: str | Path, model, encoding: Encoding, meta: dict) -> Path:
+    """Write weights (float32) and meta.json into ``folder``; returns the weights path.
+
+    ``meta`` adds to the fields written here (genre, corpus, train config,
+    metrics...); the net config, encoding and versions always come from the
+    model and encoding themselves.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in model.state_dict().items()}
+    weights = folder / WEIGHTS
+    partial = weights.with_suffix(".partial")
+    save_file(state, str(partial))
+    partial.replace(weights)
+    full_meta = {
+        **meta,
+        "config": to_dict(model.config),
+        "encoding": encoding.to_json(),
+        "parameters": sum(t.numel() for t in state.values()),
+        "rtgen_version": __version__,
+        "torch_version": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_meta(folder, full_meta)
+    return weights
+
+
+def write_meta(folder: str | Path, meta: dict) -> None:
+    path = Path(folder) / META
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(meta, indent=2) + "\n")  # key order kept: genre tables are ordered
+    partial.replace(path)
+
+
+def resolve(path_or_name: str | Path) -> Path:
+    """The weights file for a folder, a weights file, or a shipped model's genre name."""
+    path = Path(path_or_name)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(f"{path}: refusing a pickle checkpoint ({path.suffix}); rtgen loads only safetensors")
+    if path.is_dir():
+        path = path / WEIGHTS
+    elif not path.exists() and len(path.parts) == 1 and not path.suffix:
+        path = models_dir() / str(path_or_name) / WEIGHTS
+        if not path.exists():
+            installed = ", ".join(name for name, _ in installed_models()) or "none"
+            raise CheckpointError(f"no model named {str(path_or_name)!r} (installed: {installed})")
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    return path
+
+
+def _check_safetensors(path: Path) -> None:
+    """Refuse pickles and truncated or damaged files before any parser sees them."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(9)
+        if len(head) < 9:
+            raise CheckpointError(f"{path}: truncated ({size} bytes), not a safetensors file")
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if head[8:9] != b"{" and (head[:1] == b"\x80" or head[:2] == b"PK"):
+            raise CheckpointError(f"{path}: a pickle/torch.save file, not safetensors; refusing to load it")
+        if header_len > size - 8:
+            raise CheckpointError(f"{path}: truncated or not safetensors (header of {header_len} bytes, file {size})")
+        try:
+            header = json.loads(head[8:] + handle.read(header_len - 1))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CheckpointError(f"{path}: not safetensors (damaged header)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: damaged safetensors header")
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + header_len + end != size:
+        raise CheckpointError(f"{path}: truncated ({size} bytes, header promises {8 + header_len + end})")
+
+
+def read_meta(weights: Path) -> dict:
+    meta_path = weights.parent / META
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{meta_path}: missing; a checkpoint needs its meta.json") from None
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{meta_path}: not valid JSON ({error})") from None
+    for key in ("config", "encoding"):
+        if key not in meta:
+            raise CheckpointError(f"{meta_path}: no {key!r} entry")
+    return meta
+
+
+def load_model(path_or_name: str | Path, device: str = "cpu", expect_encoding: Encoding | None = None) -> LoadedModel:
+    """Rebuild a model from a checkpoint folder, weights file or shipped genre name.
+
+    Refuses pickles, truncated files, and (with ``expect_encoding``) a model
+    trained on another vocabulary, each with a one-line ``CheckpointError``.
+    """
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from rtgen.nets.recurrent import NetConfig, RecurrentLM
+
+    weights = resolve(path_or_name)
+    _check_safetensors(weights)
+    meta = read_meta(weights)
+    try:
+        encoding = encoding_from_json(meta["encoding"])
+        if expect_encoding is not None:
+            check_same_vocabulary(expect_encoding.to_json(), meta["encoding"])
+        config = from_dict(NetConfig, meta["config"], f"{weights.parent / META} config")
+    except (EncodingError, ConfigError) as error:
+        raise CheckpointError(f"{weights.parent}: {error}") from None
+    if config.vocab_size != len(encoding):
+        raise CheckpointError(
+            f"{weights.parent}: net predicts {config.vocab_size} tokens, encoding has {len(encoding)}"
+        )
+    try:
+        state = load_file(str(weights), device="cpu")
+    except SafetensorError as error:
+        raise CheckpointError(f"{weights}: cannot read weights ({error})") from None
+    model = RecurrentLM(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise CheckpointError(f"{weights}: weights do not fit the config ({first})") from None
+    model.to(torch.device(device)).eval()
+    return LoadedModel(model, encoding, meta)
+
+
+def installed_models(folder: Path | None = None) -> list[tuple[str, dict]]:
+    """(name, meta) for every checkpoint folder under ``models_dir()``, sorted by name."""
+    folder = folder or models_dir()
+    found = []
+    for weights in sorted(folder.glob(f"*/{WEIGHTS}")):
+        try:
+            found.append((weights.parent.name, read_meta(weights)))
+        except CheckpointError:
+            continue
+    return found
+
+
+def save_train_state(folder: str | Path, state: dict) -> None:
+    """Resume state (model and optimizer tensors, counters, generators) written atomically."""
+    import torch
+
+    path = Path(folder) / TRAIN_STATE
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def load_train_state(folder: str | Path) -> dict | None:
+    """The saved resume state, or None; loaded with ``weights_only=True`` so it cannot run code."""
+    import pickle
+
+    import torch
+
+    path = Path(folder) / TRAIN_STATE
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise CheckpointError(f"{path}: cannot resume from it ({str(error).splitlines()[0]})") from None

@@ -1,0 +1,138 @@
+"""Training a genre model (or one conditional multi-genre model) from a corpus.
+
+Adam with gradient clipping on random windows; after every ``steps_per_epoch``
+batches the validation cross-entropy decides the learning rate
+(reduce-on-plateau), the best checkpoint, and early stopping. A wall-clock
+budget (``max_minutes``) ends training cleanly. Resume state is written after
+every epoch, so ``--resume`` continues an interrupted run. Runs unchanged under
+``torchrun`` (DistributedDataParallel; rank 0 validates, writes and shows
+progress; every rank draws from its own shard of the data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rtgen.errors import RtgenError
+from rtgen.nets.recurrent import NetConfig
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Where one genre's pieces come from (see ``rtgen.data.corpus.load_tokens``)."""
+
+    source: str = "essenFolksong"  # music21 corpus name or a folder of files
+    parts: Literal["melody", "all"] = "melody"
+    limit: int | None = None  # first N pieces only
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run; loaded from TOML (``[net]`` and ``[corpus]`` tables) plus flag overrides."""
+
+    genre: str = "custom"  # the model's name in meta.json (and `rtgen models`)
+    corpus: CorpusSpec = CorpusSpec()
+    genres: dict[str, CorpusSpec] = field(default_factory=dict)  # non-empty: ONE conditional model over these
+    encoding: str = "event"  # "event" or "timestep"
+    data_file: str | None = None  # prepared streams (.npz from `rtgen train --prepare`) instead of the corpora
+    net: NetConfig = NetConfig()  # vocab_size and genre_count are set from the data
+    seq_len: int = 128  # tokens per training window
+    batch_size: int = 64  # windows per batch (per rank under torchrun)
+    lr: float = 2e-3  # Adam learning rate at the start
+    lr_factor: float = 0.5  # multiply the rate by this when validation stalls
+    lr_patience_epochs: int = 1  # epochs without improvement before the rate drops
+    weight_decay: float = 0.0
+    clip_norm: float = 1.0  # gradient norm clip
+    epochs: int = 40  # at most this many epochs
+    steps_per_epoch: int = 300  # batches between validations
+    patience_epochs: int = 4  # stop after this many epochs without a better validation loss
+    max_minutes: float = 10.0  # wall-clock budget for the whole run, resumed time included
+    valid_max_tokens: int = 200_000  # per-epoch validation scores at most this many tokens per genre
+    transpose: bool = True  # training pieces in all 12 keys
+    valid_fraction: float = 0.1
+    seed: int = 0
+    threads: int = 0  # torch CPU threads per rank; 0: the cores divided among ranks
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1"...
+    out_dir: str = "runs/custom"
+
+    def __post_init__(self) -> None:
+        if self.seq_len < 2 or self.batch_size < 1 or self.steps_per_epoch < 1 or self.epochs < 1:
+            raise ValueError("seq_len >= 2, batch_size, steps_per_epoch and epochs >= 1 are required")
+        if self.lr <= 0 or self.max_minutes <= 0:
+            raise ValueError("lr and max_minutes must be positive")
+
+    @property
+    def corpora(self) -> dict[str, CorpusSpec]:
+        """Genre name -> corpus; one entry for a plain model."""
+        return dict(self.genres) if self.genres else {self.genre: self.corpus}
+
+
+def replace(config: TrainConfig, **changes) -> TrainConfig:
+    """A copy with top-level or ``net.<field>`` / ``corpus.<field>`` changes (None values ignored)."""
+    top, net, corpus = {}, {}, {}
+    for key, value in changes.items():
+        if value is None:
+            continue
+        if key.startswith("net."):
+            net[key[4:]] = value
+        elif key.startswith("corpus."):
+            corpus[key[7:]] = value
+        else:
+            top[key] = value
+    try:
+        return dataclasses.replace(
+            config,
+            **top,
+            net=dataclasses.replace(config.net, **net),
+            corpus=dataclasses.replace(config.corpus, **corpus),
+        )
+    except (TypeError, ValueError) as error:
+        raise RtgenError(f"bad training setting: {error}") from None
+
+
+def parse_genres(text: str) -> dict[str, CorpusSpec]:
+    """``folk=essenFolksong,chorale=bach:all,renaissance=palestrina:all:300`` -> specs, in order."""
+    genres: dict[str, CorpusSpec] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, spec = item.partition("=")
+        source, _, rest = spec.partition(":")
+        parts, _, limit = rest.partition(":")
+        if not name or not source or parts not in ("", "melody", "all") or (limit and not limit.isdigit()):
+            raise RtgenError(f"--genres item {item!r} is not NAME=SOURCE[:melody|all[:LIMIT]]")
+        genres[name] = CorpusSpec(source, parts or "melody", int(limit) if limit else None)
+    if len(genres) < 2:
+        raise RtgenError("--genres needs at least two NAME=SOURCE items for a conditional model")
+    return genres
+
+
+def net_config_for(config: TrainConfig, encoding) -> NetConfig:
+    genre_count = len(config.genres) if config.genres else 0
+    return dataclasses.replace(config.net, vocab_size=len(encoding), genre_count=genre_count)
+
+
+def lr_at(history: list[dict], config: TrainConfig) -> float:
+    """Reduce-on-plateau, recomputed from the validation history so resume needs no scheduler object."""
+    lr, best, waited = config.lr, math.inf, 0
+    for entry in history:
+        if entry["valid_ce"] < best:
+            best, waited = entry["valid_ce"], 0
+        else:
+            waited += 1
+            if waited > config.lr_patience_epochs - 1:
+                lr, waited = lr * config.lr_factor, 0
+    return lr
+
+
+def epochs_since_best(history: list[dict]) -> int:
+    if not history:
+        return 0
+    best = min(range(len(history)), key=lambda i: history[i]["valid_ce"])
+    return len(history) - 1 - best
+
+
+def default_threads(world: int) -> int:
+    return max(1, (os.cpu_count() or 1) // world)

@@ -1,0 +1,257 @@
+"""The training loop behind ``rtgen.train.config.train``: one object per run, distributed or not.
+
+Every rank runs the same loop on its own data shard; a stop decision (time
+budget, early stopping) is agreed through an all-reduce so no rank waits for
+a step the others will never take. Rank 0 alone validates, writes
+checkpoints, plots and shows the progress bar.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from rtgen.config import to_dict
+from rtgen.errors import RtgenError
+from rtgen.nets.checkpoint import TRAIN_STATE, load_train_state, save_checkpoint, save_train_state, write_meta
+from rtgen.nets.recurrent import RecurrentLM, parameter_count
+from rtgen.train.config import TrainConfig, default_threads, epochs_since_best, lr_at, net_config_for
+from rtgen.train.data import WindowSampler, load_data, score_stream
+
+
+def _dist_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) when run directly."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RtgenError(f"device {name!r} asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True, data=None) -> None:
+        self.config = config
+        self.rank, self.world, local_rank = _dist_env()
+        self.device = pick_device(config.device, local_rank)
+        torch.set_num_threads(config.threads or default_threads(self.world))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+        self.main = self.rank == 0
+        self.progress = progress and self.main
+        self.out = Path(config.out_dir)
+        torch.manual_seed(config.seed)
+        self.encoding, self.data = data if data is not None else load_data(config, progress=self.progress)
+        self.net_config = net_config_for(config, self.encoding)
+        self.model = RecurrentLM(self.net_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.sampler = WindowSampler(
+            [d.train for d in self.data], config.seq_len, config.batch_size, config.seed, self.rank, self.world
+        )
+        self.history: list[dict] = []
+        self.step_count, self.elapsed_before = 0, 0.0
+        if resume:
+            self._resume()
+        self.ddp = None
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def _resume(self) -> None:
+        state = load_train_state(self.out)
+        if state is None:
+            raise RtgenError(f"nothing to resume in {self.out} (no {TRAIN_STATE})")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = list(state["history"])
+        self.step_count, self.elapsed_before = int(state["steps"]), float(state["elapsed_s"])
+        self.sampler.set_state(state["sampler_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.main:
+            print(f"resuming {self.out} after epoch {len(self.history)} ({self.elapsed_before / 60:.1f} min trained)")
+
+    def run(self) -> Path:
+        config = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        budget_s = config.max_minutes * 60
+        reason = "epochs"
+        for epoch in range(len(self.history), config.epochs):
+            self._set_lr(lr_at(self.history, config))
+            epoch_start = time.monotonic()
+            train_ce, tokens, stopped = self._epoch(epoch, start, budget_s)
+            rate = tokens / max(time.monotonic() - epoch_start, 1e-9)
+            entry = self._validate(epoch, train_ce, tokens, time.monotonic() - start)
+            entry["tokens_per_s"] = round(rate)
+            self.history.append(entry)
+            if self.main:
+                self._after_epoch(entry)
+            if stopped:
+                reason = "time budget"
+                break
+            if epochs_since_best(self.history) >= config.patience_epochs:
+                reason = "early stopping"
+                break
+        if self.main:
+            self._finish(reason, time.monotonic() - start)
+        return self.out
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _epoch(self, epoch: int, start: float, budget_s: float) -> tuple[float, int, bool]:
+        """Train ``steps_per_epoch`` batches; (mean train CE, tokens seen by all ranks, budget reached)."""
+        from tqdm import tqdm
+
+        config, net = self.config, self.ddp or self.model
+        genres = torch.eye(len(self.data), device=self.device) if config.genres else None
+        net.train()
+        losses, tokens, stopped = [], 0, False
+        bar = tqdm(total=config.steps_per_epoch, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False)
+        tick = time.monotonic()
+        for _ in range(config.steps_per_epoch):
+            x, y, g = self.sampler.batch()
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            logits, _ = net(x, None, genres[g.to(self.device)] if genres is not None else None)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_norm)
+            self.optimizer.step()
+            self.step_count += 1
+            losses.append(loss.detach())
+            tokens += x.numel() * self.world
+            now = time.monotonic()
+            bar.set_postfix(loss=f"{losses[-1].item():.3f}", tok_s=f"{x.numel() * self.world / (now - tick):,.0f}")
+            bar.update()
+            tick = now
+            if self._agree(self.elapsed_before + now - start >= budget_s):
+                stopped = True
+                break
+        bar.close()
+        return float(torch.stack(losses).mean()), tokens, stopped
+
+    def _agree(self, flag: bool) -> bool:
+        """True on every rank when any rank says so."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+        return bool(value.item() > 0)
+
+    def _validate(self, epoch: int, train_ce: float, tokens: int, seconds: float) -> dict:
+        """Validation CE (mean over genres) on rank 0, shared with every rank."""
+        per_genre = {}
+        if self.main:
+            for index, data in enumerate(self.data):
+                genre = self._genre_onehot(index)
+                score = score_stream(self.model, data.valid, genre, max_tokens=self.config.valid_max_tokens)
+                per_genre[data.name] = score.cross_entropy
+        value = torch.tensor([float(np.mean(list(per_genre.values()))) if self.main else 0.0], device=self.device)
+        if self.world > 1:
+            torch.distributed.broadcast(value, src=0)
+        return {
+            "epoch": epoch + 1,
+            "train_ce": train_ce,
+            "valid_ce": float(value.item()),
+            "valid_ce_by_genre": per_genre,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "tokens": tokens,
+            "seconds": self.elapsed_before + seconds,
+        }
+
+    def _genre_onehot(self, index: int) -> list[float] | None:
+        if not self.config.genres:
+            return None
+        return [1.0 if i == index else 0.0 for i in range(len(self.data))]
+
+    def _after_epoch(self, entry: dict) -> None:
+        best = min(h["valid_ce"] for h in self.history)
+        improved = entry["valid_ce"] <= best
+        if improved and math.isfinite(entry["valid_ce"]):
+            save_checkpoint(self.out, self.model, self.encoding, self._meta())
+        save_train_state(self.out, self._train_state(entry["seconds"]))
+        from rtgen.train.plots import plot_losses
+
+        plot_losses(self.history, self.out / "loss.png", title=self.config.genre)
+        mark = " *" if improved else ""
+        print(
+            f"epoch {entry['epoch']}: train {entry['train_ce']:.4f} valid {entry['valid_ce']:.4f} nats/token "
+            f"lr {entry['lr']:.2g} {entry['tokens_per_s']:,} tokens/s {entry['seconds'] / 60:.1f} min{mark}",
+            flush=True,
+        )
+
+    def _meta(self) -> dict:
+        best = min(self.history, key=lambda h: h["valid_ce"])
+        return {
+            "genre": self.config.genre,
+            "genres": [d.name for d in self.data] if self.config.genres else [self.config.genre],
+            "corpus": {d.name: d.summary for d in self.data},
+            "train": to_dict(self.config),
+            "metrics": {
+                "valid_ce": best["valid_ce"],
+                "best_epoch": best["epoch"],
+                "epochs": len(self.history),
+                "train_seconds": round(self.history[-1]["seconds"], 1),
+                "train_tokens": sum(h["tokens"] for h in self.history),
+                "ranks": self.world,
+                "device": self.device.type,
+            },
+            "history": self.history,
+        }
+
+    def _train_state(self, seconds: float) -> dict:
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+            "steps": self.step_count,
+            "elapsed_s": seconds,
+            "sampler_rng": self.sampler.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _finish(self, reason: str, seconds: float) -> None:
+        """Record how training ended in meta.json; drop the resume state of a finished run."""
+        from rtgen.nets.checkpoint import WEIGHTS, read_meta
+
+        meta = read_meta(self.out / WEIGHTS)
+        meta["history"] = self.history
+        meta["metrics"].update(
+            epochs=len(self.history),
+            train_seconds=round(self.elapsed_before + seconds, 1),
+            train_tokens=sum(h["tokens"] for h in self.history),
+            stopped_by=reason,
+        )
+        meta["parameters"] = parameter_count(self.model)
+        write_meta(self.out, meta)
+        (self.out / TRAIN_STATE).unlink(missing_ok=True)
+        print(f"{self.out}: best valid {meta['metrics']['valid_ce']:.4f} nats/token ({reason})", flush=True)
+
+    def close(self) -> None:
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, data=None) -> Path:
+    """Run (or resume) training; returns the checkpoint folder holding the best model.
+
+    ``data`` is ``(encoding, [GenreData])`` to train on given streams instead of
+    loading ``config``'s corpora (tests, notebooks).
+    """
+    trainer = Trainer(config, resume=resume, progress=progress, data=data)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
