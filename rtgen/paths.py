@@ -39,3 +39,8 @@ def config_dir() -> Path:
 
 def recordings_dir() -> Path:
     return Path(os.environ.get("RTGEN_RECORDINGS", platformdirs.user_music_dir())) / "rtgen"
+
+
+def state_dir() -> Path:
+    """Logs of the running daemon (``rtgen run`` writes the daemon's output here while a UI has the terminal)."""
+    return Path(os.environ.get("RTGEN_STATE_DIR", platformdirs.user_state_dir("rtgen")))

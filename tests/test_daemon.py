@@ -7,9 +7,12 @@ import itertools
 import mido
 import pytest
 
+from rtgen.daemon.commands import Learn, LoadPreset, SavePreset, SetControls, Transport
 from rtgen.daemon.config import DaemonConfig
+from rtgen.daemon.presets import list_presets
 from rtgen.daemon.process import Daemon
 from rtgen.daemon.recording import read_take
+from rtgen.daemon.supervisor import supervise
 from rtgen.encoding import EventEncoding
 from rtgen.engine.controls import Controls, parse_weights
 from rtgen.errors import RtgenError
@@ -87,6 +90,7 @@ def make_daemon(tmp_path, monkeypatch):
             scheduler_factory=lambda port, clock: OutputScheduler(port, now=clock.now),
         )
         made.append(daemon.open())
+        daemon.disk.start()
         return daemon
 
     yield make
@@ -101,6 +105,15 @@ def run_for(daemon: Daemon, seconds: float, step_s: float = 0.005) -> None:
         clock.advance(step_s)
         daemon.player.tick(clock.now())
         daemon.scheduler.pump()
+
+
+def run_until(daemon: Daemon, predicate, timeout_s: float = 5.0) -> bool:
+    """Tick until ``predicate()`` holds: for results of the disk worker, which runs on the real clock."""
+    return wait_until(lambda: (run_for(daemon, 0.005), predicate())[1], timeout_s=timeout_s, poll_s=0.001)
+
+
+def errors(daemon: Daemon) -> list[str]:
+    return [line for _, kind, line in daemon.events_after(-1) if kind == "error"]
 
 
 def run_until_beat(daemon: Daemon, beat: float) -> None:
@@ -189,12 +202,12 @@ def test_mode_change_silences_what_was_pending(make_daemon):
     daemon = make_daemon(mode="solo")
     run_for(daemon, 1.0)
     count = len(note_ons(daemon))
-    daemon.set_mode("call-and-response")
+    daemon.submit(SetControls.one("mode", "call-and-response"))
     run_for(daemon, 1.0)
     assert len(note_ons(daemon)) <= count + 1  # at most the note already inside the lookahead
     assert_all_closed(daemon)
     assert daemon.snapshot().mode == "call-and-response"
-    daemon.set_mode("duet")
+    daemon.submit(SetControls.one("mode", "duet"))
     run_for(daemon, 1.0)
     assert len(note_ons(daemon)) > count + 1
 
@@ -213,16 +226,16 @@ def test_duet_feeds_the_performers_notes_into_the_models(make_daemon):
 def test_stop_and_start_and_panic(make_daemon):
     daemon = make_daemon(mode="solo")
     run_for(daemon, 0.8)
-    daemon.stop()
+    daemon.submit(Transport("stop"))
     run_for(daemon, 0.05)
     count = len(note_ons(daemon))
     run_for(daemon, 1.0)
     assert len(note_ons(daemon)) == count and not daemon.snapshot().playing
     assert_all_closed(daemon)
-    daemon.start()
+    daemon.submit(Transport("play"))
     run_for(daemon, 1.0)
     assert len(note_ons(daemon)) > count
-    daemon.panic()
+    daemon.submit(Transport("panic"))
     run_for(daemon, 0.01)
     assert daemon.out_port.sent[-1][1].control == 120
     assert daemon.scheduler.sounding() == frozenset()
@@ -231,14 +244,16 @@ def test_stop_and_start_and_panic(make_daemon):
 def test_control_changes_reach_the_next_steps(make_daemon):
     daemon = make_daemon(mode="solo")
     run_for(daemon, 0.5)
-    daemon.set_controls(temperature=0.5)
+    daemon.submit(SetControls.one("temperature", 0.5))
+    run_for(daemon, 0.005)
     steps_before = daemon.engine.steps
     run_for(daemon, 0.5)
     assert all(c.temperature == 0.5 for c in daemon.engine.controls_at_step[steps_before:])
-    with pytest.raises(RtgenError, match="temperature"):
-        daemon.set_controls(temperature=-1.0)
-    with pytest.raises(RtgenError, match="mode"):
-        daemon.set_mode("karaoke")
+    daemon.submit(SetControls.one("temperature", -1.0))
+    daemon.submit(SetControls.one("mode", "karaoke"))
+    run_for(daemon, 0.005)
+    assert any("temperature" in line for line in errors(daemon)) and any("mode" in line for line in errors(daemon))
+    assert daemon.engine.controls.temperature == 0.5 and daemon.player.mode == "solo"  # refused, reported, playing
 
 
 def test_cc_knobs_learn_and_program_change(make_daemon, tmp_path):
@@ -249,17 +264,17 @@ def test_cc_knobs_learn_and_program_change(make_daemon, tmp_path):
     run_for(daemon, 0.01)
     controls = daemon.engine.controls
     assert controls.temperature == pytest.approx(2.0) and controls.weights["fiddle"] == 0.0
-    daemon.learn("top_k")
+    daemon.submit(Learn("top_k"))
     run_for(daemon, 0.01)
     assert daemon.snapshot().learning == "top_k"
     daemon.in_port.push(mido.Message("control_change", control=30, value=127, channel=2), daemon.clock.now())
     run_for(daemon, 0.01)
     assert daemon.engine.controls.top_k == 64 and daemon.snapshot().learning is None
-    assert 'control = "top_k"' in (tmp_path / "config" / "cc_map.toml").read_text()
-    names = daemon.presets()
-    program = names.index("fiddle-reel")
+    saved = tmp_path / "config" / "cc_map.toml"
+    assert wait_until(lambda: saved.is_file() and 'control = "top_k"' in saved.read_text())  # by the disk worker
+    program = list_presets().index("fiddle-reel")
     daemon.in_port.push(mido.Message("program_change", program=program), daemon.clock.now())
-    run_for(daemon, 0.01)
+    assert run_until(daemon, lambda: daemon.snapshot().preset == "fiddle-reel")
     snapshot = daemon.snapshot()
     assert snapshot.preset == "fiddle-reel" and snapshot.tempo_bpm == 168 and snapshot.mode == "solo"
     assert snapshot.controls.weights == {"fiddle": 8.0, "folk": 1.0}
@@ -269,13 +284,14 @@ def test_tempo_change_keeps_the_phase(make_daemon):
     daemon = make_daemon(mode="solo")
     run_for(daemon, 0.5)
     beat = daemon.clock.beat_at(daemon.clock.now())
-    daemon.set_tempo(90.0)
+    daemon.submit(SetControls.one("tempo_bpm", 90.0))
     run_for(daemon, 0.005)  # 5 ms at 120 BPM, then the command runs
     assert daemon.clock.tempo_bpm == 90.0
     run_for(daemon, 0.005)  # 5 ms at 90 BPM
     assert daemon.clock.beat_at(daemon.clock.now()) == pytest.approx(beat + 0.01 + 0.0075, abs=1e-9)
-    with pytest.raises(RtgenError, match="tempo"):
-        daemon.set_tempo(1000.0)
+    daemon.submit(SetControls.one("tempo_bpm", 1000.0))
+    run_for(daemon, 0.005)
+    assert daemon.clock.tempo_bpm == 400.0  # a knob or OSC client past the range gets its end
 
 
 def test_take_holds_both_tracks_with_every_note_closed(make_daemon):
@@ -296,15 +312,15 @@ def test_take_holds_both_tracks_with_every_note_closed(make_daemon):
 def test_save_and_load_a_preset(make_daemon, tmp_path, monkeypatch):
     daemon = make_daemon(mode="solo")
     monkeypatch.setenv("RTGEN_PRESETS", str(tmp_path / "presets"))
-    daemon.set_controls(temperature=0.7)
-    path = daemon.save_preset("mine")
-    assert path.endswith("mine.toml") and daemon.presets() == ["mine"]
-    daemon.set_controls(temperature=1.3)
-    daemon.load_preset("mine")
+    daemon.submit(SetControls.one("temperature", 0.7))
+    daemon.submit(SavePreset("mine"))
     run_for(daemon, 0.01)
-    assert daemon.engine.controls.temperature == 0.7
-    with pytest.raises(RtgenError, match="no such preset"):
-        daemon.load_preset("nothing-here")
+    assert wait_until(lambda: list_presets() == ["mine"])
+    daemon.submit(SetControls.one("temperature", 1.3))
+    daemon.submit(LoadPreset("mine"))
+    assert run_until(daemon, lambda: daemon.engine.controls.temperature == 0.7)
+    daemon.submit(LoadPreset("nothing-here"))
+    assert run_until(daemon, lambda: any("no such preset" in line for line in errors(daemon)))
 
 
 def test_genres_flag_parses():
@@ -323,7 +339,7 @@ def test_an_error_in_the_engine_thread_stops_the_daemon_with_notes_closed(make_d
     daemon.engine.step = broken
     daemon.clock.advance(0.5)  # the voice is due for its next token
     daemon.player.run(daemon._stop)
-    assert daemon.run_forever(status_interval_s=60) == 1
+    assert supervise(daemon, status_interval_s=60) == 1
     assert "model exploded" in str(daemon.error)
     daemon.shutdown()
     assert_all_closed(daemon)
@@ -400,7 +416,7 @@ def test_lost_midi_clock_ticks_are_filled_in_and_late_ones_left_alone(case):
     from rtgen.live.clock import ExternalClock
 
     clock = ExternalClock(now=lambda: 0.0, initial_tempo_bpm=100.0)
-    router = InputRouter(SimpleNamespace(clock=clock))
+    router = InputRouter(clock=clock, player=None, commands=None, counts=SimpleNamespace(ignored=0), log=print)
     clock.feed("start", 0.0)
     period = 60 / 100 / 24
     for k in range(60):

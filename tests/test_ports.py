@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jack_server import JackClient, JackServer, wait_until
 
 from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
-from rtgen.midi import backends
+from rtgen.midi import backends, graph
 from rtgen.midi.polling import ArrivalClock
 from rtgen.midi.ports import (
     FakeInputPort,
@@ -297,9 +297,9 @@ def test_jack_loss_benchmark_counts_what_a_loaded_server_delivers(jack_server):
 
 def test_jack_period_is_none_without_a_server(monkeypatch):
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "rtgen-no-such-server")
-    assert backends.jack_period() is None
+    assert graph.jack_period() is None
 
 
 @pytest.mark.jack
 def test_jack_period_reads_the_servers_buffer_size_and_rate(jack_server):
-    assert backends.jack_period() == (jack_server.period_frames, jack_server.rate_hz)
+    assert graph.jack_period() == (jack_server.period_frames, jack_server.rate_hz)

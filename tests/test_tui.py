@@ -81,6 +81,7 @@ class FakeDaemon:
         self.applies = applies  # False: a daemon whose engine thread has not caught up yet
         self.calls: list[tuple[str, object]] = []
         self.saved: list[str] = []
+        self.errors: list[str] = []  # reported by the daemon, not yet shown
 
     def _change(self, **changes: object) -> None:
         if self.applies:
@@ -121,10 +122,9 @@ class FakeDaemon:
         weights, tempo = PRESETS[name_or_path]
         self._change(controls=self.snap.controls.replace(weights=weights), tempo_bpm=tempo, preset=name_or_path)
 
-    def save_preset(self, name: str) -> str:
+    def save_preset(self, name: str) -> None:
         self.calls.append(("save_preset", name))
         self.saved.append(name)
-        return f"/presets/{name}.toml"
 
     def presets(self) -> list[str]:
         return sorted([*PRESETS, *self.saved])
@@ -132,6 +132,10 @@ class FakeDaemon:
     def learn(self, control: str | None) -> None:
         self.calls.append(("learn", control))
         self._change(learning=control)
+
+    def take_errors(self) -> list[str]:
+        errors, self.errors = self.errors, []
+        return errors
 
     def commands(self, name: str) -> list[object]:
         return [arg for called, arg in self.calls if called == name]

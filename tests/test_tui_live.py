@@ -1,4 +1,4 @@
-"""The TUI over the REAL daemon (tiny random genre models, real threads): a stalled UI, panic and CC over JACK.
+"""The TUI over OSC to the REAL daemon (tiny random genre models, real threads): a stalled UI, panic, CC over JACK.
 
 The daemon runs its engine and output threads on the real clock; the app runs
 under Pilot in this test's event loop, so blocking this loop is exactly a
@@ -15,7 +15,9 @@ import mido
 import pytest
 from engine_models import make_models
 
+from rtgen.daemon.client import DaemonClient
 from rtgen.daemon.config import DaemonConfig
+from rtgen.daemon.osc import OscConfig, OscServer
 from rtgen.daemon.process import Daemon
 from rtgen.encoding import EventEncoding
 from rtgen.engine.controls import Controls
@@ -96,19 +98,24 @@ def live_daemon(tiny_models, tmp_path, monkeypatch):
     """``make(mode, **config)`` opens and launches a real daemon; every one is shut down after the test."""
     monkeypatch.setenv("RTGEN_MODELS", str(tiny_models))
     monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
-    made: list[Daemon] = []
+    made: list[tuple[Daemon, OscServer, DaemonClient]] = []
 
-    def make(mode: str = "solo", daemon_options: dict | None = None, **config: object) -> Daemon:
+    def make(mode: str = "solo", daemon_options: dict | None = None, **config: object) -> tuple[Daemon, DaemonClient]:
         settings = DaemonConfig(genres=WEIGHTS, mode=mode, tempo_bpm=120.0, record=False, device="cpu", seed=1)
         daemon = Daemon(DaemonConfig(**{**settings.__dict__, **config}), **(daemon_options or {}))
-        made.append(daemon)
         daemon.open()
+        osc = OscServer(daemon, OscConfig(port=0))
         daemon.launch()
-        return daemon
+        osc.start()
+        client = DaemonClient(osc.port).connect()
+        made.append((daemon, osc, client))
+        return daemon, client
 
     yield make
-    for daemon in made:
+    for daemon, osc, client in made:
+        client.close()
         daemon.shutdown()
+        osc.stop()
 
 
 async def wait_until(pilot, condition, timeout_s: float = 10.0) -> bool:
@@ -138,8 +145,8 @@ async def test_a_stalled_ui_delays_no_note(live_daemon, capsys):
         "out_port": out,
         "scheduler_factory": lambda port, clock: OutputScheduler(port, now=clock.now, late_s=STALL_LATE_S),
     }
-    daemon = live_daemon("solo", options)
-    app = make_app(daemon)
+    daemon, client = live_daemon("solo", options)
+    app = make_app(client)
     async with app.run_test(size=(100, 30)) as pilot:
         assert await wait_until(pilot, lambda: len(out.sent) >= 16)  # a second of steady playing first
         figures = []
@@ -169,9 +176,9 @@ async def test_a_stalled_ui_delays_no_note(live_daemon, capsys):
 @pytest.mark.jack
 @synchronous
 async def test_panic_over_jack_closes_the_sounding_notes(jack_client, live_daemon):
-    daemon = live_daemon("solo", {"engine_factory": pattern_factory(on_steps=36, gap_steps=1)}, backend="jack")
+    daemon, client = live_daemon("solo", {"engine_factory": pattern_factory(on_steps=36, gap_steps=1)}, backend="jack")
     jack_client.listen_to("rtgen out")
-    app = make_app(daemon)
+    app = make_app(client)
     async with app.run_test(size=(100, 30)) as pilot:
         assert await wait_until(pilot, lambda: sounding(jack_client.received)), "no note reached the JACK client"
         pressed = time.perf_counter()
@@ -182,15 +189,15 @@ async def test_panic_over_jack_closes_the_sounding_notes(jack_client, live_daemo
     cc123_at = next(t for t, m in received if t >= pressed and is_all_notes_off(m))
     closed = {key for t, m in received if pressed <= t <= cc123_at and is_note_off(m) for key in [note_key(m)]}
     assert before <= closed, f"notes {before - closed} were not closed by panic"
-    assert "panic: all notes off" in daemon.snapshot().log
+    assert await_log(client, "panic: all notes off")
 
 
 @pytest.mark.jack
 @synchronous
 async def test_cc_on_rtgen_in_moves_the_mapped_slider_and_learn_works(jack_client, live_daemon, tmp_path):
-    daemon = live_daemon("call-and-response", backend="jack")
+    daemon, client = live_daemon("call-and-response", backend="jack")
     jack_client.send_to("rtgen in")
-    app = make_app(daemon)
+    app = make_app(client)
     async with app.run_test(size=(100, 30)) as pilot:
         jack_client.send(mido.Message("control_change", control=1, value=127))  # built-in map: CC1 temperature
         assert await wait_until(pilot, lambda: app.controls["temperature"].value == pytest.approx(2.0))
@@ -203,6 +210,10 @@ async def test_cc_on_rtgen_in_moves_the_mapped_slider_and_learn_works(jack_clien
         assert not app.controls["top_p"].learning
     saved = (tmp_path / "config" / "cc_map.toml").read_text()
     assert 'control = "top_p"' in saved and "number = 30" in saved and "channel = 3" in saved
+
+
+def await_log(client: DaemonClient, line: str) -> bool:
+    return client.wait_for(lambda snap: line in snap.log, timeout_s=2.0)
 
 
 def note_key(message: mido.Message) -> tuple[int, int]:

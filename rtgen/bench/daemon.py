@@ -22,6 +22,7 @@ import time
 
 import mido
 
+from rtgen.daemon.commands import SetControls
 from rtgen.live.timing import summary_ms
 
 LOW, HIGH = (48, 59), (72, 83)  # the two pitch ranges the control benchmark switches between
@@ -98,7 +99,7 @@ def control_section(trials: int = 8, tempo_bpm: float = 120.0, settle_s: float =
         for trial in range(trials):
             low, high = HIGH if trial % 2 == 0 else LOW
             changed = time.perf_counter()
-            daemon.set_controls(pitch_min=low, pitch_max=high)
+            daemon.submit(SetControls((("pitch_min", low), ("pitch_max", high))))
             time.sleep(settle_s)
             ons = _note_ons(daemon, changed)
             inside = [t for t, m in ons if low <= m.note <= high]

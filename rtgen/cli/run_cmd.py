@@ -1,10 +1,19 @@
-"""``rtgen run``: the live daemon, with the terminal UI, in a browser (``--web``), or headless.
+"""``rtgen run``: the live daemon under its guard, with the terminal UI, headless, or in a browser (``--web``).
 
-Headless prints ``rtgen: ready`` (one flushed line) once the ports are open
-and the models warm, then a status line every ``--status-interval`` seconds
-(or one JSON object a line with ``--status-json``) and every log line as
-``rtgen: ...``. SIGINT and SIGTERM stop it cleanly: pending note-offs, then
-CC64=0, CC123, CC120 on the channels used, the take written; exit code 0.
+``rtgen run`` starts two processes: a small guard (this one) and the daemon
+(``rtgen run --no-guard --headless``: ports, clock, models, engine). The TUI,
+when there is one, runs in the guard as an OSC client of the daemon, so a UI
+stall never touches the music; ``q`` stops both. If the daemon dies by a
+signal, the guard silences what its output was connected to
+(``rtgen.daemon.guard``).
+
+Headless prints ``rtgen: ready`` (one flushed line) once the ports are open,
+the models warm and OSC listening, then a status line every
+``--status-interval`` seconds (or one JSON object a line with
+``--status-json``) and every log line as ``rtgen: ...`` (errors as
+``rtgen: error: ...``). SIGINT, SIGTERM, SIGHUP and SIGQUIT stop it cleanly:
+pending note-offs, then CC64=0, CC123, CC120 on the channels used, the take
+written; exit code 0. SIGUSR1 is a panic.
 """
 
 from __future__ import annotations
@@ -12,10 +21,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shlex
-import signal
 import sys
 
+from rtgen.cli.attach_cmd import add_osc_arguments, add_web_arguments
 from rtgen.errors import RtgenError
 
 
@@ -50,8 +58,12 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, help="sampler seed, for a repeatable performance")
     parser.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines (default 5)")
     parser.add_argument("--status-json", action="store_true", help="status lines as JSON objects (for scripts)")
-    parser.add_argument("--host", default="127.0.0.1", help="--web: address to serve on (default loopback)")
-    parser.add_argument("--port", type=int, default=8000, help="--web: port to serve on (default 8000)")
+    add_osc_arguments(parser)
+    parser.add_argument(
+        "--osc-allow-remote", action="store_true", help="allow a non-loopback --osc-host (OSC has no authentication)"
+    )
+    parser.add_argument("--no-guard", action="store_true", help="run the daemon in this process, without the guard")
+    add_web_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -81,47 +93,131 @@ def build_config(args: argparse.Namespace):
     player = {k: v for k, v in player.items() if v is not None}
     if player:
         changes["player"] = dataclasses.replace(base.player, **player)
+    osc = {"host": args.osc_host, "port": args.osc_port, "allow_remote": args.osc_allow_remote or None}
+    osc = {k: v for k, v in osc.items() if v is not None}
+    if osc:
+        changes["osc"] = dataclasses.replace(base.osc, **osc)
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
 def run(args: argparse.Namespace) -> int:
     if args.status_interval <= 0:
         raise RtgenError(f"--status-interval {args.status_interval} must be > 0")
-    if args.web:
-        return _serve_web(args)
-    from rtgen.daemon.process import Daemon
+    config = build_config(args)
+    if args.no_guard:
+        return serve(config, args)
+    from rtgen.cli.attach_cmd import attach_tui, serve_web_ui
+    from rtgen.daemon.guard import Guard
 
-    daemon = Daemon(build_config(args))
+    argv = [sys.executable, "-m", "rtgen", "run", "--no-guard", "--headless", *_daemon_argv(sys.argv[2:])]
+    out_target = config.out_port if config.out_port and not config.out_is_file else None
+    if args.headless:
+        guard = Guard(argv, backend=config.backend, out_target=out_target)
+        guard.forward_signals()
+        return _exit_code(guard.wait())
+    log_path = _daemon_log_path()
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        guard = Guard(argv, backend=config.backend, out_target=out_target, stdout=log_file, stderr=log_file)
+    try:
+        _wait_ready(guard, log_path)
+        if args.web:
+            serve_web_ui(config.osc.port, args.host, args.port)
+        else:
+            attach_tui(config.osc.port, owner=True)
+    finally:
+        guard.terminate()
+        code = guard.wait(timeout_s=10.0)
+    if code != 0:
+        print(f"rtgen: the daemon ended with code {code}; its log: {log_path}", file=sys.stderr)
+        print(_tail(log_path), file=sys.stderr)
+    return _exit_code(code)
+
+
+def serve(config, args: argparse.Namespace) -> int:
+    """The daemon itself, in this process: open, play, supervise, and every way out through ``shutdown``."""
+    from rtgen.daemon.osc import OscServer
+    from rtgen.daemon.process import Daemon
+    from rtgen.daemon.supervisor import install_signals, one_line, supervise
+
+    daemon = Daemon(config)
+    install_signals(daemon)
+    osc = None
+    code = 1
     try:
         daemon.open()
+        osc = OscServer(daemon, config.osc)
         daemon.launch()
-        if args.headless:
-            code = _headless(daemon, args)
-        else:
-            from rtgen.tui import run_app
-
-            run_app(daemon)
-            code = 0
+        osc.start()
+        _say(f"OSC on {config.osc.host}:{osc.port}")
+        if config.osc.allow_remote:
+            _say("warning: OSC has no authentication; anyone who reaches this port can play and stop rtgen")
+        _say("ready")
+        on_status = (lambda snapshot: _print_json(daemon, snapshot)) if args.status_json else _print_status
+        code = supervise(daemon, status_interval_s=args.status_interval, on_status=on_status, on_event=_print_event)
     finally:
         daemon.shutdown()
-    for line in daemon.drain_log():
-        _say(line)
+        if osc is not None:
+            osc.stop("error: " + one_line(daemon.error) if daemon.error is not None else "stopped")
+    for _, kind, line in daemon.events_after(-1)[-3:]:
+        if "take written" in line:
+            _print_event(kind, line)
     if daemon.error is not None:
-        print(f"rtgen: error: {_one_line(daemon.error)}", file=sys.stderr, flush=True)
+        print(f"rtgen: error: {one_line(daemon.error)}", file=sys.stderr, flush=True)
         return 1
     return code
 
 
-def _headless(daemon, args: argparse.Namespace) -> int:
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: daemon.request_stop())
-    _say("ready")
-    on_status = (lambda snapshot: _print_json(daemon, snapshot)) if args.status_json else _print_status
-    return daemon.run_forever(args.status_interval, on_status=on_status, on_log=_say)
+def _daemon_argv(argv: list[str]) -> list[str]:
+    """The flags of this ``rtgen run`` that the daemon takes (the UI's own are dropped)."""
+    dropped, with_value = {"--headless", "--web", "--no-guard"}, {"--host", "--port"}
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in with_value:
+            skip = True
+        elif arg not in dropped and not arg.startswith(("--host=", "--port=")):
+            kept.append(arg)
+    return kept
+
+
+def _daemon_log_path():
+    from rtgen.paths import state_dir
+
+    folder = state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "daemon.log"  # rewritten by each run: the last run's log is the one a user needs
+
+
+def _wait_ready(guard, log_path, timeout_s: float = 120.0) -> None:
+    """Wait for the daemon's ``rtgen: ready`` line (models load first); its error if it ends instead."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+        if "rtgen: ready" in text:
+            return
+        if guard.proc.poll() is not None:
+            raise RtgenError(f"the daemon did not start: {_tail(log_path)}")
+        time.sleep(0.05)
+    raise RtgenError(f"the daemon was not ready after {timeout_s:g} s; its log: {log_path}")
+
+
+def _tail(path, lines: int = 5) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:])
+
+
+def _exit_code(code: int) -> int:
+    return 128 - code if code < 0 else code
 
 
 def _say(line: str) -> None:
     print(f"rtgen: {line}", flush=True)
+
+
+def _print_event(kind: str, line: str) -> None:
+    _say(f"error: {line}" if kind == "error" else line)
 
 
 def _print_status(snapshot) -> None:
@@ -149,17 +245,3 @@ def _print_json(daemon, snapshot) -> None:
         **daemon.input_counts(),
     }
     print(json.dumps(status), flush=True)
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-def _serve_web(args: argparse.Namespace) -> int:
-    from rtgen.tui import serve_web
-
-    argv = [a for a in sys.argv[1:] if a != "--web"]
-    command = shlex.join([sys.executable, "-m", "rtgen", *argv])
-    serve_web(command, host=args.host, port=args.port)
-    return 0

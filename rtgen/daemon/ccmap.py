@@ -28,6 +28,7 @@ from typing import Any
 from rtgen import config, paths
 from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES, Controls
 from rtgen.errors import RtgenError
+from rtgen.live.clock import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from rtgen.live.player import MODES
 
 DEFAULT_FILENAME = "cc_map.toml"
@@ -62,7 +63,7 @@ _SPECS: dict[str, ControlSpec] = {
         ControlSpec("temperature", 0.1, 2.0, 0.01, 10.0),
         ControlSpec("top_p", 0.05, 1.0, 0.01, 1.0),
         ControlSpec("top_k", 0, 64, 0, 338, integer=True),
-        ControlSpec("tempo_bpm", 40, 240, 20, 400),
+        ControlSpec("tempo_bpm", 40, 240, MIN_TEMPO_BPM, MAX_TEMPO_BPM),
         ControlSpec("pitch_min", 21, 108, 0, 127, integer=True),
         ControlSpec("pitch_max", 21, 108, 0, 127, integer=True),
         ControlSpec("max_polyphony", 1, 8, 1, 32, integer=True),

@@ -2,8 +2,8 @@
 
 A file (``rtgen run --config daemon.toml``) is read strictly by
 ``rtgen.config``; flags given on the command line override it. Nested tables
-``[listener]`` and ``[player]`` hold the listener's and the engine
-thread's settings::
+``[listener]``, ``[player]`` and ``[osc]`` hold the listener's, the engine
+thread's and the control protocol's settings::
 
     preset = "folk-answer"
     clock = "external"
@@ -18,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rtgen.daemon.osc import OscConfig
 from rtgen.errors import RtgenError
+from rtgen.live.clock import check_tempo
 from rtgen.live.listener import ListenerConfig
 from rtgen.live.player import MODES, PlayerConfig
 
@@ -47,12 +49,13 @@ class DaemonConfig:
     realtime: bool = True  # ask for real-time priority (SCHED_FIFO) for the output thread, where permitted
     listener: ListenerConfig = field(default_factory=ListenerConfig)
     player: PlayerConfig = field(default_factory=PlayerConfig)
+    osc: OscConfig = field(default_factory=OscConfig)  # the control protocol's endpoint
 
     def __post_init__(self) -> None:
         if self.mode is not None and self.mode not in MODES:
             raise RtgenError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
-        if self.tempo_bpm is not None and not 20 <= self.tempo_bpm <= 400:
-            raise RtgenError(f"tempo {self.tempo_bpm} BPM outside 20-400")
+        if self.tempo_bpm is not None:
+            check_tempo(self.tempo_bpm)
         if self.flush_interval_s <= 0:
             raise RtgenError(f"flush_interval_s {self.flush_interval_s} must be > 0")
         for genre, weight in self.genres.items():

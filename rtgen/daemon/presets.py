@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rtgen.config import ConfigError, from_dict, read_toml, to_dict
 from rtgen.engine.controls import ControlError, Controls
+from rtgen.live.clock import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from rtgen.live.player import MODES, Mode
 from rtgen.paths import presets_dir
 
@@ -47,8 +48,8 @@ class Preset:
     seed_phrase: str | None = None  # built-in phrase name (rtgen.data.seeds) or path to a .mid; None: the first genre's
 
     def __post_init__(self) -> None:
-        if not 20.0 <= self.tempo_bpm <= 400.0:
-            raise ValueError(f"tempo_bpm: {self.tempo_bpm} outside 20-400")
+        if not MIN_TEMPO_BPM <= self.tempo_bpm <= MAX_TEMPO_BPM:
+            raise ValueError(f"tempo_bpm: {self.tempo_bpm} outside {MIN_TEMPO_BPM:g}-{MAX_TEMPO_BPM:g}")
         if not 1 <= self.answer_bars <= 64:
             raise ValueError(f"answer_bars: {self.answer_bars} outside 1-64")
         if self.mode not in MODES:

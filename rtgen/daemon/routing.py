@@ -1,16 +1,17 @@
 """What the daemon does with input that is not a note: MIDI clock, CC knobs, program changes.
 
-Runs in the engine thread (the performer calls ``route`` for each stamped
-message before the listener sees it), so it may change the music state
-directly. A mistake in the performer's gear (a preset that fails to load, a
-knob that would zero every weight) is logged, never raised: the music goes on.
+Runs in the engine thread (the player calls ``route`` for each stamped
+message before the listener sees it). MIDI clock drives the clock directly;
+CC knobs and program changes go through ``Commands``, the one way into the
+music state. A mistake in the performer's gear (a preset that fails to load, a
+knob that would zero every weight) is reported, never raised: the music goes on.
 """
 
 from __future__ import annotations
 
-import mido
+from collections.abc import Callable
 
-from rtgen.errors import RtgenError
+import mido
 
 CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue", "songpos"})
 TRANSPORT_TYPES = frozenset({"start", "stop", "continue", "songpos"})
@@ -21,11 +22,14 @@ NORMAL_TICK_RATIO = 0.6  # the tick after such a gap, at least this far behind i
 
 
 class InputRouter:
-    """Routes one daemon's non-note input; ``route`` returns False for what the listener should take."""
+    """Routes non-note input; ``route`` returns False for what the listener should take."""
 
-    def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self._saved = None  # the learned mapping last written to disk
+    def __init__(self, *, clock, player, commands, counts, log: Callable[[str], None]) -> None:
+        self.clock = clock
+        self.player = player
+        self.commands = commands
+        self.counts = counts  # the listener's counts: ignored clock messages are counted there
+        self.log = log
         self._last_tick_s: float | None = None  # arrival of the last MIDI clock tick
         self.repaired_ticks = 0  # ticks lost on the way (a starved MIDI system) and filled in
         self._pending_gap: tuple[float, int] | None = None  # (tick before a long gap, ticks it may lack)
@@ -36,29 +40,28 @@ class InputRouter:
             self._clock(t, message)
             return True
         if kind == "control_change" and message.control != SUSTAIN_CC:
-            self._control_change(message)
+            self.commands.control_change(message)
             return True
         if kind == "program_change":
-            self._program_change(message.program)
+            self.commands.program_change(message.program)
             return True
         return False
 
     def _clock(self, t: float, message: mido.Message) -> None:
-        daemon = self.daemon
-        clock = daemon.clock
+        clock = self.clock
         if clock.source != "external":
-            daemon.listener.counts.ignored += 1
+            self.counts.ignored += 1
             return
         if message.type == "clock":
             self._fill_lost_ticks(t)
         clock.feed_message(message, t)
         if message.type in TRANSPORT_TYPES:
             # The song moved: what was scheduled belongs to the old position.
-            player = daemon.player
+            player = self.player
             player.silence(t)
             if clock.running and player.playing and player.mode != "call-and-response":
                 player.begin_continuous(t)
-            daemon.log(f"external clock: {message.type}")
+            self.log(f"external clock: {message.type}")
 
     def _fill_lost_ticks(self, t: float) -> None:
         """Feed the ticks a starved MIDI system dropped, so the song position does not slip.
@@ -71,7 +74,7 @@ class InputRouter:
         were due before the gap). A longer gap is a stopped clock, which the
         follower handles itself.
         """
-        clock, last = self.daemon.clock, self._last_tick_s
+        clock, last = self.clock, self._last_tick_s
         self._last_tick_s = t
         pending, self._pending_gap = self._pending_gap, None
         if last is None or not clock.running:
@@ -86,43 +89,3 @@ class InputRouter:
         missing = round(ratio) - 1
         if ratio >= LOST_TICK_RATIO and 1 <= missing <= 3:
             self._pending_gap = (last, missing)
-
-    def _control_change(self, message: mido.Message) -> None:
-        from rtgen.daemon.ccmap import changes_for, default_path
-
-        daemon = self.daemon
-        cc_map = daemon.cc_map
-        result = cc_map.apply(message)
-        if cc_map.learned is not None and cc_map.learned is not self._saved:
-            self._saved = cc_map.learned
-            path = cc_map.save(daemon.config.cc_map or default_path())
-            daemon.log(f"learned CC{message.control} -> {cc_map.learned.control} (saved to {path})")
-        if result is None:
-            return
-        control, value = result
-        try:
-            if control == "tempo_bpm":
-                if daemon.clock.source == "internal":
-                    daemon.clock.set_tempo(float(value))
-            elif control == "mode":
-                daemon.player.set_mode(value, daemon.clock.now())
-            else:
-                daemon.engine.set_controls(**changes_for(control, value, daemon.engine.controls))
-        except RtgenError as error:
-            daemon.log(f"CC{message.control}: {error}")
-
-    def _program_change(self, program: int) -> None:
-        from rtgen.daemon.ccmap import preset_for_program
-        from rtgen.daemon.presets import list_presets, load_preset
-        from rtgen.daemon.wiring import seed_notes
-
-        daemon = self.daemon
-        name = preset_for_program(program, list_presets())
-        if name is None:
-            daemon.log(f"program change {program}: no preset at that number")
-            return
-        try:
-            preset = load_preset(name)
-            daemon.apply_preset(preset, seed_notes(preset.seed_phrase, daemon.genres))
-        except RtgenError as error:
-            daemon.log(f"program change {program}: {error}")

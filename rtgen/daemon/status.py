@@ -1,14 +1,17 @@
-"""What the UI sees of the running daemon: an immutable snapshot, and the commands it may send.
+"""What a UI sees of the running daemon: an immutable snapshot, its JSON form, and the commands a UI may send.
 
-The TUI (and anything else outside the music threads) never touches models or
-ports. It polls ``DaemonControl.snapshot()`` at a capped rate and calls the
-command methods, which only enqueue work for the music threads and return at once.
+UIs are other processes. The daemon's OSC server sends the snapshot as JSON
+(``to_json``) to every subscriber at most 20 times a second; the client
+(``rtgen.daemon.client``) turns it back into a ``Snapshot`` (``from_json``)
+and implements ``DaemonControl`` by sending OSC. Nothing in a UI touches
+models, clocks or ports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from rtgen.engine.controls import Controls
 from rtgen.live.player import Mode
@@ -61,8 +64,32 @@ class DaemonControl(Protocol):
 
     def load_preset(self, name_or_path: str) -> None: ...
 
-    def save_preset(self, name: str) -> str: ...  # returns the path written
+    def save_preset(self, name: str) -> None: ...  # the path written arrives as a log line
 
     def presets(self) -> list[str]: ...
 
     def learn(self, control: str | None) -> None: ...  # next CC received maps to `control`; None cancels
+
+    def take_errors(self) -> list[str]: ...  # errors reported since the last call, oldest first
+
+
+ROLL_LIMIT = 400  # notes sent in one status message (the newest): keeps a datagram well under 64 KB
+
+
+def to_json(snap: Snapshot) -> dict[str, Any]:
+    """``snap`` as JSON-ready data; the roll as ``[start, end or null, pitch, "p" or "r"]`` rows, beats to 1/1000."""
+    data = {f.name: getattr(snap, f.name) for f in dataclasses.fields(snap) if f.name not in ("controls", "roll")}
+    data["controls"] = dataclasses.asdict(snap.controls)
+    data["roll"] = [
+        [round(n.start_beat, 3), None if n.end_beat is None else round(n.end_beat, 3), n.pitch, n.source[0]]
+        for n in snap.roll[-ROLL_LIMIT:]
+    ]
+    return data
+
+
+def from_json(data: dict[str, Any]) -> Snapshot:
+    """The ``Snapshot`` that ``to_json`` wrote (tuples restored)."""
+    sources = {"p": "performer", "r": "rtgen"}
+    roll = tuple(RollNote(start, end, pitch, sources[source]) for start, end, pitch, source in data["roll"])
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k not in ("controls", "roll")}
+    return Snapshot(**fields, controls=Controls(**data["controls"]), roll=roll)

@@ -125,7 +125,7 @@ def output_offset_ms(configured: float | None, out_port, log: Callable[[str], No
     on its beat is heard up to a period late; sending a period early puts it
     on the beat (measured against an external clock: tests/test_e2e_jack.py).
     """
-    from rtgen.midi.backends import jack_period
+    from rtgen.midi.graph import jack_period
 
     if configured is not None:
         return configured

@@ -1,12 +1,11 @@
 """The engine: genre models with warm state on one device, fused and sampled one token at a time.
 
 One thread (the daemon's engine thread, or ``rtgen generate``) owns an
-``Engine`` and calls ``prime``/``feed``/``step``/``reset``. Any other thread
-may call ``set_controls``: the new ``Controls`` value is validated in the
-caller's thread (errors raise there, at once), its derived tensors are built
-there, and the pair is handed over through a ``queue.SimpleQueue`` that the
-stepping thread drains before each step. The stepping thread never waits on a
-lock; the first step that starts after ``set_controls`` returns uses the new value.
+``Engine`` and calls ``prime``/``feed``/``step``/``reset``/``set_controls``;
+the daemon's other threads reach it only through commands that thread applies
+(``rtgen.daemon.commands``), so the engine holds no lock and no queue.
+``set_controls`` validates the new value (errors raise at once, naming the
+control) and builds its derived tensors; the next step uses them.
 
 Each step: fuse the K genre models' next-token logits (``rtgen.engine.fusion``),
 add the precomputed masks (scale lock, pitch range, no PAD/SEP, no note-off
@@ -34,8 +33,6 @@ through the whole ring (``Engine.last_switch_ms`` times it).
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -147,8 +144,6 @@ class Engine:
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
         self.on_step: Callable[[Controls, Tensor], None] | None = None
-        self._setter_lock = threading.Lock()  # serialises setters only; the stepping thread never takes it
-        self._pending: queue.SimpleQueue[_Derived] = queue.SimpleQueue()
         self._auto_key: tuple[int, str] | None = None
         self._is_event = hasattr(self.encoding, "off_base")
         settings = settings or Controls()
@@ -156,8 +151,7 @@ class Engine:
             settings = settings.replace(weights=dict.fromkeys(self.genres or self.conditional_genres, 1.0))
         self._latest = settings
         self._derived = self._derive(settings, None)
-        self._pending.put(self._derived)
-        self._drain()
+        self._use(self._derived)
         self.reset()
 
     @classmethod
@@ -212,12 +206,10 @@ class Engine:
         return self._decoder.sounding
 
     def set_controls(self, **changes: object) -> Controls:
-        """Validate and hand over new controls (any thread); raises ``ControlError`` here if invalid."""
-        with self._setter_lock:
-            new = self._latest.replace(**changes)
-            derived = self._derive(new, self._auto_key)
-            self._latest = new
-            self._pending.put(derived)
+        """Validate and take new controls; raises ``ControlError`` naming the control if invalid."""
+        new = self._latest.replace(**changes)
+        self._use(self._derive(new, self._auto_key))
+        self._latest = new
         return new
 
     def seed(self, seed: int) -> None:
@@ -259,18 +251,16 @@ class Engine:
             inverse_temperature=1.0 / controls.temperature,
         )
 
-    def _drain(self) -> None:
-        """Take the newest handed-over controls; rebuild when the auto key changed since they were built."""
-        derived = None
-        while not self._pending.empty():
-            derived = self._pending.get_nowait()
-        if derived is not None:
-            self._derived = derived
-            self._combine_masks()
-            if derived.genre_input is not None:
-                self._conditional.set_genre(derived.genre_input)
-            conditional = derived.controls.method == "conditional"
-            self._activate((self._conditional,) if conditional else (self._stepper,))
+    def _use(self, derived: _Derived) -> None:
+        self._derived = derived
+        self._combine_masks()
+        if derived.genre_input is not None:
+            self._conditional.set_genre(derived.genre_input)
+        conditional = derived.controls.method == "conditional"
+        self._activate((self._conditional,) if conditional else (self._stepper,))
+
+    def _follow_key(self) -> None:
+        """With the scale lock on key "auto", rebuild the masks when the detected key changed."""
         if self._derived.controls.scale_lock and self._derived.auto_key != self._auto_key:
             self._derived = self._derive(self._derived.controls, self._auto_key)
             self._combine_masks()
@@ -322,7 +312,7 @@ class Engine:
 
     def prime(self, notes: Sequence[Note]) -> None:
         """Run SEP + the phrase through the active models at once; with key "auto", the scale lock follows it."""
-        self._drain()
+        self._follow_key()
         self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
@@ -330,7 +320,7 @@ class Engine:
     def feed(self, tokens: Sequence[int]) -> None:
         """Advance the models (and the decoder) by given tokens, e.g. the performer's notes in duet mode."""
         if len(tokens) > 16:
-            self._drain()
+            self._follow_key()
             self._take([int(t) for t in tokens])
             return
         for token in tokens:
@@ -347,7 +337,7 @@ class Engine:
     @torch.inference_mode()
     def step(self) -> int:
         """Choose one token with the current controls, advance the active models by it, and return it."""
-        self._drain()
+        self._follow_key()
         derived = self._derived
         token, room_steps = self._note_length_guard(derived.max_note_steps)
         if token is None:

@@ -21,8 +21,10 @@ from rtgen.errors import RtgenError
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 TICKS_PER_SIXTEENTH = 6  # song position pointer counts sixteenths
-MIN_TEMPO_BPM = 1.0
-MAX_TEMPO_BPM = 999.0
+MIN_TEMPO_BPM = 20.0  # the tempo a performer, preset or knob may set
+MAX_TEMPO_BPM = 400.0
+FOLLOW_MIN_BPM = 1.0  # an external MIDI clock is followed anywhere in this range
+FOLLOW_MAX_BPM = 999.0
 
 
 class Clock(Protocol):
@@ -52,10 +54,16 @@ class _Anchor(NamedTuple):
     tempo_bpm: float
 
 
-def _check_tempo(tempo_bpm: float) -> float:
+def check_tempo(tempo_bpm: float) -> float:
+    """``tempo_bpm`` as a float; outside ``MIN_TEMPO_BPM``-``MAX_TEMPO_BPM`` raises naming the range."""
     if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
         raise RtgenError(f"tempo {tempo_bpm} BPM outside {MIN_TEMPO_BPM:g}-{MAX_TEMPO_BPM:g}")
     return float(tempo_bpm)
+
+
+def clamp_tempo(tempo_bpm: float) -> float:
+    """``tempo_bpm`` moved into ``MIN_TEMPO_BPM``-``MAX_TEMPO_BPM`` (an external clock may run outside it)."""
+    return min(max(float(tempo_bpm), MIN_TEMPO_BPM), MAX_TEMPO_BPM)
 
 
 class InternalClock:
@@ -70,7 +78,7 @@ class InternalClock:
 
     def __init__(self, tempo_bpm: float = 120.0, now: Callable[[], float] = time.perf_counter) -> None:
         self._now = now
-        self._anchor = _Anchor(now(), 0.0, _check_tempo(tempo_bpm))
+        self._anchor = _Anchor(now(), 0.0, check_tempo(tempo_bpm))
         self._running = True
 
     def now(self) -> float:
@@ -97,7 +105,7 @@ class InternalClock:
         return t0 + (beat - anchor.beat) * 60.0 / anchor.tempo_bpm
 
     def set_tempo(self, tempo_bpm: float) -> None:
-        tempo = _check_tempo(tempo_bpm)
+        tempo = check_tempo(tempo_bpm)
         t = self._now()
         self._anchor = _Anchor(t, self.beat_at(t), tempo)
 
@@ -183,7 +191,7 @@ class ExternalClock:
         self._ticks: deque[tuple[int, float]] = deque(maxlen=window_ticks)
         self._gap_ticks = gap_ticks
         self._count = 0  # ticks received so far, running or not
-        self._fit = _Fit(0.0, now(), 60.0 / (_check_tempo(initial_tempo_bpm) * TICKS_PER_BEAT))
+        self._fit = _Fit(0.0, now(), 60.0 / (check_tempo(initial_tempo_bpm) * TICKS_PER_BEAT))
         self._position = _Position(0, 0)  # while stopped: the tick where the song stands
         self._running = False
 
@@ -274,8 +282,8 @@ def _line(points: deque[tuple[int, float]], fallback_period_s: float) -> _Fit:
     snn = sum((n - n_mean) ** 2 for n, _ in points)
     snt = sum((n - n_mean) * (t - t_mean) for n, t in points)
     period = snt / snn if snn > 0 else fallback_period_s
-    lowest = 60.0 / (MAX_TEMPO_BPM * TICKS_PER_BEAT)
-    highest = 60.0 / (MIN_TEMPO_BPM * TICKS_PER_BEAT)
+    lowest = 60.0 / (FOLLOW_MAX_BPM * TICKS_PER_BEAT)
+    highest = 60.0 / (FOLLOW_MIN_BPM * TICKS_PER_BEAT)
     return _Fit(n_mean, t_mean, min(max(period, lowest), highest))
 
 

@@ -1,11 +1,12 @@
 """The engine thread: the one owner of the music state (engine, listener, modes, lookahead).
 
 Everything that changes what rtgen plays happens here, between engine steps:
-commands from the UI and MIDI CC arrive as closures on a ``queue.SimpleQueue``
-and run at the top of each tick (Notochord style), so no lock is ever shared
-with the UI. Each tick:
+commands (``rtgen.daemon.commands``: typed values from OSC, the disk worker
+and the port watcher) arrive on a ``queue.SimpleQueue`` and are applied at the
+top of each tick, at most ``max_commands_per_tick`` a tick so a flood never
+starves generation; no lock is ever shared. Each tick:
 
-1. runs queued commands;
+1. applies queued commands;
 2. takes the stamped input (clock, CC, notes) and routes it;
 3. learns what the output thread actually sent (echo filter, roll, counts);
 4. asks the listener whether a phrase just ended (call-and-response answers it);
@@ -55,6 +56,7 @@ class PlayerConfig:
     start_margin_s: float = 0.03  # an answer starts no sooner than this after the call ends, >= 0
     tick_s: float = 0.001  # the loop's sleep between ticks, 0.0002-0.02
     max_steps_per_tick: int = 32  # engine steps before commands and input are looked at again, >= 1
+    max_commands_per_tick: int = 64  # commands applied a tick; the rest wait for the next, >= 1
     late_note_s: float = 0.03  # a note-on generated this long after its time is skipped, not played late; > 0
     output_offset_ms: float | None = None  # added to every send time; negative sends early to make up for the
     # MIDI system's output latency (a DAW's "MIDI offset"). None: one period early on JACK (-1.33 for 64 frames
@@ -73,6 +75,8 @@ class PlayerConfig:
             raise RtgenError(f"out_channel {self.out_channel} outside 0-15")
         if self.start_margin_s < 0 or not 0.0002 <= self.tick_s <= 0.02 or self.max_steps_per_tick < 1:
             raise RtgenError("start_margin_s >= 0, tick_s 0.0002-0.02 and max_steps_per_tick >= 1 are required")
+        if self.max_commands_per_tick < 1:
+            raise RtgenError(f"max_commands_per_tick {self.max_commands_per_tick} must be >= 1")
         if self.late_note_s <= 0:
             raise RtgenError(f"late_note_s {self.late_note_s} must be > 0")
         if self.output_offset_ms is not None and not -50 <= self.output_offset_ms <= 50:
@@ -99,7 +103,8 @@ class Player:
         self.seed: tuple[Note, ...] = ()
         self.voice: Voice | None = None
         self.roll = Roll()
-        self.commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
+        self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # appended by the output thread
         self.inputs: Callable[[], list[tuple[float, mido.Message]]] = list
         self.route: Callable[[float, mido.Message], bool] = lambda t, message: False
@@ -117,7 +122,7 @@ class Player:
 
     # ---- commands (called from any thread; they only enqueue) ----
 
-    def submit(self, command: Callable[[], None]) -> None:
+    def submit(self, command: object) -> None:
         self.commands.put(command)
 
     # ---- the thread ----
@@ -133,12 +138,12 @@ class Player:
             stop.set()
 
     def tick(self, now: float) -> None:
-        while True:
+        for _ in range(self.config.max_commands_per_tick):
             try:
                 command = self.commands.get_nowait()
             except queue.Empty:
                 break
-            command()
+            self.apply(command)
         for t, message in self.inputs():
             if not self.route(t, message):
                 self.hear(t, message)

@@ -8,8 +8,6 @@ what to start or which option to use instead.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import socket
 import sys
@@ -94,34 +92,6 @@ def jack_server_running(name: str | None = None) -> bool:
     finally:
         probe.close()
     return True
-
-
-def jack_period() -> tuple[int, int] | None:
-    """(frames per period, sample rate) of the running JACK server, read through libjack; None when none answers.
-
-    python-rtmidi does not expose these, and the output offset needs them: a
-    JACK client's MIDI is delivered at the next period boundary, so sending
-    one period early lands a note on its beat. A short-lived client is opened
-    and closed (the server is never started for it).
-    """
-    if not jack_server_running():
-        return None
-    try:
-        libjack = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
-    except OSError:
-        return None
-    libjack.jack_client_open.restype = ctypes.c_void_p
-    libjack.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
-    for function in (libjack.jack_get_buffer_size, libjack.jack_get_sample_rate, libjack.jack_client_close):
-        function.argtypes = [ctypes.c_void_p]
-    status = ctypes.c_int()
-    client = libjack.jack_client_open(f"rtgen-probe-{os.getpid()}".encode(), JACK_NO_START_SERVER, ctypes.byref(status))
-    if not client:
-        return None
-    try:
-        return int(libjack.jack_get_buffer_size(client)), int(libjack.jack_get_sample_rate(client))
-    finally:
-        libjack.jack_client_close(client)
 
 
 def compiled_backends() -> list[str]:

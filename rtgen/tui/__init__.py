@@ -1,9 +1,11 @@
 """The terminal UI (Textual) over a running daemon, and the same UI served to a browser.
 
-``rtgen run`` calls ``run_app(daemon)``; ``rtgen run --web`` calls
-``serve_web(command)``, which starts that command (a terminal ``rtgen run``)
-once per browser session. Textual is imported only when one of these runs, so
-importing this package, and ``rtgen --help``, stay fast.
+``rtgen run`` and ``rtgen attach`` call ``make_app(client).run()`` with an
+OSC client of the daemon (``rtgen.daemon.client``); ``--web`` calls
+``serve_web(command)``, which starts that command (a terminal ``rtgen attach``)
+once per browser session, so every tab is one more client of one daemon.
+Textual is imported only when one of these runs, so importing this package,
+and ``rtgen --help``, stay fast.
 """
 
 from __future__ import annotations
@@ -17,16 +19,15 @@ if TYPE_CHECKING:
     from rtgen.tui.app import RtgenApp
 
 
-def make_app(daemon: DaemonControl, *, fps: float = 20) -> RtgenApp:
-    """The app over ``daemon``, redrawing ``fps`` times a second (capped at 30)."""
+def make_app(daemon: DaemonControl, *, owner: bool = False, fps: float = 20) -> RtgenApp:
+    """The app over ``daemon``, redrawing ``fps`` times a second (capped at 30).
+
+    ``owner``: this UI started the daemon (``rtgen run``), so ``q`` stops the
+    music; an attached UI (``rtgen attach``) leaves it playing.
+    """
     from rtgen.tui.app import RtgenApp
 
-    return RtgenApp(daemon, fps=fps)
-
-
-def run_app(daemon: DaemonControl, *, fps: float = 20) -> None:
-    """Run the app in this terminal; returns when the user quits (``q``). The caller shuts the daemon down."""
-    make_app(daemon, fps=fps).run()
+    return RtgenApp(daemon, owner=owner, fps=fps)
 
 
 def make_server(command: str, host: str = "127.0.0.1", port: int = 8000) -> Server:

@@ -1,9 +1,10 @@
 """The Textual app over a running daemon: sliders and choices, piano roll, status bar, log, presets.
 
-The app only reads ``DaemonControl.snapshot()`` on a timer (``fps`` a second,
-at most ``MAX_FPS``) and calls the daemon's command methods, which enqueue and
-return at once: nothing here touches models, clocks or ports, so a slow or
-stalled UI never delays a note.
+The app reads ``DaemonControl.snapshot()`` on a timer (``fps`` a second, at
+most ``MAX_FPS``) and calls its command methods; in ``rtgen run`` and
+``rtgen attach`` that is an OSC client of the daemon process, so nothing here
+touches models, clocks or ports and a slow or stalled UI never delays a note.
+Errors the daemon reports become notifications; a daemon that stops ends the app.
 """
 
 from __future__ import annotations
@@ -119,9 +120,10 @@ class RtgenApp(App[None]):
         ],
     ]
 
-    def __init__(self, daemon: DaemonControl, *, fps: float = 20) -> None:
+    def __init__(self, daemon: DaemonControl, *, owner: bool = False, fps: float = 20) -> None:
         super().__init__()
         self.daemon = daemon
+        self.owner = owner  # q stops the music too (rtgen run); an attached UI only detaches
         self.fps = min(MAX_FPS, max(1.0, float(fps)))
         self.snap = daemon.snapshot()
         self.controls: dict[str, ControlWidget] = {}
@@ -159,7 +161,13 @@ class RtgenApp(App[None]):
         self.set_focus(next(iter(self.controls.values())))
 
     async def poll(self) -> None:
-        """Redraw from a fresh snapshot (skipped when the daemon hands back the same object)."""
+        """Show new errors, leave when the daemon is gone, redraw from a fresh snapshot (if it is new)."""
+        for error in self.daemon.take_errors():
+            self.notify(error, severity="error", timeout=8)
+        gone = getattr(self.daemon, "gone", None)
+        if gone is not None:
+            self.exit(message=f"the daemon stopped: {gone}")
+            return
         snap = self.daemon.snapshot()
         if snap is self.snap:
             return
@@ -261,17 +269,14 @@ class RtgenApp(App[None]):
         self.push_screen(PresetPicker(list(names), self.snap.preset), self._load_preset)
 
     def _load_preset(self, name: str | None) -> None:
-        if name is None:
-            return
-        self._command(self.daemon.load_preset, name)
-        self.notify(f"preset {name} loaded")
+        if name is not None:
+            self._command(self.daemon.load_preset, name)
+            self.notify(f"loading preset {name}")
 
     def action_save_preset(self) -> None:
         self.push_screen(SavePreset(self.snap.preset or ""), self._save_preset)
 
     def _save_preset(self, name: str | None) -> None:
-        if name is None:
-            return
-        path = self._command(self.daemon.save_preset, name)
-        if path is not None:
-            self.notify(f"saved preset {name} to {path}")
+        if name is not None:
+            self._command(self.daemon.save_preset, name)
+            self.notify(f"saving preset {name}")

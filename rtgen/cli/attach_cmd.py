@@ -1,0 +1,74 @@
+"""``rtgen attach``: the terminal UI (or, with ``--web``, the browser UI) for a daemon that is already running.
+
+The UI is an OSC client of the daemon (``rtgen.daemon.client``): quitting it,
+or killing it, leaves the music playing, and a second ``rtgen attach`` shows
+the current state. ``--web`` serves one attached UI per browser tab; stopping
+that web server stops no music, since the daemon is not its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from rtgen.errors import RtgenError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "attach",
+        help="a UI for a running daemon (rtgen run --headless), over OSC",
+        description="Attach the terminal UI to a running rtgen daemon; quitting it leaves the music playing.",
+    )
+    add_osc_arguments(parser)
+    parser.add_argument("--web", action="store_true", help="serve the UI to browsers instead (needs textual-serve)")
+    add_web_arguments(parser)
+    parser.set_defaults(handler=attach)
+
+
+def add_osc_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--osc-host", help="the daemon's OSC address (default 127.0.0.1)")
+    parser.add_argument("--osc-port", type=int, help="the daemon's OSC port (default 9200)")
+
+
+def add_web_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="--web: address to serve on (default loopback)")
+    parser.add_argument("--port", type=int, default=8000, help="--web: port to serve on (default 8000)")
+
+
+def attach(args: argparse.Namespace) -> int:
+    from rtgen.daemon.osc import DEFAULT_PORT
+
+    osc_port = args.osc_port or DEFAULT_PORT
+    osc_host = args.osc_host or "127.0.0.1"
+    if args.web:
+        serve_web_ui(osc_port, args.host, args.port, osc_host)
+        return 0
+    return attach_tui(osc_port, owner=False, host=osc_host)
+
+
+def attach_tui(osc_port: int, *, owner: bool, host: str = "127.0.0.1") -> int:
+    """Run the TUI over the daemon at ``host:osc_port`` until ``q`` (or the daemon ends); 0, or 1 on its error."""
+    from rtgen.daemon.client import DaemonClient
+    from rtgen.tui import make_app
+
+    client = DaemonClient(osc_port, host).connect()
+    try:
+        make_app(client, owner=owner).run()
+    finally:
+        client.close()
+    if client.gone is not None and client.gone != "stopped":
+        print(f"rtgen: the daemon stopped: {client.gone}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve_web_ui(osc_port: int, host: str, port: int, osc_host: str = "127.0.0.1") -> None:
+    """Serve ``rtgen attach`` to browsers at ``host:port``, one attached UI per tab, until Ctrl+C."""
+    from rtgen.tui import serve_web
+
+    if not 1 <= osc_port <= 65535:
+        raise RtgenError(f"OSC port {osc_port} must be 1-65535")
+    argv = [sys.executable, "-m", "rtgen", "attach", "--osc-host", osc_host, "--osc-port", str(osc_port)]
+    serve_web(shlex.join(argv), host=host, port=port)
