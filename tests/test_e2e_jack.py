@@ -11,11 +11,8 @@ the daemon's reported beat.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +21,7 @@ from pathlib import Path
 import mido
 import pytest
 from jack_server import JackClient, wait_until
+from rtgen_process import Rtgen
 
 from rtgen.nets.checkpoint import installed_models
 
@@ -49,62 +47,6 @@ def _quiet_collector():
     gc.freeze()
     yield
     gc.unfreeze()
-
-
-class Rtgen:
-    """The daemon as a subprocess: its stdout lines (stamped) collected by a reader thread."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        command = [sys.executable, "-m", "rtgen", "run", "--headless", "--status-json", "--status-interval", "0.2"]
-        command += ["--record-dir", str(tmp_path / "takes"), "--seed", "1", *args]
-        env = {**os.environ, "RTGEN_CONFIG_DIR": str(tmp_path / "config"), "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[tuple[float, str]] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.wait_line(lambda line: line == "rtgen: ready", timeout_s=60):
-            code = self.process.poll()
-            self.process.kill()
-            raise AssertionError(f"rtgen never got ready (exit code {code}):\n" + self.text())
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append((time.perf_counter(), line.rstrip("\n")))
-                self._changed.notify_all()
-
-    def wait_line(self, predicate, timeout_s: float = 5.0, after: float = 0.0) -> str | None:
-        found: list[str] = []
-
-        def check() -> bool:
-            found[:] = [line for t, line in self.lines if t >= after and predicate(line)]
-            return bool(found) or self.process.poll() is not None
-
-        with self._changed:
-            self._changed.wait_for(check, timeout_s)
-        return found[0] if found else None
-
-    def status(self, after: float = 0.0, timeout_s: float = 3.0) -> dict:
-        """The first JSON status line printed after ``after`` (perf_counter seconds)."""
-        line = self.wait_line(lambda text: text.startswith("{"), timeout_s, after)
-        assert line is not None, self.text()
-        return json.loads(line)
-
-    def text(self) -> str:
-        return "\n".join(line for _, line in self.lines[-40:])
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def terminate(self, timeout_s: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout_s)
 
 
 def note_balance(received: list[tuple[float, mido.Message]]) -> dict[tuple[int, int], int]:

@@ -13,14 +13,12 @@ import time
 
 import mido
 import pytest
-from engine_models import make_models
+from engine_models import make_models, pattern_factory
 
 from rtgen.daemon.client import DaemonClient
 from rtgen.daemon.config import DaemonConfig
 from rtgen.daemon.osc import OscConfig, OscServer
 from rtgen.daemon.process import Daemon
-from rtgen.encoding import EventEncoding
-from rtgen.engine.controls import Controls
 from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
 from rtgen.midi.ports import FakeInputPort, FakeOutputPort
 from rtgen.tui import make_app
@@ -40,52 +38,6 @@ def synchronous(test):
         return asyncio.run(test(*args, **kwargs))
 
     return run
-
-
-class PatternEngine:
-    """A steady stand-in for the models: notes of ``on_steps`` grid steps, one every ``on_steps + gap_steps``.
-
-    Used where a test needs notes at known times (the stall) or notes that
-    surely sound at a given moment (panic); the daemon around it is the real one.
-    """
-
-    def __init__(self, genres, controls: Controls, *, on_steps: int, gap_steps: int) -> None:
-        self.encoding = EventEncoding()
-        self.genres = tuple(genres)
-        self.device = "cpu"
-        self.controls = controls
-        self.on_steps, self.gap_steps = on_steps, gap_steps
-        self.reset()
-
-    def set_controls(self, **changes: object) -> Controls:
-        self.controls = self.controls.replace(**changes)
-        return self.controls
-
-    def reset(self) -> None:
-        enc = self.encoding
-        self._tokens = []
-        for pitch in (60, 64, 67, 72):
-            self._tokens += [enc.note_on_id(pitch), *enc.shift_tokens(self.on_steps), enc.off_base + pitch]
-            self._tokens += enc.shift_tokens(self.gap_steps)
-        self._index = 0
-
-    def prime(self, notes) -> None:
-        self._index = 0
-
-    def feed(self, tokens) -> None:
-        return None
-
-    def step(self) -> int:
-        token = self._tokens[self._index % len(self._tokens)]
-        self._index += 1
-        return token
-
-
-def pattern_factory(on_steps: int, gap_steps: int):
-    def factory(genres, device, controls, seed):
-        return PatternEngine(genres, controls, on_steps=on_steps, gap_steps=gap_steps)
-
-    return factory
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 from rtgen.cli.attach_cmd import add_osc_arguments, add_web_arguments
@@ -231,6 +232,7 @@ def _print_status(snapshot) -> None:
 def _print_json(daemon, snapshot) -> None:
     t = daemon.clock.now()  # seconds on the daemon's clock: time.perf_counter, shared by processes on one machine
     status = {
+        "pid": os.getpid(),  # the daemon's own process (under `rtgen run`, the guard is its parent)
         "t": t,
         "beat": daemon.clock.beat_at(t),
         "tempo_bpm": snapshot.tempo_bpm,

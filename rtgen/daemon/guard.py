@@ -9,6 +9,10 @@ daemon's output is connected to (on JACK, read from the graph; a named
 already sent its note-offs; one killed by a signal (SIGKILL, a crash in C)
 has not, so the guard opens its own output to each of those ports and sends
 CC64=0, CC123 and CC120 on all 16 channels: no note hangs on the synth.
+
+The daemon's output is told from another rtgen's by time: an ``rtgen out``
+port that appears after the guard started is its daemon's (libjack's
+``jack_get_client_pid`` would say for sure, but JACK 2 does not implement it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from rtgen.daemon.supervisor import STOP_SIGNALS
@@ -32,7 +37,9 @@ class Guard:
         self.backend = backend
         self.out_target = out_target  # a named --out port: a known destination
         self.proc = subprocess.Popen(list(argv), **popen)
-        self.destinations: set[str] = set()
+        self.destinations: set[str] = set()  # ports the daemon's output was seen connected to
+        self._ports: dict[str, object] = {}  # the guard's own output to each of them, opened when first seen
+        self.daemon_ports: set[str] = set()  # the daemon's own output ports, as the JACK graph names them
         self.silenced: list[str] = []  # the ports the guard sent a panic to
         self._done = threading.Event()
         self._watch = threading.Thread(target=self._follow, name="rtgen-guard", daemon=True)
@@ -62,47 +69,89 @@ class Guard:
         self._watch.join(timeout=2.0)
         if code < 0:
             self.silence()
+        self.close()
         return code
 
     def _follow(self) -> None:
         from rtgen.midi.graph import JackGraph
 
         graph = JackGraph.open("rtgen-guard") if self.backend in ("auto", "jack") else None
-        try:
+        if graph is None:
+            self._done.wait()
+            return
+        with graph:
+            others = set(graph.midi_outputs(f":{OUT_PORT}$"))  # there before the daemon: another rtgen's
             while not self._done.wait(POLL_S) and self.proc.poll() is None:
-                if graph is not None:
-                    self.destinations |= set(self._jack_destinations(graph))
-        finally:
-            if graph is not None:
-                graph.close()
+                for port in set(graph.midi_outputs(f":{OUT_PORT}$")) - others:
+                    self.daemon_ports.add(port)
+                    for destination in set(graph.connections(port)) - self.destinations:
+                        self._reach(destination)
 
-    def _jack_destinations(self, graph) -> list[str]:
-        """What the daemon's output is connected to now (its client found by process id)."""
-        found = []
-        for port in graph.midi_outputs(f":{OUT_PORT}$"):
-            if graph.client_pid(port) == self.proc.pid:
-                found += graph.connections(port)
-        return found
+    def _reach(self, destination: str) -> None:
+        """Connect the guard's own output to ``destination`` now, while the JACK graph is healthy.
 
-    def silence(self) -> list[str]:
-        """Send the panic sequence to every known destination; returns the ports reached."""
+        A client opened while the graph is stalled by a dead one can come up
+        broken (its MIDI never leaves), so the ports the panic needs are opened
+        before it is needed, as soon as a connection of the daemon's is seen.
+        """
+        from rtgen.midi.ports import PortError, open_output
+
+        try:
+            self._ports[destination] = open_output(destination, self.backend, client_name="rtgen-guard")
+        except PortError:
+            return  # gone again before we got there; the next poll tries anew
+        self.destinations.add(destination)
+
+    def silence(self, retry_s: float = 5.0, hold_s: float = 10.0) -> list[str]:
+        """Send the panic sequence to every known destination; returns the ports reached.
+
+        On JACK's default (asynchronous) server the panic arrives at once
+        (measured: 10-70 ms). A synchronous server (``jackd --sync``) stops
+        running the graph behind a client killed mid-cycle until it has removed
+        that client (40 s on these machines), and with it the synths' audio.
+        RtMidi hands MIDI to JACK in the next cycle that runs, so the guard
+        keeps its ports open until the dead client's ports have left the graph,
+        at most ``hold_s``; a synchronous server slower than that loses the
+        panic. A named ``--out`` port not yet reached is tried until ``retry_s``.
+        """
         from rtgen.midi.ports import PortError, open_output, panic_messages
 
-        targets = set(self.destinations) | ({self.out_target} if self.out_target else set())
-        for target in sorted(targets):
+        deadline = time.monotonic() + retry_s
+        while self.out_target and self.out_target not in self._ports:
             try:
-                port = open_output(target, self.backend, client_name="rtgen-guard")
+                self._ports[self.out_target] = open_output(self.out_target, self.backend, client_name="rtgen-guard")
             except PortError as error:
-                print(f"rtgen: guard: cannot reach {target}: {error}", file=sys.stderr, flush=True)
-                continue
+                if time.monotonic() > deadline:
+                    print(f"rtgen: guard: cannot reach {self.out_target}: {error}", file=sys.stderr, flush=True)
+                    break
+                time.sleep(0.1)
+        for target, port in sorted(self._ports.items()):
             for message in panic_messages(range(16)):
                 port.send(message)
-            port.close()
             self.silenced.append(target)
-        if targets:
+        if self.silenced:
             print(
-                f"rtgen: the daemon died; guard sent all-notes-off to {', '.join(self.silenced) or 'none'}",
+                f"rtgen: the daemon died; guard sent all-notes-off to {', '.join(self.silenced)}",
                 file=sys.stderr,
                 flush=True,
             )
+            self._wait_removed(time.monotonic() + hold_s)
         return self.silenced
+
+    def _wait_removed(self, deadline: float) -> None:
+        """Wait until the daemon's ports have left the JACK graph, then for one more delivery."""
+        from rtgen.midi.graph import JackGraph
+
+        graph = JackGraph.open("rtgen-guard") if self.daemon_ports else None
+        if graph is None:
+            time.sleep(0.5)
+            return
+        with graph:
+            while set(graph.midi_outputs(f":{OUT_PORT}$")) & self.daemon_ports and time.monotonic() < deadline:
+                time.sleep(0.1)
+        time.sleep(0.5)
+
+    def close(self) -> None:
+        for port in self._ports.values():
+            port.close()
+        self._ports.clear()

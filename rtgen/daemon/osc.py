@@ -245,7 +245,10 @@ class OscServer:
         self._submit(SetControls(tuple(checked)))
 
     def _learn(self, client, args: list) -> None:
-        control = _string("learn", args) if args else ""
+        control = _one("learn", args) if args else ""
+        if not isinstance(control, str):
+            raise OscError(f'{PREFIX}learn takes a control name, or "" to cancel; got {control!r}')
+        control = control.strip()
         if control:
             try:
                 control_spec(control)
@@ -323,7 +326,8 @@ def _number(name: str, value: object, low: float, high: float, integer: bool = F
         raise OscError(f"{PREFIX}{name} takes a number, got {value!r}")
     if not low <= value <= high:
         raise OscError(f"{PREFIX}{name} {value} outside {low:g}-{high:g}")
-    return round(value) if integer else float(value)
+    # OSC floats are 32-bit: 0.7 arrives as 0.699999988; seven significant digits give back what was meant
+    return round(value) if integer else float(f"{value:.7g}")
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> object:

@@ -36,8 +36,6 @@ def _libjack():
     lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
     lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.jack_free.argtypes = [ctypes.c_void_p]
-    lib.jack_get_client_pid.restype = ctypes.c_int
-    lib.jack_get_client_pid.argtypes = [ctypes.c_char_p]
     return lib
 
 
@@ -95,10 +93,6 @@ class JackGraph:
         if not handle:
             return []
         return self._names(self.lib.jack_port_get_all_connections(self.client, handle))
-
-    def client_pid(self, port: str) -> int:
-        """The process id of the client owning ``port`` (its name before the colon); 0 when unknown."""
-        return int(self.lib.jack_get_client_pid(port.split(":", 1)[0].encode()))
 
 
 def jack_period() -> tuple[int, int] | None:

@@ -1,0 +1,233 @@
+"""The daemon split, end to end: OSC steering over a real JACK server, a TUI attached and killed, kill -9 of the daemon.
+
+``rtgen run --headless`` runs as a subprocess (the guard and its daemon); a
+``JackClient`` is the synth on 'rtgen out'; OSC clients are this test's own
+``DaemonClient`` and ``rtgen attach`` processes in a pseudo-terminal. The
+engine-error test runs a daemon in this process (its engine made to fail on
+demand) with the real OSC server, and the TUI over OSC under Pilot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+import mido
+import pytest
+from engine_models import pattern_factory
+from jack_server import JackClient, JackServer, wait_until
+from rtgen_process import REPO, Rtgen
+
+from rtgen.daemon.client import DaemonClient
+from rtgen.daemon.config import DaemonConfig
+from rtgen.daemon.osc import OscConfig, OscServer
+from rtgen.daemon.process import Daemon
+from rtgen.daemon.supervisor import supervise
+from rtgen.live.scheduler import is_note_off, is_note_on
+from rtgen.midi.ports import FakeInputPort, FakeOutputPort
+from rtgen.nets.checkpoint import installed_models
+from rtgen.tui import make_app
+
+
+def _shipped(*genres: str) -> None:
+    installed = {name for name, _ in installed_models()}
+    if not set(genres) <= installed:
+        pytest.skip(f"needs the shipped models {', '.join(genres)}")
+
+
+def note_ons(received, after: float = 0.0) -> list[tuple[float, mido.Message]]:
+    return [(t, m) for t, m in list(received) if t >= after and is_note_on(m)]
+
+
+def sounding(received) -> set[tuple[int, int]]:
+    notes: set[tuple[int, int]] = set()
+    for _, message in list(received):
+        if is_note_on(message):
+            notes.add((message.channel, message.note))
+        elif is_note_off(message):
+            notes.discard((message.channel, message.note))
+    return notes
+
+
+class Attached:
+    """``rtgen attach`` in a pseudo-terminal of 100x30: keys written to it, its screen drained by a thread."""
+
+    def __init__(self, osc_port: int) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+        command = [sys.executable, "-m", "rtgen", "attach", "--osc-port", str(osc_port)]
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave)
+        os.close(slave)
+        self.screen = bytearray()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.screen += chunk
+
+    def keys(self, *keys: str, gap_s: float = 0.1) -> None:
+        for key in keys:
+            os.write(self.master, key.encode())
+            time.sleep(gap_s)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=5)
+        os.close(self.master)
+
+
+@pytest.mark.jack
+def test_osc_moves_weight_and_temperature_and_the_next_notes_follow(jack_server, jack_client, tmp_path):
+    _shipped("fiddle", "chorale")
+    # chorale first: the seed phrase is a chorale's, and its models' notes sit lower than a fiddle tune's
+    rtgen = Rtgen(tmp_path, "--mode", "solo", "--genres", "chorale=10,fiddle=0", "--tempo", "150", "--no-record")
+    try:
+        jack_client.listen_to("rtgen out")
+        assert wait_until(lambda: len(note_ons(jack_client.received)) >= 40, timeout_s=30), rtgen.text()
+        before = [m.note for _, m in note_ons(jack_client.received)]
+        client = DaemonClient(rtgen.osc_port).connect()
+        sent = time.perf_counter()
+        client.set_controls(weights={"chorale": 0.0, "fiddle": 10.0}, temperature=0.9)
+        assert client.wait_for(
+            lambda s: s.controls.weights == {"chorale": 0.0, "fiddle": 10.0} and s.controls.temperature == 0.9,
+            timeout_s=1.0,
+        ), "the status stream did not show the new weights and temperature within 1 s"
+        shown_ms = (time.perf_counter() - sent) * 1000
+        settled = sent + 0.5  # the lookahead (50 ms) and the note sounding when the change came
+        assert wait_until(lambda: len(note_ons(jack_client.received, settled)) >= 40, timeout_s=30), rtgen.text()
+        after = [m.note for _, m in note_ons(jack_client.received, settled)]
+        client.close()
+        mean_before, mean_after = sum(before) / len(before), sum(after) / len(after)
+        print(
+            f"\nOSC: status showed the change after {shown_ms:.0f} ms; mean pitch {mean_before:.1f} with chorale"
+            f" alone, {mean_after:.1f} with fiddle alone ({len(before)} and {len(after)} notes)"
+        )
+        assert mean_after > mean_before + 3, (before, after)
+    finally:
+        assert rtgen.terminate() == 0, rtgen.text()
+
+
+@pytest.mark.jack
+def test_an_attached_tui_steers_dies_by_sigkill_and_the_music_goes_on(jack_server, jack_client, tmp_path):
+    _shipped("folk", "fiddle")
+    rtgen = Rtgen(tmp_path, "--mode", "solo", "--genres", "folk=5,fiddle=5", "--tempo", "150", "--no-record")
+    watcher = DaemonClient(rtgen.osc_port).connect()
+    attached = Attached(rtgen.osc_port)
+    try:
+        jack_client.listen_to("rtgen out")
+        assert wait_until(lambda: b"piano roll" in attached.screen, timeout_s=30), attached.screen[-2000:]
+        attached.keys("1", "+", "+", "+", "+")  # focus the first genre's slider, four steps of 0.5 up
+        assert watcher.wait_for(lambda s: s.controls.weights.get("folk") == 7.0, timeout_s=5), watcher.snapshot()
+        attached.kill()
+        killed = time.perf_counter()
+        assert wait_until(lambda: len(note_ons(jack_client.received, killed + 0.2)) >= 10, timeout_s=15)
+        assert rtgen.process.poll() is None, "the daemon stopped with its UI"
+
+        async def attach_again() -> float:
+            client = DaemonClient(rtgen.osc_port).connect()
+            app = make_app(client)
+            try:
+                async with app.run_test(size=(100, 30)) as pilot:
+                    await pilot.pause(0.1)
+                    return app.controls["weights.folk"].value
+            finally:
+                client.close()
+
+        assert asyncio.run(attach_again()) == 7.0
+    finally:
+        watcher.close()
+        if attached.process.poll() is None:
+            attached.kill()
+        assert rtgen.terminate() == 0, rtgen.text()
+
+
+@pytest.mark.jack
+def test_kill_9_on_the_daemon_and_the_guard_closes_the_held_note(jack_server, tmp_path):
+    """On JACK's default asynchronous server (a synchronous one stalls every client behind a killed one)."""
+    _shipped("chorale")
+    with JackServer(sync=False), JackClient("synth") as synth:
+        rtgen = Rtgen(tmp_path, "--mode", "solo", "--genres", "chorale=1", "--tempo", "50", "--no-record")
+        try:
+            synth.listen_to("rtgen out")
+            time.sleep(0.6)  # the guard reads the graph four times a second: let it see the connection
+            assert wait_until(lambda: sounding(synth.received), timeout_s=30), rtgen.text()
+            held = sounding(synth.received)
+            os.kill(rtgen.daemon_pid, signal.SIGKILL)
+            killed = time.perf_counter()
+
+            def closed() -> bool:
+                after = [m for t, m in list(synth.received) if t >= killed]
+                return {c for c, _ in held} <= {
+                    m.channel for m in after if m.type == "control_change" and m.control == 123
+                }
+
+            assert wait_until(closed, timeout_s=5), (held, rtgen.text())
+            cc123_at = next(t for t, m in list(synth.received) if t >= killed and m.type == "control_change")
+            late_ms = (cc123_at - killed) * 1000
+            print(f"\nkill -9 with notes {sorted(held)} sounding: the guard's CC123 arrived {late_ms:.0f} ms later")
+            assert rtgen.process.wait(timeout=20) == 128 + signal.SIGKILL
+            assert "guard sent all-notes-off to synth:in" in rtgen.text()
+        finally:
+            if rtgen.process.poll() is None:
+                rtgen.process.kill()
+
+
+def test_an_engine_error_reaches_an_attached_tui_within_a_second(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
+    config = DaemonConfig(genres={"folk": 1.0}, mode="solo", tempo_bpm=120.0, record=False, device="cpu")
+    daemon = Daemon(
+        config, pattern_factory(on_steps=2, gap_steps=1), in_port=FakeInputPort(), out_port=FakeOutputPort()
+    )
+    daemon.open()
+    osc = OscServer(daemon, OscConfig(port=0))
+    daemon.launch()
+    osc.start()
+    supervised = threading.Thread(target=supervise, args=(daemon,), daemon=True)
+    supervised.start()
+    client = DaemonClient(osc.port).connect()
+    app = make_app(client)
+    shown: list[tuple[float, str]] = []
+    notify = app.notify
+    app.notify = lambda text, **kw: (shown.append((time.perf_counter(), text)), notify(text, **kw))[1]
+
+    def broken() -> int:
+        raise RuntimeError("model exploded")
+
+    async def run() -> float:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.3)
+            injected = time.perf_counter()
+            daemon.engine.step = broken
+            deadline = injected + 3
+            while not any("model exploded" in text for _, text in shown) and time.perf_counter() < deadline:
+                await pilot.pause(0.01)
+            return injected
+
+    try:
+        injected = asyncio.run(run())
+        supervised.join(timeout=5)
+    finally:
+        client.close()
+        daemon.shutdown()
+        osc.stop("error")
+    reached = [t - injected for t, text in shown if "model exploded" in text]
+    assert reached, f"no notification of the error; shown: {shown}"
+    print(f"\nengine error shown in the attached TUI {reached[0] * 1000:.0f} ms after it was injected")
+    assert reached[0] <= 1.0
+    assert daemon.error is not None and "model exploded" in str(daemon.error)
