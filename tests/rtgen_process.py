@@ -77,7 +77,8 @@ class Rtgen:
                 return int(line.split()[1])
         raise AssertionError("no VmRSS")
 
-    def terminate(self, timeout_s: float = 15.0) -> int:
+    def terminate(self, timeout_s: float = 15.0, sig: int = signal.SIGTERM) -> int:
+        """Signal the guard (it passes stop signals on to the daemon); the exit code."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
         return self.process.wait(timeout=timeout_s)

@@ -10,14 +10,8 @@ demand) with the real OSC server, and the TUI over OSC under Pilot.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import pty
 import signal
-import struct
-import subprocess
-import sys
-import termios
 import threading
 import time
 
@@ -25,8 +19,9 @@ import mido
 import pytest
 from engine_models import pattern_factory
 from jack_server import JackClient, JackServer, wait_until
-from rtgen_process import REPO, Rtgen
+from rtgen_process import Rtgen
 
+from rtgen.bench.ui import PtyAttach
 from rtgen.daemon.client import DaemonClient
 from rtgen.daemon.config import DaemonConfig
 from rtgen.daemon.osc import OscConfig, OscServer
@@ -56,40 +51,6 @@ def sounding(received) -> set[tuple[int, int]]:
         elif is_note_off(message):
             notes.discard((message.channel, message.note))
     return notes
-
-
-class Attached:
-    """``rtgen attach`` in a pseudo-terminal of 100x30: keys written to it, its screen drained by a thread."""
-
-    def __init__(self, osc_port: int) -> None:
-        self.master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
-        command = [sys.executable, "-m", "rtgen", "attach", "--osc-port", str(osc_port)]
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave)
-        os.close(slave)
-        self.screen = bytearray()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            self.screen += chunk
-
-    def keys(self, *keys: str, gap_s: float = 0.1) -> None:
-        for key in keys:
-            os.write(self.master, key.encode())
-            time.sleep(gap_s)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=5)
-        os.close(self.master)
 
 
 @pytest.mark.jack
@@ -128,10 +89,10 @@ def test_an_attached_tui_steers_dies_by_sigkill_and_the_music_goes_on(jack_serve
     _shipped("folk", "fiddle")
     rtgen = Rtgen(tmp_path, "--mode", "solo", "--genres", "folk=5,fiddle=5", "--tempo", "150", "--no-record")
     watcher = DaemonClient(rtgen.osc_port).connect()
-    attached = Attached(rtgen.osc_port)
+    attached = PtyAttach(rtgen.osc_port)
     try:
         jack_client.listen_to("rtgen out")
-        assert wait_until(lambda: b"piano roll" in attached.screen, timeout_s=30), attached.screen[-2000:]
+        assert attached.ready(), attached.screen[-2000:]
         attached.keys("1", "+", "+", "+", "+")  # focus the first genre's slider, four steps of 0.5 up
         assert watcher.wait_for(lambda s: s.controls.weights.get("folk") == 7.0, timeout_s=5), watcher.snapshot()
         attached.kill()
@@ -152,8 +113,7 @@ def test_an_attached_tui_steers_dies_by_sigkill_and_the_music_goes_on(jack_serve
         assert asyncio.run(attach_again()) == 7.0
     finally:
         watcher.close()
-        if attached.process.poll() is None:
-            attached.kill()
+        attached.kill()
         assert rtgen.terminate() == 0, rtgen.text()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -147,7 +148,8 @@ def test_input_abuse_changes_nothing(solo):
         print(f"abuse: {sent} messages in 10 s; status {status}; RSS {rss_before} -> {rss_after} KiB")
 
 
-def test_sigterm_mid_note_closes_every_note_then_cc123(solo):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP (a closed terminal)"])
+def test_a_stop_signal_mid_note_closes_every_note_then_cc123(solo, sig):
     with JackClient("synth") as client:
         client.listen_to("rtgen out")
 
@@ -155,7 +157,7 @@ def test_sigterm_mid_note_closes_every_note_then_cc123(solo):
             return bool(note_balance(got)) and len(note_ons(got)) >= 3
 
         assert client.wait_for(sounding, timeout_s=5), solo.text()
-        assert solo.terminate() == 0, solo.text()
+        assert solo.terminate(sig=sig) == 0, solo.text()
         client.wait_for(lambda got: any(m.type == "control_change" and m.control == 120 for _, m in got), 2)
         received = list(client.received)
         tail = [str(m) for _, m in received[-12:]]

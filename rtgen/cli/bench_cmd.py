@@ -248,7 +248,35 @@ def register_jack(benches) -> None:
     parser.set_defaults(handler=run_jack)
 
 
-BENCHES = (register_train, register_step, register_realtime, register_jack)
+def run_ui(args) -> int:
+    """Onset jitter with a busy TUI attached against the daemon alone (see rtgen.bench.ui)."""
+    from rtgen.bench.ui import UiBenchConfig, format_report, run_ui_bench
+
+    config = UiBenchConfig(seconds=args.seconds, key_hz=args.key_hz, tempo_bpm=args.tempo)
+    _progress(
+        args,
+        f"private JACK server; headless, then a TUI pressing {config.key_hz:g} keys/s, {config.seconds:g} s each...",
+    )
+    report = run_ui_bench(config)
+    return _print_report(args, report, lambda: format_report(report))
+
+
+def register_ui(benches) -> None:
+    parser = benches.add_parser(
+        "ui",
+        help="onset jitter at a JACK client with a key-pressing TUI attached, against the daemon alone",
+        description="Start a private dummy JACK server and `rtgen run --headless` in solo mode; record its notes "
+        "in a JACK client, first with no UI, then with `rtgen attach` in a pseudo-terminal pressing keys; print "
+        "the onset jitter around the daemon's beat grid (p50, p99, max) of both phases and their ratio.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--seconds", type=float, default=40.0, help="seconds per phase (default 40)")
+    parser.add_argument("--key-hz", type=float, default=20.0, help="keys pressed a second (default 20)")
+    parser.add_argument("--tempo", type=float, default=120.0, help="tempo in BPM (default 120)")
+    parser.set_defaults(handler=run_ui)
+
+
+BENCHES = (register_train, register_step, register_realtime, register_jack, register_ui)
 
 
 def register(subparsers) -> None:

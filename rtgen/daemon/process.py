@@ -273,6 +273,7 @@ class Daemon:
             tempo_bpm=clock.tempo_bpm,
             clock_source=clock.source,
             current_beat=clock.beat_at(now),
+            clock_s=now,
             backend=getattr(self.out_port, "api_name", ""),
             in_port=getattr(self.in_port, "name", "") or "",
             out_port=getattr(self.out_port, "name", "") or "",

@@ -29,6 +29,7 @@ class Snapshot:
     tempo_bpm: float
     clock_source: Literal["internal", "external"]
     current_beat: float
+    clock_s: float = 0.0  # the daemon clock's time (perf_counter s, shared by processes on one machine) at current_beat
     backend: str = ""  # e.g. "UNIX_JACK"
     in_port: str = ""
     out_port: str = ""
