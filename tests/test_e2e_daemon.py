@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -191,3 +193,74 @@ def test_an_engine_error_reaches_an_attached_tui_within_a_second(tmp_path, monke
     print(f"\nengine error shown in the attached TUI {reached[0] * 1000:.0f} ms after it was injected")
     assert reached[0] <= 1.0
     assert daemon.error is not None and "model exploded" in str(daemon.error)
+
+
+ABUSER = r"""
+import random, socket, sys, time
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+port, count, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+rng = random.Random(11)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+addresses = ["/rtgen/temperature", "/rtgen/weight/folk", "/rtgen/weights", "/rtgen/controls", "/rtgen/mode",
+             "/rtgen/preset/load", "/rtgen/learn", "/rtgen/subscribe", "/rtgen/nothing", "/other", "/rtgen/top_k"]
+values = [lambda: rng.uniform(-1e6, 1e6), lambda: rng.randrange(-2**31, 2**31), lambda: "x" * rng.randrange(50),
+          lambda: float("nan"), lambda: rng.random() < 0.5, lambda: b"\x00\xff" * rng.randrange(1, 4)]
+
+def packet():
+    kind = rng.random()
+    if kind < 0.4:  # bytes that are not OSC at all, or OSC cut short
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 120)))
+    builder = OscMessageBuilder(rng.choice(addresses))
+    for _ in range(rng.randrange(4)):
+        builder.add_arg(rng.choice(values)())
+    data = builder.build().dgram
+    return data[: rng.randrange(1, len(data))] if kind < 0.55 else data
+
+start = time.perf_counter()
+for k in range(count):
+    time.sleep(max(0.0, start + k * seconds / count - time.perf_counter()))
+    sock.sendto(packet(), ("127.0.0.1", port))
+"""
+
+
+def test_10000_bad_osc_packets_in_10_s_change_no_timing_and_are_counted(tmp_path, monkeypatch):
+    from rtgen.bench.ui import jitter, onset_errors_ms
+
+    monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
+    config = DaemonConfig(genres={"folk": 1.0}, mode="solo", tempo_bpm=120.0, record=False, device="cpu")
+    out = FakeOutputPort()
+    daemon = Daemon(config, pattern_factory(on_steps=2, gap_steps=1), in_port=FakeInputPort(), out_port=out)
+    daemon.open()
+    osc = OscServer(daemon, OscConfig(port=0))
+    daemon.launch()
+    osc.start()
+    try:
+        time.sleep(1.0)
+        snap = daemon.snapshot()
+
+        def onsets(start: float, end: float) -> list[float]:
+            return [t for t, m in list(out.sent) if start <= t < end and is_note_on(m)]
+
+        quiet_start = time.perf_counter()
+        time.sleep(5.0)
+        abuse_start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", ABUSER, str(osc.port), "10000", "10"], check=True, timeout=60)
+        abuse_end = time.perf_counter()
+        time.sleep(0.5)
+        quiet = jitter(onset_errors_ms(onsets(quiet_start, abuse_start), snap.clock_s, snap.current_beat, 120.0))
+        abused = jitter(onset_errors_ms(onsets(abuse_start, abuse_end), snap.clock_s, snap.current_beat, 120.0))
+        counts = dict(osc.counts)
+        assert osc._thread.is_alive() and daemon.thread_error() is None
+        assert daemon.player.mode == "solo" and daemon.player.playing  # nothing valid enough to stop it
+    finally:
+        daemon.shutdown()
+        osc.stop()
+    print(
+        f"\nOSC abuse: {counts}; onset jitter p99 {quiet['jitter_p99_ms']:.2f} ms quiet, "
+        f"{abused['jitter_p99_ms']:.2f} ms under abuse"
+        f" (max {quiet['jitter_max_ms']:.2f} / {abused['jitter_max_ms']:.2f})"
+    )
+    assert counts["received"] >= 9900  # UDP on loopback may drop a few when the socket buffer is full
+    assert counts["malformed"] > 2000 and counts["refused"] > 1000
+    assert abused["notes"] >= 70 and abused["jitter_p99_ms"] <= max(1.0, 2 * quiet["jitter_p99_ms"]), (quiet, abused)

@@ -436,3 +436,16 @@ def test_serve_web_answers_on_loopback():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_attach_web_serves_one_attached_ui_per_tab_and_owns_no_daemon(monkeypatch):
+    from textual_serve.server import Server
+
+    from rtgen.cli import main
+
+    served = []
+    monkeypatch.setattr(Server, "serve", lambda self, debug=False: served.append((self.host, self.port, self.command)))
+    assert main(["attach", "--web", "--osc-port", "9333", "--port", "8123"]) == 0
+    [(host, port, command)] = served
+    assert (host, port) == ("127.0.0.1", 8123)
+    assert command.endswith("-m rtgen attach --osc-host 127.0.0.1 --osc-port 9333")  # each tab a client

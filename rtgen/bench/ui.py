@@ -99,6 +99,7 @@ def jitter(errors_ms: list[float]) -> dict[str, float]:
         "jitter_p50_ms": percentile(around, 0.5),
         "jitter_p99_ms": percentile(around, 0.99),
         "jitter_max_ms": around[-1] if around else 0.0,
+        "worst_ms": [round(e - median, 2) for e in sorted(ordered, key=lambda e: -abs(e - median))[:5]],
     }
 
 
