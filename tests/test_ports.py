@@ -13,6 +13,7 @@ from jack_server import JackClient, JackServer, wait_until
 
 from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
 from rtgen.midi import backends, graph
+from rtgen.midi.messages import panic_messages
 from rtgen.midi.polling import ArrivalClock
 from rtgen.midi.ports import (
     FakeInputPort,
@@ -22,7 +23,6 @@ from rtgen.midi.ports import (
     list_ports,
     open_input,
     open_output,
-    panic_messages,
 )
 
 PROBE = mido.Message("control_change", control=110, value=0)  # sent until a fresh connection carries it

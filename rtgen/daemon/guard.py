@@ -114,7 +114,8 @@ class Guard:
         at most ``hold_s``; a synchronous server slower than that loses the
         panic. A named ``--out`` port not yet reached is tried until ``retry_s``.
         """
-        from rtgen.midi.ports import PortError, open_output, panic_messages
+        from rtgen.midi.messages import panic_messages
+        from rtgen.midi.ports import PortError, open_output
 
         deadline = time.monotonic() + retry_s
         while self.out_target and self.out_target not in self._ports:
@@ -126,7 +127,7 @@ class Guard:
                     break
                 time.sleep(0.1)
         for target, port in sorted(self._ports.items()):
-            for message in panic_messages(range(16)):
+            for message in panic_messages():
                 port.send(message)
             self.silenced.append(target)
         if self.silenced:

@@ -21,6 +21,7 @@ from pathlib import Path
 import mido
 
 from rtgen.errors import RtgenError
+from rtgen.midi.messages import panic_messages
 
 TICKS_PER_BEAT = 480
 RECORDED_TYPES = frozenset({"note_on", "note_off", "control_change", "program_change", "pitchwheel"})
@@ -176,9 +177,8 @@ class MidiFilePort:
         self.recorder.add("rtgen", time.perf_counter(), message)
 
     def panic(self) -> None:
-        for channel in range(16):
-            for control in (64, 123, 120):
-                self.send(mido.Message("control_change", channel=channel, control=control, value=0))
+        for message in panic_messages():
+            self.send(message)
 
     def close(self) -> None:
         self.recorder.close()

@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 import mido
 
+from rtgen.midi.messages import SUSTAIN_CC
+
 CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue", "songpos"})
 TRANSPORT_TYPES = frozenset({"start", "stop", "continue", "songpos"})
-SUSTAIN_CC = 64
 TICKS_PER_BEAT = 24  # MIDI clock
 LOST_TICK_RATIO = 1.6  # a gap this many tick periods long may have lost ticks in it
 NORMAL_TICK_RATIO = 0.6  # the tick after such a gap, at least this far behind it, confirms the loss

@@ -67,11 +67,24 @@ class Controls:
 
     def normalised_weights(self, genres: tuple[str, ...]) -> tuple[float, ...]:
         """Weights for ``genres`` in that order, summing to 1; a genre not named weighs 0."""
-        raw = [max(0.0, float(self.weights.get(g, 0.0))) for g in genres]
-        total = sum(raw)
-        if total <= 0:
-            raise ControlError(f"no weight above 0 for the loaded genres {', '.join(genres)}")
-        return tuple(w / total for w in raw)
+        try:
+            return normalise([self.weights.get(g, 0.0) for g in genres])
+        except ControlError:
+            raise ControlError(f"no weight above 0 for the loaded genres {', '.join(genres)}") from None
+
+
+def normalise(weights) -> tuple[float, ...]:
+    """Genre weights (any non-negative scale) -> the same proportions summing to 1: the one home of that rule.
+
+    A negative, infinite or NaN weight, or all weights zero, raises ``ControlError``.
+    """
+    values = [float(w) for w in weights]
+    if any(not (0.0 <= w < float("inf")) for w in values):
+        raise ControlError(f"genre weights must be finite and >= 0, got {values}")
+    total = sum(values)
+    if total <= 0:
+        raise ControlError("all genre weights are zero; give at least one genre a weight above 0")
+    return tuple(w / total for w in values)
 
 
 def _check(condition: bool, message: str) -> None:

@@ -28,18 +28,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rtgen.engine.controls import ControlError
+from rtgen.engine.controls import normalise
 
 
 def weight_vector(weights: Tensor) -> Tensor:
-    """Non-negative weights [K] -> weights summing to 1 (float32); all zero raises ``ControlError``."""
-    weights = weights.to(torch.float32)
-    if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
-        raise ControlError(f"genre weights must be finite and >= 0, got {weights.tolist()}")
-    total = float(weights.sum())
-    if total <= 0:
-        raise ControlError("all genre weights are zero; give at least one genre a weight above 0")
-    return weights / total
+    """Non-negative weights [K] -> weights summing to 1 (float32), by ``rtgen.engine.controls.normalise``."""
+    return torch.tensor(normalise(weights.tolist()), dtype=torch.float32, device=weights.device)
 
 
 def fuse_product(logits: Tensor, weights: Tensor, temperature: float) -> Tensor:

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor
 
 from rtgen.encoding import EncodingError, Note, check_same_vocabulary
-from rtgen.engine.controls import ControlError, Controls
+from rtgen.engine.controls import ControlError, Controls, normalise
 from rtgen.engine.fusion import fuse_probs
 from rtgen.engine.sampling import (
     allowed_pitches,
@@ -225,14 +225,13 @@ class Engine:
             if self._conditional is None:
                 raise ControlError("method 'conditional' needs the multi-genre model (models/multi); none is loaded")
             genre_input = controls.normalised_weights(self.conditional_genres)
-            weights = (1.0,) * len(self.genres)
+            weights = normalise([1.0] * len(self.genres)) if self.genres else ()
         elif self._stepper is None:
             raise ControlError(f"method {controls.method!r} needs genre models; only the conditional model is loaded")
         else:
             genre_input = None
             weights = controls.normalised_weights(self.genres)
         w = torch.tensor(weights, dtype=torch.float32, device=self.device)
-        w = w / w.sum() if len(weights) else w
         nonzero = [i for i, x in enumerate(weights) if x > 0]
         key = None
         if controls.scale_lock:

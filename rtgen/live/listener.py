@@ -34,8 +34,7 @@ import mido
 
 from rtgen.encoding import Note, quantise
 from rtgen.errors import RtgenError
-
-SUSTAIN_CC = 64
+from rtgen.midi.messages import PEDAL_DOWN, SUSTAIN_CC
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,7 @@ class Listener:
             if message.control != SUSTAIN_CC:
                 self.counts.ignored += 1
                 return []
-            return self._pedal_change(t, message.value >= 64)
+            return self._pedal_change(t, message.value >= PEDAL_DOWN)
         if self.echo.is_echo(t, message):
             self.counts.echoes += 1
             return []

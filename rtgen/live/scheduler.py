@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import mido
 
 from rtgen.live.timing import GcMonitor, percentile
-from rtgen.midi.ports import panic_messages
+from rtgen.midi.messages import panic_messages
 
 log = logging.getLogger("rtgen.live.scheduler")
 

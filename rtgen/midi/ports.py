@@ -38,6 +38,7 @@ from rtgen.midi.backends import (
     supports_virtual,
     virtual_unsupported,
 )
+from rtgen.midi.messages import panic_messages
 from rtgen.midi.polling import InputPoller
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "list_ports",
     "open_input",
     "open_output",
-    "panic_messages",
 ]
 
 log = logging.getLogger("rtgen.midi.ports")
@@ -60,15 +60,6 @@ log = logging.getLogger("rtgen.midi.ports")
 # Clients whose JACK server died. Closing one after the server is back crashes
 # libjack (a segfault in close_port), so they are kept, unused, until exit.
 _ZOMBIES: list[object] = []
-
-
-def panic_messages(channels: Iterable[int] = range(16)) -> list[mido.Message]:
-    """Sustain pedal up (CC64=0), all notes off (CC123), all sound off (CC120), per channel."""
-    messages = []
-    for channel in channels:
-        for control in (64, 123, 120):
-            messages.append(mido.Message("control_change", channel=channel, control=control, value=0))
-    return messages
 
 
 class MessageQueue:
