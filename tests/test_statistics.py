@@ -1,0 +1,70 @@
+"""The music statistics behind ``rtgen eval music``, on pieces whose answers are known."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rtgen.encoding import Note
+from rtgen.evaluate import statistics as stats
+
+Q = Fraction(1)
+
+
+def melody(pitches, step=Q, start=Fraction(0)) -> list[Note]:
+    return [Note(start + i * step, p, step) for i, p in enumerate(pitches)]
+
+
+def test_a_phrase_stated_twice_repeats_and_a_wandering_line_does_not():
+    phrase = [60, 62, 64, 65, 67, 65, 64, 62, 60]
+    twice = melody(phrase + [p + 5 for p in phrase])  # the same intervals a fourth higher
+    assert stats.repetition(twice)[0] and stats.repetition(twice)[1] > 0.3
+    wandering = melody([60 + (i * i) % 13 for i in range(18)])
+    assert stats.repetition(wandering) == (False, 0.0)
+
+
+def test_the_line_is_the_highest_note_of_each_onset():
+    chord = [Note(Fraction(0), p, Q) for p in (48, 64, 60)] + [Note(Q, 62, Q)]
+    assert stats.line(chord) == [(Fraction(0), 64), (Q, 62)]
+
+
+def test_inter_onset_classes_and_their_distance():
+    sixteenths = melody([60] * 9, step=Fraction(1, 4))
+    quarters = melody([60] * 9)
+    h16, h4 = stats.ioi_histogram(sixteenths), stats.ioi_histogram(quarters)
+    assert h16[stats.IOI_LABELS.index("1/16")] == 8 and h4[stats.IOI_LABELS.index("1/4")] == 8
+    assert stats.tv_distance(h16, h4) == 1.0 and stats.tv_distance(h16, h16) == 0.0
+
+
+@given(st.lists(st.integers(0, 50), min_size=len(stats.IOI_LABELS), max_size=len(stats.IOI_LABELS)))
+def test_tv_distance_is_a_distance_between_0_and_1(counts):
+    p = np.array(counts, dtype=float)
+    q = p[::-1].copy()
+    d = stats.tv_distance(p, q)
+    assert 0.0 <= d <= 1.0 and d == pytest.approx(stats.tv_distance(q, p))
+
+
+def test_a_scale_holds_its_key_and_a_modulation_does_not():
+    c_major = [60, 62, 64, 65, 67, 69, 71, 72] * 2
+    f_sharp_major = [66, 68, 70, 71, 73, 75, 77, 78] * 2
+    assert stats.key_holds(melody(c_major * 2), 32.0) is True
+    assert stats.key_holds(melody(c_major + f_sharp_major), 32.0) is False
+    assert stats.in_scale(melody(c_major)) == 1.0
+
+
+def test_copy_rate_counts_eight_note_sequences_found_in_training():
+    train = [melody(range(60, 72))]
+    keys = stats.pitch_keys(train)
+    assert stats.copy_rate([melody(range(60, 68))], keys) == 1.0
+    assert stats.copy_rate([melody(range(40, 48))], keys) == 0.0
+
+
+def test_summary_of_pieces():
+    pieces = [melody([60, 62, 64, 65, 67, 65, 64, 62] * 2), melody([60, 67] * 8)]
+    result = stats.summary(pieces, 16.0, stats.pitch_keys(pieces))
+    assert result["pieces"] == 2 and result["repeats"] == 1.0 and result["notes_per_bar"] == 4.0
+    assert result["copy_rate"] == 1.0 and sum(result["ioi"].values()) == pytest.approx(1.0)
