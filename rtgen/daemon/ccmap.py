@@ -68,6 +68,8 @@ _SPECS: dict[str, ControlSpec] = {
         ControlSpec("pitch_max", 21, 108, 0, 127, integer=True),
         ControlSpec("max_polyphony", 1, 8, 1, 32, integer=True),
         ControlSpec("max_note_beats", 0.25, 8.0, 0.05, 64.0),
+        ControlSpec("repeat", 0.0, 0.95, 0.0, 0.95),
+        ControlSpec("key_prior", 0.0, 1.0, 0.0, 1.0),
         ControlSpec("method", choices=FUSION_METHODS),
         ControlSpec("sampling", choices=SAMPLING_MODES),
         ControlSpec("mode", choices=MODES),

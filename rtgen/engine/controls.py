@@ -39,6 +39,8 @@ class Controls:
     pitch_max: int = 96  # highest MIDI pitch a note-on may have
     max_polyphony: int = 4  # note-ons beyond this many sounding notes are masked
     max_note_beats: float = 4.0  # a note still sounding after this long is closed
+    repeat: float = 0.0  # 0-0.95: share of probability moved to what followed the current context before (form)
+    key_prior: float = 0.0  # 0-1: out-of-key note-ons scaled by 1 - key_prior (key of `key`, or the seed's)
 
     def __post_init__(self) -> None:
         for genre, weight in self.weights.items():
@@ -56,6 +58,8 @@ class Controls:
         _check(0 <= self.pitch_min <= self.pitch_max <= 127, f"pitch range {self.pitch_min}-{self.pitch_max} invalid")
         _check(self.max_polyphony >= 1, f"max_polyphony {self.max_polyphony} must be >= 1")
         _check(self.max_note_beats > 0, f"max_note_beats {self.max_note_beats} must be > 0")
+        _check(0 <= self.repeat <= 0.95, f"repeat {self.repeat} must be in 0-0.95")
+        _check(0 <= self.key_prior <= 1, f"key_prior {self.key_prior} must be in 0-1")
 
     def replace(self, **changes: object) -> Controls:
         """A new value with ``changes`` applied and checked; unknown names are refused by name."""

@@ -45,6 +45,7 @@ from torch import Tensor
 
 from rtgen.encoding import EncodingError, Note, check_same_vocabulary
 from rtgen.engine.controls import ControlError, Controls, normalise
+from rtgen.engine.form import Lookback, lean_towards, soften_out_of_key
 from rtgen.engine.fusion import fuse_probs
 from rtgen.engine.sampling import (
     allowed_pitches,
@@ -52,6 +53,7 @@ from rtgen.engine.sampling import (
     detect_key,
     key_name,
     parse_key,
+    scale_pitches,
     token_mask,
     top_k_,
     top_p_,
@@ -131,6 +133,7 @@ class Engine:
         self._steppers = [s for s in (self._stepper, self._conditional) if s is not None]
         self._active: tuple = ()  # the steppers advanced per token (those the current method reads)
         self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
+        self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
         self._written = 0  # tokens the stream has taken since the last reset
         self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
         self.last_switch_ms = 0.0  # how long the last method switch took to warm the idle model
@@ -234,16 +237,19 @@ class Engine:
         w = torch.tensor(weights, dtype=torch.float32, device=self.device)
         nonzero = [i for i, x in enumerate(weights) if x > 0]
         key = None
-        if controls.scale_lock:
+        if controls.scale_lock or controls.key_prior > 0:
             key = parse_key(controls.key) if controls.key != "auto" else (auto_key or detect_key([]))
-        allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key)
+        allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key if controls.scale_lock else None)
         forbid = (self.encoding.pad_id, self.encoding.sep_id)
+        mask = token_mask(self.encoding, allowed, forbid=forbid).numpy()
+        if controls.key_prior > 0 and not controls.scale_lock and self._is_event:
+            soften_out_of_key(mask, self.encoding, scale_pitches(*key), controls.key_prior)
         return _Derived(
             controls=controls,
             auto_key=auto_key,
             weights=w,
             single=nonzero[0] if len(nonzero) == 1 else -1,
-            mask=token_mask(self.encoding, allowed, forbid=forbid).numpy(),
+            mask=mask,
             key=key,
             max_note_steps=max(1, round(controls.max_note_beats * self.encoding.steps_per_beat)),
             genre_input=genre_input,
@@ -260,7 +266,9 @@ class Engine:
 
     def _follow_key(self) -> None:
         """With the scale lock on key "auto", rebuild the masks when the detected key changed."""
-        if self._derived.controls.scale_lock and self._derived.auto_key != self._auto_key:
+        controls = self._derived.controls
+        follows = controls.key == "auto" and (controls.scale_lock or controls.key_prior > 0)
+        if follows and self._derived.auto_key != self._auto_key:
             self._derived = self._derive(self._derived.controls, self._auto_key)
             self._combine_masks()
 
@@ -303,6 +311,7 @@ class Engine:
             stepper.reset()
             self._position[stepper] = 0
         self._written = 0
+        self._lookback.reset()
         self._decoder = self.encoding.decoder()
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         if self._is_event:
@@ -330,6 +339,7 @@ class Engine:
         for stepper in self._active:
             stepper.prime(tokens)
         self._record(tokens)
+        self._lookback.extend(tokens)
         for token in tokens:
             self._track(token)
 
@@ -346,6 +356,8 @@ class Engine:
                 values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
             if not self._draws:
                 self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
+            if c.repeat > 0 and (suggested := self._lookback.suggest()) is not None:
+                lean_towards(values, suggested, c.repeat)
             token = choose_from(values, c.sampling, draw=self._draws.pop())
         self._advance(token)
         return token
@@ -391,6 +403,7 @@ class Engine:
             stepper.step(token)
         self._history[self._written % HISTORY_TOKENS] = token
         self._written += 1
+        self._lookback.push(token)
         self._track(token)
 
     def _track(self, token: int) -> None:

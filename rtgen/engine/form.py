@@ -1,0 +1,83 @@
+"""Form at sampling time: a stream that comes back to its own material, and stays in its key.
+
+Measured in docs/music.md (``rtgen eval music``): the genre models, sampled
+freely, almost never state a phrase again and drift between keys in blends.
+Two pure mechanisms act on the fused distribution, each a control:
+
+* ``repeat`` (0-0.95), a lookback: the stream's recent ``CONTEXT_TOKENS``
+  tokens are looked up among everything since the last reset (the seed phrase
+  or the performer's call included); where that context occurred before, the
+  token that followed it then gets ``repeat`` of the probability mass now.
+  Motifs, their rhythm and their intervals come back the way Magenta's
+  Lookback RNN made them come back, but with no retraining, for any model
+  and any fusion; a context seen only just now (closer than ``MIN_GAP_TOKENS``)
+  is not copied, so a single note does not loop.
+* ``key_prior`` (0-1), a soft key: note-ons outside the key of the seed or
+  call (the same key the scale lock follows) are scaled by ``1 - key_prior``,
+  for every fused genre alike, so a blend keeps one key instead of each genre
+  pulling toward its own. 1 is the hard scale lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+CONTEXT_TOKENS = 6  # a context this long is about two notes with their timing
+MIN_GAP_TOKENS = 12  # copy only from material at least this far back
+MAX_CONTEXTS = 1 << 14  # a long live stream forgets its oldest contexts past this many
+
+
+class Lookback:
+    """The stream since the last reset, indexed by context; ``suggest`` names the token to come back to."""
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.last_at: dict[tuple[int, ...], int] = {}  # context -> index of the token that followed it, latest
+
+    def reset(self) -> None:
+        self.tokens.clear()
+        self.last_at.clear()
+
+    def push(self, token: int) -> None:
+        tokens = self.tokens
+        if len(tokens) >= CONTEXT_TOKENS:
+            self.last_at[tuple(tokens[-CONTEXT_TOKENS:])] = len(tokens)
+        tokens.append(token)
+        if len(self.last_at) > MAX_CONTEXTS:
+            self._forget()
+
+    def extend(self, tokens: Sequence[int]) -> None:
+        for token in tokens:
+            self.push(int(token))
+
+    def suggest(self) -> int | None:
+        """The token that followed the current context when it last occurred far enough back, or None."""
+        if len(self.tokens) < CONTEXT_TOKENS:
+            return None
+        at = self.last_at.get(tuple(self.tokens[-CONTEXT_TOKENS:]))
+        if at is None or len(self.tokens) - at < MIN_GAP_TOKENS:
+            return None
+        return self.tokens[at]
+
+    def _forget(self) -> None:
+        keep_from = len(self.tokens) - MAX_CONTEXTS // 2
+        self.last_at = {context: at for context, at in self.last_at.items() if at >= keep_from}
+
+
+def lean_towards(values: list[float], token: int, strength: float) -> None:
+    """Move ``strength`` (0-1) of the mass of unnormalised ``values`` onto ``token``, in place.
+
+    A token the masks ruled out (value 0) stays out: repetition never
+    overrides the pitch range, the polyphony limit or a note's maximum length.
+    """
+    if strength <= 0 or values[token] <= 0:
+        return
+    total = sum(values)
+    values[token] += total * strength / (1.0 - strength)
+
+
+def soften_out_of_key(mask, encoding, in_key, strength: float) -> None:
+    """Scale the note-ons of pitches outside ``in_key`` ([128] bool) by ``1 - strength`` in ``mask`` [V]."""
+    for pitch in range(128):
+        if not in_key[pitch]:
+            mask[encoding.note_on_id(pitch)] *= 1.0 - strength

@@ -1,0 +1,47 @@
+"""The sampling-time form mechanisms: lookback repetition and the soft key prior, as pure functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rtgen.encoding import EventEncoding
+from rtgen.engine.form import CONTEXT_TOKENS, MIN_GAP_TOKENS, Lookback, lean_towards, soften_out_of_key
+from rtgen.engine.sampling import scale_pitches
+
+
+def test_lookback_suggests_what_followed_the_context_last_time():
+    lookback = Lookback()
+    motif = [10, 11, 12, 13, 14, 15, 16, 17]
+    lookback.extend(motif + list(range(100, 100 + MIN_GAP_TOKENS)) + motif[:CONTEXT_TOKENS])
+    assert lookback.suggest() == motif[CONTEXT_TOKENS]  # the motif goes on as it did
+    lookback.reset()
+    assert lookback.suggest() is None
+
+
+def test_a_context_seen_only_just_now_is_not_copied():
+    lookback = Lookback()
+    lookback.extend([5] * (CONTEXT_TOKENS + 2))  # one token repeated: its context recurs at once
+    assert lookback.suggest() is None
+
+
+@given(st.lists(st.floats(0, 1), min_size=5, max_size=5), st.integers(0, 4), st.floats(0, 0.95))
+def test_leaning_moves_exactly_the_asked_share_and_never_revives_a_masked_token(values, token, strength):
+    before = list(values)
+    lean_towards(values, token, strength)
+    total, old_total = sum(values), sum(before)
+    if before[token] > 0 and strength > 0:
+        expected = (1 - strength) * before[token] / old_total + strength
+        assert values[token] / total == pytest.approx(expected)
+    else:
+        assert values == before
+
+
+def test_out_of_key_note_ons_are_scaled_and_nothing_else():
+    encoding = EventEncoding()
+    mask = np.ones(len(encoding), dtype=np.float32)
+    soften_out_of_key(mask, encoding, scale_pitches(0, "major"), 0.75)
+    assert mask[encoding.note_on_id(61)] == pytest.approx(0.25)  # C#: out of C major
+    assert mask[encoding.note_on_id(62)] == 1.0 and mask[encoding.off_base + 61] == 1.0
