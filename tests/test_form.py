@@ -45,3 +45,19 @@ def test_out_of_key_note_ons_are_scaled_and_nothing_else():
     soften_out_of_key(mask, encoding, scale_pitches(0, "major"), 0.75)
     assert mask[encoding.note_on_id(61)] == pytest.approx(0.25)  # C#: out of C major
     assert mask[encoding.note_on_id(62)] == 1.0 and mask[encoding.off_base + 61] == 1.0
+
+
+def test_a_long_copied_run_pauses_the_lean_until_the_models_choose_otherwise():
+    from rtgen.engine.form import MAX_RUN_TOKENS
+
+    lookback = Lookback()
+    lookback.extend(range(60))  # a phrase
+    lookback.extend(range(CONTEXT_TOKENS))  # its opening again: from here on the phrase is suggested
+    followed = 0
+    while (suggested := lookback.suggest()) is not None:
+        lookback.push(suggested)
+        followed += 1
+    assert followed == MAX_RUN_TOKENS
+    lookback.push(999)  # the models chose something else
+    lookback.extend(range(CONTEXT_TOKENS))
+    assert lookback.suggest() == CONTEXT_TOKENS

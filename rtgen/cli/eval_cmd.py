@@ -62,6 +62,7 @@ def register_fidelity(parser) -> None:
     music.add_argument("--bars", type=int, default=16, help="bars per piece (default 16)")
     music.add_argument("--no-presets", action="store_true", help="genres and blends only")
     music.add_argument("--seed", type=int, default=0)
+    music.add_argument("--controls", help="controls set on every setting, e.g. repeat=0.5,key_prior=0.6")
     music.set_defaults(handler=run_music_cmd)
 
 
@@ -73,7 +74,10 @@ def run_music_cmd(args) -> int:
     if args.pieces < 1 or args.bars < 4:
         raise RtgenError("--pieces must be >= 1 and --bars >= 4")
     genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
-    config = MusicEvalConfig(pieces=args.pieces, bars=args.bars, seed=args.seed, presets=not args.no_presets)
+    overrides = tuple(_control_values(args.controls)) if args.controls else ()
+    config = MusicEvalConfig(
+        pieces=args.pieces, bars=args.bars, seed=args.seed, presets=not args.no_presets, overrides=overrides
+    )
     report = run_music_eval(config, genres, progress=True)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
@@ -141,3 +145,21 @@ def run(args) -> int:
     for name, metrics in results.items():
         print(f"{name:<22}" + "".join(f"{_fmt(metrics[c]):>16}" for c in columns))
     return 0
+
+
+def _control_values(text: str):
+    """``name=value,...`` as (name, value) pairs, each value checked against the control's spec."""
+    from rtgen.daemon.ccmap import control_spec
+    from rtgen.errors import RtgenError
+
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        spec = control_spec(name.strip())
+        if spec.is_choice:
+            yield name.strip(), (value == "on") if spec.choices == ("off", "on") else value
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise RtgenError(f"--controls: {name.strip()}={value!r} is not a number") from None
+        yield name.strip(), round(number) if spec.integer else number

@@ -99,7 +99,10 @@ class OscServer:
             self.sock.bind((config.host, config.port))
         except OSError as error:
             self.sock.close()
-            raise RtgenError(f"cannot listen for OSC on {config.host}:{config.port}: {error}") from None
+            raise RtgenError(
+                f"cannot listen for OSC on {config.host}:{config.port}: {error.strerror} "
+                "(is another rtgen running? `rtgen attach` reaches it; or pick another port with --osc-port)"
+            ) from None
         self.sock.settimeout(0.01)
         self.port = self.sock.getsockname()[1]
         self.subscribers: dict[tuple[str, int], float] = {}  # address -> expiry (monotonic s)

@@ -11,7 +11,12 @@ Two pure mechanisms act on the fused distribution, each a control:
   Motifs, their rhythm and their intervals come back the way Magenta's
   Lookback RNN made them come back, but with no retraining, for any model
   and any fusion; a context seen only just now (closer than ``MIN_GAP_TOKENS``)
-  is not copied, so a single note does not loop.
+  is not copied, so a single note does not loop, and after ``MAX_RUN_TOKENS``
+  tokens in a row that followed the suggestion the lean pauses until the
+  models choose something else themselves, so a phrase comes back and then
+  moves on instead of looping for ever (at low temperature it otherwise did).
+  The engine samples a leaned step even in ``hybrid`` mode (whose argmax
+  would take the suggestion every time) and leaves ``argmax`` alone.
 * ``key_prior`` (0-1), a soft key: note-ons outside the key of the seed or
   call (the same key the scale lock follows) are scaled by ``1 - key_prior``,
   for every fused genre alike, so a blend keeps one key instead of each genre
@@ -22,8 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-CONTEXT_TOKENS = 6  # a context this long is about two notes with their timing
+CONTEXT_TOKENS = 4  # a context this long is a note or two with their timing
 MIN_GAP_TOKENS = 12  # copy only from material at least this far back
+MAX_RUN_TOKENS = 48  # copied tokens in a row (about 16 notes) before the lean pauses
 MAX_CONTEXTS = 1 << 14  # a long live stream forgets its oldest contexts past this many
 
 
@@ -33,12 +39,18 @@ class Lookback:
     def __init__(self) -> None:
         self.tokens: list[int] = []
         self.last_at: dict[tuple[int, ...], int] = {}  # context -> index of the token that followed it, latest
+        self.run = 0  # tokens in a row that were the suggestion
+        self._suggested: int | None = None
 
     def reset(self) -> None:
         self.tokens.clear()
         self.last_at.clear()
+        self.run = 0
+        self._suggested = None
 
     def push(self, token: int) -> None:
+        self.run = self.run + 1 if token == self._suggested else 0
+        self._suggested = None
         tokens = self.tokens
         if len(tokens) >= CONTEXT_TOKENS:
             self.last_at[tuple(tokens[-CONTEXT_TOKENS:])] = len(tokens)
@@ -52,12 +64,13 @@ class Lookback:
 
     def suggest(self) -> int | None:
         """The token that followed the current context when it last occurred far enough back, or None."""
-        if len(self.tokens) < CONTEXT_TOKENS:
+        if len(self.tokens) < CONTEXT_TOKENS or self.run >= MAX_RUN_TOKENS:
             return None
         at = self.last_at.get(tuple(self.tokens[-CONTEXT_TOKENS:]))
         if at is None or len(self.tokens) - at < MIN_GAP_TOKENS:
             return None
-        return self.tokens[at]
+        self._suggested = self.tokens[at]
+        return self._suggested
 
     def _forget(self) -> None:
         keep_from = len(self.tokens) - MAX_CONTEXTS // 2

@@ -356,9 +356,11 @@ class Engine:
                 values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
             if not self._draws:
                 self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
-            if c.repeat > 0 and (suggested := self._lookback.suggest()) is not None:
+            sampling = c.sampling
+            if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
                 lean_towards(values, suggested, c.repeat)
-            token = choose_from(values, c.sampling, draw=self._draws.pop())
+                sampling = "sample"  # hybrid's argmax on a leaned distribution would copy for ever
+            token = choose_from(values, sampling, draw=self._draws.pop())
         self._advance(token)
         return token
 

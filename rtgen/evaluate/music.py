@@ -32,6 +32,7 @@ class MusicEvalConfig:
     bars: int = 16  # bars of 4/4 per piece (and of each real piece's opening)
     seed: int = 0
     presets: bool = True  # every preset as a setting, at its own controls
+    overrides: tuple[tuple[str, object], ...] = ()  # controls set on top of every setting's (e.g. repeat)
     device: str = "cpu"
 
 
@@ -60,8 +61,10 @@ def references(genres: Sequence[str], bars: int) -> dict[str, Reference]:
     return out
 
 
-def settings(genres: Sequence[str], with_presets: bool) -> list[tuple[str, object, tuple[str, ...]]]:
-    """(name, Controls, the genres it draws on) for each genre, blend and preset."""
+def settings(
+    genres: Sequence[str], with_presets: bool, overrides: Sequence[tuple[str, object]] = ()
+) -> list[tuple[str, object, tuple[str, ...]]]:
+    """(name, Controls, the genres it draws on) for each genre, blend and preset; ``overrides`` on top of each."""
     from rtgen.daemon.presets import list_presets, load_preset
     from rtgen.engine.controls import Controls
 
@@ -74,7 +77,7 @@ def settings(genres: Sequence[str], with_presets: bool) -> list[tuple[str, objec
         weights = {g: w for g, w in preset.controls.weights.items() if g in genres and w > 0}
         if weights:
             out.append((f"preset {name}", preset.controls.replace(weights=weights), tuple(sorted(weights))))
-    return out
+    return [(name, controls.replace(**dict(overrides)), used) for name, controls, used in out]
 
 
 class MusicRun:
@@ -120,7 +123,7 @@ def run_music_eval(config: MusicEvalConfig, genres: Sequence[str], progress: boo
     beats = 4.0 * config.bars
     refs = references(genres, config.bars)
     real = {g: summary(r.openings, beats, r.train_keys) for g, r in refs.items()}
-    chosen = settings(genres, config.presets)
+    chosen = settings(genres, config.presets, config.overrides)
     bar = tqdm(total=len(chosen) * config.pieces, desc="eval music", unit="piece", disable=not progress)
     run = MusicRun(refs, config, lambda: bar.update(1))
     report: dict = {"config": config.__dict__, "real": _plain(real), "settings": {}}

@@ -134,10 +134,20 @@ def copy_rate(pieces: Sequence[Sequence[Note]], train_keys: np.ndarray, n: int =
     return float((train_keys[at] == keys).mean())
 
 
+def span_beats(notes: Sequence[Note], beats: float) -> float:
+    """How long a piece (or an opening cut at ``beats``) lasts, in whole 4/4 bars' beats."""
+    if not notes:
+        return 0.0
+    end = min(float(max(n.end for n in notes)), beats)
+    return 4.0 * max(1, -(-end // 4))
+
+
 def summary(pieces: Sequence[Sequence[Note]], beats: float, train_keys: np.ndarray) -> dict:
-    """Every statistic of a set of pieces of ``beats`` beats."""
+    """Every statistic of a set of pieces of at most ``beats`` beats (a shorter one counts its own length)."""
+    pieces = [p for p in pieces if p]
+    spans = [span_beats(p, beats) for p in pieces]
     reps = [repetition(p) for p in pieces]
-    holds = [h for h in (key_holds(p, beats) for p in pieces) if h is not None]
+    holds = [h for h in (key_holds(p, s) for p, s in zip(pieces, spans, strict=True)) if h is not None]
     histogram = sum((ioi_histogram(p) for p in pieces), np.zeros(len(IOI_LABELS)))
     scale = [s for s in (in_scale(p) for p in pieces) if s == s]
     return {
@@ -146,7 +156,9 @@ def summary(pieces: Sequence[Sequence[Note]], beats: float, train_keys: np.ndarr
         "repeated_share": float(np.mean([s for _, s in reps])) if reps else 0.0,
         "ioi": dict(zip(IOI_LABELS, (histogram / max(histogram.sum(), 1)).round(4).tolist(), strict=True)),
         "ioi_counts": histogram,
-        "notes_per_bar": float(np.mean([notes_per_bar(p, beats) for p in pieces])) if pieces else 0.0,
+        "notes_per_bar": float(np.mean([notes_per_bar(p, s) for p, s in zip(pieces, spans, strict=True)]))
+        if pieces
+        else 0.0,
         "key_holds": sum(holds) / len(holds) if holds else float("nan"),
         "in_scale": float(np.mean(scale)) if scale else float("nan"),
         "copy_rate": copy_rate(pieces, train_keys),
