@@ -46,7 +46,10 @@ def bench_models(count: int, device: str, net_config=None) -> list:
     return models
 
 
-def time_fused_steps(models: Sequence, steps: int, method: str = "mixture") -> list[float]:
+FORM_CONTROLS = {"repeat": 0.6, "key_prior": 0.9}  # what the presets set (docs/music.md)
+
+
+def time_fused_steps(models: Sequence, steps: int, method: str = "mixture", **controls: object) -> list[float]:
     """Seconds per ``Engine.step`` over ``steps`` steps from warm state (after a 100-step warm-up).
 
     The collector is frozen first, as the daemon does once its models are loaded, so a full
@@ -57,7 +60,7 @@ def time_fused_steps(models: Sequence, steps: int, method: str = "mixture") -> l
     from rtgen.live.timing import freeze_gc
 
     genres = [f"g{i}" for i in range(len(models))]
-    settings = Controls(weights={g: float(i + 1) for i, g in enumerate(genres)}, method=method)
+    settings = Controls(weights={g: float(i + 1) for i, g in enumerate(genres)}, method=method, **controls)
     engine = Engine(genres, models, settings, seed=0, threads=None)
     engine.prime([])
     for _ in range(100):
@@ -110,6 +113,7 @@ def step_rows(
         for count in model_counts:
             models = bench_models(count, device, net_config)
             p50, p99 = _percentiles(time_fused_steps(models, steps))
+            f50, f99 = _percentiles(time_fused_steps(models, steps, **FORM_CONTROLS))
             w50, w99 = _percentiles(time_windowed_steps(models, windowed_steps))
             config = models[0].model.config
             rows.append(
@@ -122,6 +126,8 @@ def step_rows(
                     "steps": steps,
                     "p50_ms": round(p50, 4),
                     "p99_ms": round(p99, 4),
+                    "form_p50_ms": round(f50, 4),  # with the presets' repeat and key_prior
+                    "form_p99_ms": round(f99, 4),
                     "windowed_steps": windowed_steps,
                     "windowed_p50_ms": round(w50, 3),
                     "windowed_p99_ms": round(w99, 3),

@@ -161,7 +161,8 @@ def run_step(args) -> int:
     for row in rows:
         print(
             f"{row['models']} model(s) on {row['device']} {tuple(row['hidden_sizes'])}, {row['threads']} threads: "
-            f"fused step p50 {row['p50_ms']:.3f} ms p99 {row['p99_ms']:.3f} ms ({row['steps']} steps); "
+            f"fused step p50 {row['p50_ms']:.3f} ms p99 {row['p99_ms']:.3f} ms ({row['steps']} steps), "
+            f"with the presets' repeat/key_prior p50 {row['form_p50_ms']:.3f} ms p99 {row['form_p99_ms']:.3f} ms; "
             f"windowed p50 {row['windowed_p50_ms']:.2f} ms p99 {row['windowed_p99_ms']:.2f} ms; "
             f"{row['speedup']:.0f}x faster"
         )
