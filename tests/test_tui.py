@@ -449,3 +449,22 @@ def test_attach_web_serves_one_attached_ui_per_tab_and_owns_no_daemon(monkeypatc
     [(host, port, command)] = served
     assert (host, port) == ("127.0.0.1", 8123)
     assert command.endswith("-m rtgen attach --osc-host 127.0.0.1 --osc-port 9333")  # each tab a client
+
+
+@synchronous
+async def test_a_silent_daemon_is_reported_once_and_its_return_too():
+    daemon = FakeDaemon()
+    daemon.answering = True
+    app = make_app(daemon)
+    shown: list[str] = []
+    notify = app.notify
+    app.notify = lambda text, **kw: (shown.append(text), notify(text, **kw))[1]
+    async with app.run_test(size=(100, 30)) as pilot:
+        daemon.answering = False
+        await pilot.pause(0.3)
+        daemon.answering = True
+        await pilot.pause(0.3)
+    assert [s for s in shown if "answer" in s] == [
+        "the daemon is not answering (no status for 2 s)",
+        "the daemon answers again",
+    ]

@@ -124,6 +124,7 @@ class RtgenApp(App[None]):
         super().__init__()
         self.daemon = daemon
         self.owner = owner  # q stops the music too (rtgen run); an attached UI only detaches
+        self._answering = True  # the daemon's status stream arrives (an OSC client reports it)
         self.fps = min(MAX_FPS, max(1.0, float(fps)))
         self.snap = daemon.snapshot()
         self.controls: dict[str, ControlWidget] = {}
@@ -168,6 +169,11 @@ class RtgenApp(App[None]):
         if gone is not None:
             self.exit(message=f"the daemon stopped: {gone}")
             return
+        answering = getattr(self.daemon, "answering", True)
+        if answering != self._answering:
+            self._answering = answering
+            text = "the daemon answers again" if answering else "the daemon is not answering (no status for 2 s)"
+            self.notify(text, severity="information" if answering else "warning", timeout=6)
         snap = self.daemon.snapshot()
         if snap is self.snap:
             return
