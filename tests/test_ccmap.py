@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from rtgen.daemon import ccmap
 from rtgen.daemon.ccmap import CCMap, CCMapError, CCMapping
-from rtgen.engine.controls import Controls
 
 
 def cc(number: int, value: int, channel: int = 0) -> mido.Message:
@@ -116,14 +115,6 @@ def test_default_path_uses_the_config_dir(tmp_path, monkeypatch):
     assert ccmap.default_path() == tmp_path / "cc_map.toml"
     CCMap((CCMapping(1, "top_p"),)).save(ccmap.default_path())
     assert CCMap.load(ccmap.default_path()).mappings == (CCMapping(1, "top_p"),)
-
-
-def test_changes_for_merges_one_weight_into_the_rest():
-    controls = Controls(weights={"folk": 1.0, "bach": 2.0})
-    changes = ccmap.changes_for("weights.folk", 5, controls)
-    assert changes == {"weights": {"folk": 5.0, "bach": 2.0}}
-    assert controls.replace(**changes).weights == {"folk": 5.0, "bach": 2.0}
-    assert ccmap.changes_for("temperature", 0.7, controls) == {"temperature": 0.7}
 
 
 def test_program_change_selects_sorted_preset():

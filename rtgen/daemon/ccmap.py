@@ -4,9 +4,9 @@ A performer's controller sends CC values 0-127; each mapping scales one CC
 (optionally on one channel) into the range of one control. Control names are
 ``Controls`` field names (``temperature``, ``top_p``, ``method``, ...), one
 genre weight as ``weights.<genre>``, ``tempo_bpm`` and ``mode``. The map is
-pure bookkeeping owned by the daemon's input thread: it turns messages into
-``(control, value)`` pairs; ``changes_for`` turns a pair into ``Controls``
-changes (``tempo_bpm`` and ``mode`` go to the clock and the performer instead).
+pure bookkeeping owned by the engine thread: it turns messages into
+``(control, value)`` pairs, which ``rtgen.daemon.commands`` applies like any
+other command (``tempo_bpm`` and ``mode`` go to the clock and the player).
 
 The file (``config_dir()/cc_map.toml`` by default)::
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rtgen import config, paths
-from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES, Controls
+from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES
 from rtgen.errors import RtgenError
 from rtgen.live.clock import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from rtgen.live.player import MODES
@@ -223,13 +223,6 @@ def to_toml(mappings: tuple[CCMapping, ...]) -> str:
         blocks.append("\n".join(lines))
     header = "# rtgen MIDI CC map: [[cc]] number (0-127), channel (1-16, optional), control, min, max\n"
     return header + "\n\n".join(blocks) + ("\n" if blocks else "")
-
-
-def changes_for(control: str, value: object, controls: Controls) -> dict[str, object]:
-    """Keyword changes for ``set_controls`` that set one ``Controls`` control (weights merged whole)."""
-    if control.startswith("weights."):
-        return {"weights": {**controls.weights, control[len("weights.") :]: float(value)}}
-    return {control: value}
 
 
 def preset_for_program(program: int, presets: list[str]) -> str | None:
