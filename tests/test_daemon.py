@@ -451,3 +451,11 @@ def test_output_offset_defaults_to_one_jack_period_early(jack_server):
         port.close()
     assert offset == pytest.approx(-1000.0 * jack_server.period_frames / jack_server.rate_hz)
     assert logged == ["output offset -1.333 ms: one JACK period (64 frames at 48000 Hz) early"]
+
+
+def test_a_refused_control_change_leaves_the_tempo_and_mode_it_came_with(make_daemon):
+    daemon = make_daemon(mode="solo")
+    daemon.submit(SetControls((("tempo_bpm", 90.0), ("mode", "duet"), ("temperature", -1.0))))
+    run_for(daemon, 0.005)
+    assert any("temperature" in line for line in errors(daemon))
+    assert daemon.clock.tempo_bpm == 120.0 and daemon.player.mode == "solo"

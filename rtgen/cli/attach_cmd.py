@@ -42,6 +42,8 @@ def attach(args: argparse.Namespace) -> int:
 
     osc_port = args.osc_port or DEFAULT_PORT
     osc_host = args.osc_host or "127.0.0.1"
+    if not 1 <= osc_port <= 65535:
+        raise RtgenError(f"--osc-port {osc_port} must be 1-65535")
     if args.web:
         serve_web_ui(osc_port, args.host, args.port, osc_host)
         return 0
@@ -68,7 +70,5 @@ def serve_web_ui(osc_port: int, host: str, port: int, osc_host: str = "127.0.0.1
     """Serve ``rtgen attach`` to browsers at ``host:port``, one attached UI per tab, until Ctrl+C."""
     from rtgen.tui import serve_web
 
-    if not 1 <= osc_port <= 65535:
-        raise RtgenError(f"OSC port {osc_port} must be 1-65535")
     argv = [sys.executable, "-m", "rtgen", "attach", "--osc-host", osc_host, "--osc-port", str(osc_port)]
     serve_web(shlex.join(argv), host=host, port=port)

@@ -133,13 +133,13 @@ class Commands:
     # ---- controls ----
 
     def _set_controls(self, command: SetControls) -> None:
+        """The ``Controls`` changes first, as one checked value; tempo and mode only if that succeeded."""
         weights = dict(self.engine.controls.weights)
         changes: dict[str, object] = {}
+        others = []
         for name, value in command.changes:
-            if name == "tempo_bpm":
-                self._set_tempo(float(value))
-            elif name == "mode":
-                self.player.set_mode(value, self.clock.now())
+            if name in ("tempo_bpm", "mode"):
+                others.append((name, value))
             elif name.startswith("weights."):
                 weights[name[len("weights.") :]] = float(value)
                 changes["weights"] = weights
@@ -147,6 +147,11 @@ class Commands:
                 changes[name] = value
         if changes:
             self.engine.set_controls(**changes)
+        for name, value in others:
+            if name == "tempo_bpm":
+                self._set_tempo(float(value))
+            else:
+                self.player.set_mode(value, self.clock.now())
 
     def _set_tempo(self, tempo_bpm: float) -> None:
         if self.clock.source != "internal":

@@ -106,7 +106,8 @@ class Guard:
         """Send the panic sequence to every known destination; returns the ports reached.
 
         On JACK's default (asynchronous) server the panic arrives at once
-        (measured: 10-70 ms). A synchronous server (``jackd --sync``) stops
+        (33 ms after ``kill -9`` in tests/test_e2e_daemon.py), though the guard
+        may then wait up to ``hold_s`` before it exits. A synchronous server (``jackd --sync``) stops
         running the graph behind a client killed mid-cycle until it has removed
         that client (40 s on these machines), and with it the synths' audio.
         RtMidi hands MIDI to JACK in the next cycle that runs, so the guard

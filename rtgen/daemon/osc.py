@@ -148,10 +148,8 @@ class OscServer:
         while not self._stop.is_set():
             try:
                 data, client = self.sock.recvfrom(MAX_DATAGRAM)
-            except TimeoutError:
+            except OSError:  # the timeout, or an ICMP error left by a send to a vanished subscriber
                 data = None
-            except OSError:
-                continue
             if data is not None:
                 self._packet(data, client)
             self._publish()
