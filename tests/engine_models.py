@@ -82,7 +82,7 @@ class PatternEngine:
     def prime(self, notes) -> None:
         self._index = 0
 
-    def feed(self, tokens) -> None:
+    def feed(self, tokens, *, performer: bool = False) -> None:
         return None
 
     def step(self) -> int:

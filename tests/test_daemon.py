@@ -57,7 +57,7 @@ class FakeEngine:
     def prime(self, notes) -> None:
         self.primed.append(list(notes))
 
-    def feed(self, tokens) -> None:
+    def feed(self, tokens, *, performer: bool = False) -> None:
         self.fed.extend(tokens)
 
     def step(self) -> int:

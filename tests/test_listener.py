@@ -78,15 +78,67 @@ def test_restrike_under_pedal_ends_the_held_note():
 
 def test_long_phrase_is_cut_at_max_length_and_the_held_note_carries_on():
     listener = make(max_phrase_beats=4.0)
-    play(listener, [(0.0, on(60)), (1.0, on(64))])  # beats 0 and 2, both held
-    first = listener.poll(2.0)  # beat 4
+    play(listener, [(0.0, on(60)), (1.0, on(64)), (1.75, on(67)), (1.9, off(67))])  # 60, 64 held; 67 at beat 3.5
+    first = listener.poll(2.0)  # beat 4: the length cut (the last onset was half a beat ago)
     assert first is not None and first.end_beat == 4.0
-    assert {(n.pitch, n.end) for n in first.notes} == {(60, 4), (64, 4)}
-    listener.feed(2.5, off(60))
-    listener.feed(2.5, off(64))
+    assert {(n.pitch, n.end) for n in first.notes} == {(60, 4), (64, 4), (67, Fraction(23, 6))}
+    play(listener, [(2.25, on(69)), (2.5, off(60)), (2.5, off(64)), (2.75, off(69))])
     second = listener.poll(4.0)
     assert second is not None and second.origin_beat == 4.0
-    assert {(n.pitch, n.start, n.duration) for n in second.notes} == {(60, 0, 1), (64, 0, 1)}
+    assert {(n.pitch, n.start, n.duration) for n in second.notes} == {(60, 0, 1), (64, 0, 1), (69, 0.5, 1)}
+
+
+def test_carried_tails_alone_are_not_a_call():
+    listener = make(max_phrase_beats=4.0)
+    play(listener, [(0.0, on(60)), (1.75, on(64))])
+    assert listener.poll(2.0) is not None  # beat 4: the length cut carries both
+    play(listener, [(2.5, off(60)), (2.5, off(64))])
+    assert listener.poll(4.0) is None and not listener.in_phrase
+
+
+def test_a_held_key_ends_the_phrase_when_onsets_stop_and_answers_once():
+    listener = make(phrase_gap_beats=1.0, onset_gap_beats=2.0)
+    play(listener, [(0.0, on(60)), (0.5, on(62)), (0.9, off(62))])  # 60 never released
+    assert listener.poll(1.4) is None  # beat 2.8: 1.8 beats since the last onset
+    phrase = listener.poll(1.5)  # beat 3: two beats without an onset
+    assert phrase is not None and phrase.end_beat == 3.0
+    assert [(n.pitch, n.end) for n in phrase.notes] == [(60, 3), (62, Fraction(11, 6))]
+    assert listener.sounding == {60}  # still held, set aside
+    assert all(listener.poll(t) is None for t in (3.0, 10.0, 30.0))  # no phrase of its own, ever
+    heard = listener.feed(31.0, off(60))  # the late release is heard (roll, duet), in no phrase
+    assert [(h.pitch, h.on) for h in heard] == [(60, False)] and listener.poll(40.0) is None
+
+
+def test_a_note_held_past_the_limit_is_released():
+    listener = make(stuck_note_beats=8.0, onset_gap_beats=16.0, max_phrase_beats=16.0)
+    play(listener, [(0.0, on(60))])  # its note-off is lost
+    assert listener.expire(3.9) == []
+    heard = listener.expire(4.0)  # beat 8
+    assert [(h.pitch, h.on, h.beat) for h in heard] == [(60, False, 8.0)] and listener.counts.stuck == 1
+    phrase = listener.poll(4.5)  # a beat of silence after the release
+    assert phrase is not None and [(n.pitch, n.duration) for n in phrase.notes] == [(60, 8)]
+    assert listener.feed(5.0, off(60)) == [] and not listener.sounding
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        mido.Message("control_change", control=123, value=0),
+        mido.Message("control_change", control=120, value=0),
+        mido.Message("reset"),
+    ],
+    ids=["all notes off", "all sound off", "reset"],
+)
+def test_all_notes_off_and_reset_clear_the_listener(message):
+    listener = make()
+    play(listener, [(0.0, on(60)), (0.1, pedal(True)), (0.2, on(64)), (0.3, off(64))])
+    heard = listener.feed(0.4, message)
+    assert sorted((h.pitch, h.on) for h in heard) == [(60, False), (64, False)]
+    assert not listener.sounding and not listener.in_phrase and listener.counts.cleared == 1
+    assert listener.poll(10.0) is None
+    listener.feed(10.0, on(62))  # the pedal is up again: a release ends the note
+    listener.feed(10.2, off(62))
+    assert listener.poll(11.0) is not None
 
 
 def test_channel_filter_and_junk_are_counted_not_heard():
@@ -122,6 +174,10 @@ def test_echo_of_our_own_output_is_dropped():
 def test_config_is_checked():
     with pytest.raises(RtgenError, match="channel"):
         ListenerConfig(channel=16)
+    with pytest.raises(RtgenError, match="onset_gap_beats"):
+        ListenerConfig(phrase_gap_beats=2.0, onset_gap_beats=1.0, max_phrase_beats=4.0)
+    with pytest.raises(RtgenError, match="stuck_note_beats"):
+        ListenerConfig(stuck_note_beats=0)
     with pytest.raises(RtgenError, match="max_phrase_beats"):
         ListenerConfig(phrase_gap_beats=2.0, max_phrase_beats=1.0)
 

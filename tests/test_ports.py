@@ -32,14 +32,15 @@ def is_probe(message: mido.Message) -> bool:
     return message.type == "control_change" and message.control == 110
 
 
-def test_full_queue_drops_the_oldest_and_counts():
+def test_full_queue_drops_what_arrives_unparsed_and_counts():
     queue = MessageQueue(queue_size=4)
     for k in range(10):
-        queue.put_bytes(float(k), [0x90, 60 + k, 100])
-    items = queue.poll()
-    assert [message.note for _, message in items] == [66, 67, 68, 69]
-    assert [t for t, _ in items] == [6.0, 7.0, 8.0, 9.0]
-    assert queue.dropped == 6 and queue.received == 10
+        queue.put_bytes(float(k), [0x90, 60 + k, 100] if k < 6 else [0x90, 200, 1])  # late ones would not parse
+    assert queue.malformed == 0  # dropped before parsing
+    items = queue.poll(limit=3)
+    assert [message.note for _, message in items] == [60, 61, 62]
+    assert queue.dropped == 6 and queue.received == 4
+    assert [message.note for _, message in queue.poll()] == [63]
     assert queue.poll() == []
 
 
@@ -56,7 +57,7 @@ def test_fake_input_port_stamps_and_polls():
     port = FakeInputPort(queue_size=2, now=lambda: 5.0)
     for pitch in (60, 62, 64):
         port.push(mido.Message("note_on", note=pitch))
-    assert [(t, m.note) for t, m in port.poll()] == [(5.0, 62), (5.0, 64)]
+    assert [(t, m.note) for t, m in port.poll()] == [(5.0, 60), (5.0, 62)]
     assert port.dropped == 1
 
 

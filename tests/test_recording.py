@@ -52,6 +52,20 @@ def test_every_flush_is_valid_midi_with_open_notes_closed(tmp_path):
     assert tempi == [mido.bpm2tempo(100.0), mido.bpm2tempo(90.0)]
 
 
+def test_flushes_encode_each_event_once_and_keep_notes_paired_across_them(tmp_path):
+    recorder = Recorder(tmp_path / "take.mid", beat_at, tempo_bpm=120.0)
+    recorder.add("rtgen", 1.0, note("note_on", 60))
+    recorder.flush()  # 60 is closed at the end of this version of the file...
+    assert [(b, m.type) for b, m in read_take(tmp_path / "take.mid")["rtgen"]] == [(2.0, "note_on"), (2.0, "note_off")]
+    recorder.add("rtgen", 0.5, note("note_off", 60))  # ...and really ends in the next; stamped early: kept in order
+    recorder.add("rtgen", 1.5, note("note_off", 60))  # a second note-off for it: an orphan, dropped
+    recorder.add("rtgen", 2.0, note("note_on", 62))
+    recorder.flush()
+    events = [(b, m.type, m.note) for b, m in read_take(tmp_path / "take.mid")["rtgen"]]
+    assert events == [(2.0, "note_on", 60), (2.0, "note_off", 60), (4.0, "note_on", 62), (4.0, "note_off", 62)]
+    assert mido.MidiFile(tmp_path / "take.mid").length > 0
+
+
 def test_background_flush_keeps_the_file_current(tmp_path):
     recorder = Recorder(tmp_path / "take.mid", beat_at, tempo_bpm=120.0, flush_interval_s=0.01)
     recorder.start()

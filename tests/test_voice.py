@@ -55,14 +55,16 @@ def test_duet_steering_feeds_the_models_and_keeps_one_timeline():
     class Engine:
         fed: list[int] = []
 
-        def feed(self, tokens):
+        def feed(self, tokens, *, performer=False):
+            assert performer
             self.fed.extend(tokens)
 
     engine = Engine()
     voice = Voice(ENC, start_beat=0.0, end_beat=None)
     run(voice, [ENC.note_on_id(60), shift(6)])
     voice.steer(Heard(0.0, 1.0, 67, 90, True), engine)  # the stream is half a beat behind the note
-    assert engine.fed == [shift(6), ENC.note_on_id(67)]
+    assert engine.fed == [shift(6), ENC.note_on_id(67), ENC.off_base + 67]  # the onset, never a held note
+    assert voice.steer(Heard(0.5, 1.5, 67, 0, False), engine) == 0 and len(engine.fed) == 3
     assert voice.position == 1.0
     assert silence_tokens(TimeStepEncoding(), 3) == [2, 2, 2]
 

@@ -31,6 +31,7 @@ from rtgen.daemon.status import Snapshot
 from rtgen.daemon.wiring import (
     TapPort,
     default_cc_map,
+    echo_window_s,
     load_engine,
     open_clock,
     open_ports,
@@ -110,6 +111,7 @@ class Daemon:
         self.tap = TapPort(self.out_port)
         self.scheduler = (self.scheduler_factory or self._real_scheduler)(self.tap, self.clock)
         self.listener = Listener(config.listener, self.engine.encoding.steps_per_beat, self.clock.beat_at)
+        self.listener.echo.window_s = echo_window_s(config.listener.echo_window_s, self.out_port, self.log)
         player_config = dataclasses.replace(
             config.player,
             answer_bars=preset.answer_bars if config.player.answer_bars is None else config.player.answer_bars,
@@ -117,7 +119,7 @@ class Daemon:
         )
         mode: Mode = config.mode or preset.mode
         self.player = Player(self.engine, self.clock, self.scheduler, self.listener, player_config, mode)
-        self.tap.sent = self.player.sent
+        self.tap.sent, self.tap.sending = self.player.sent, self.player.sending
         self.player.prime_seed(seed_notes(preset.seed_phrase, self.genres))
         if mode != "call-and-response":
             self.player.begin_continuous(self.clock.now())
@@ -157,7 +159,7 @@ class Daemon:
         self.commands.preset_name = self.preset_name
         player.log = self.log
         player.apply = self.commands.apply
-        player.inputs = self.in_port.poll if self.in_port is not None else list
+        player.inputs = self.in_port.poll if self.in_port is not None else (lambda limit: [])
         self.router = InputRouter(
             clock=self.clock, player=player, commands=self.commands, counts=self.listener.counts, log=self.log
         )
@@ -298,6 +300,7 @@ class Daemon:
         counts["malformed"] = getattr(port, "malformed", 0)
         counts["send_failed"] = self.scheduler.stats().failed
         counts["catch_ups"] = self.player.catch_ups
+        counts["unsteered"] = self.player.unsteered
         counts["skipped_late"] = self.player.skipped_late
         counts["repaired_ticks"] = self.router.repaired_ticks
         return counts

@@ -1,7 +1,8 @@
 """What the daemon does with input that is not a note: MIDI clock, CC knobs, program changes.
 
 Runs in the engine thread (the player calls ``route`` for each stamped
-message before the listener sees it). MIDI clock drives the clock directly;
+message before the listener sees it). The sustain pedal, all-notes-off,
+all-sound-off and reset go to the listener. MIDI clock drives the clock directly;
 CC knobs and program changes go through ``Commands``, the one way into the
 music state. A mistake in the performer's gear (a preset that fails to load, a
 knob that would zero every weight) is reported, never raised: the music goes on.
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 import mido
 
+from rtgen.live.listener import CLEARING_CCS
 from rtgen.midi.messages import SUSTAIN_CC
 
 CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue", "songpos"})
@@ -40,7 +42,7 @@ class InputRouter:
         if kind in CLOCK_TYPES:
             self._clock(t, message)
             return True
-        if kind == "control_change" and message.control != SUSTAIN_CC:
+        if kind == "control_change" and message.control != SUSTAIN_CC and message.control not in CLEARING_CCS:
             self.commands.control_change(message)
             return True
         if kind == "program_change":

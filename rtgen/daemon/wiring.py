@@ -26,14 +26,17 @@ class TapPort:
     """The output port as the scheduler sees it: every message sent is also stamped into ``sent``.
 
     The output thread appends ``(perf_counter(), message)`` right after the
-    send; the engine thread drains it (echo filter, roll, recording), so what
-    is recorded is what actually went out, when it went out.
+    send; the engine thread drains it (roll, recording), so what is recorded is
+    what actually went out, when it went out. It also stamps each message into
+    ``sending`` right before the send: the echo filter must know of a send
+    before its echo can arrive, whatever the output thread is preempted by.
     """
 
     def __init__(self, port, now: Callable[[], float] = time.perf_counter) -> None:
         self.port = port
         self.now = now
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)
+        self.sending: deque[tuple[float, mido.Message]] = deque(maxlen=65536)
 
     @property
     def name(self) -> str:
@@ -44,6 +47,7 @@ class TapPort:
         return getattr(self.port, "failed", 0)
 
     def send(self, message: mido.Message) -> None:
+        self.sending.append((self.now(), message))
         self.port.send(message)
         self.sent.append((self.now(), message))
 
@@ -135,6 +139,24 @@ def output_offset_ms(configured: float | None, out_port, log: Callable[[str], No
     offset = -1000.0 * frames / rate
     log(f"output offset {offset:.3f} ms: one JACK period ({frames} frames at {rate} Hz) early")
     return offset
+
+
+def echo_window_s(configured_s: float, out_port, log: Callable[[str], None]) -> float:
+    """The echo filter's window: as configured, widened to three JACK periods on a JACK output.
+
+    A looped echo comes back a period or two after the send (the period the
+    output is handed over in, and the one the input reads it in), so a server
+    run with long periods (1024 frames at 48 kHz: 21 ms) needs a longer window.
+    """
+    from rtgen.midi.graph import jack_period
+
+    if getattr(out_port, "backend", None) != "jack" or (period := jack_period()) is None:
+        return configured_s
+    frames, rate = period
+    window_s = max(configured_s, 3.0 * frames / rate)
+    if window_s > configured_s:
+        log(f"echo window {window_s * 1000:.0f} ms: three JACK periods ({frames} frames at {rate} Hz)")
+    return window_s
 
 
 def open_recorder(config: DaemonConfig, clock, tempo_bpm: float):

@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,20 +43,12 @@ import torch
 from torch import Tensor
 
 from rtgen.encoding import EncodingError, Note, check_same_vocabulary
-from rtgen.engine.controls import ControlError, Controls, normalise
-from rtgen.engine.form import Lookback, lean_towards, soften_out_of_key
+from rtgen.engine.controls import Controls
+from rtgen.engine.density import DensityHold, scale_range, shift_cap_steps
+from rtgen.engine.derived import Derived, derive
+from rtgen.engine.form import Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs
-from rtgen.engine.sampling import (
-    allowed_pitches,
-    choose_from,
-    detect_key,
-    key_name,
-    parse_key,
-    scale_pitches,
-    token_mask,
-    top_k_,
-    top_p_,
-)
+from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import LoadedModel
 
@@ -67,21 +58,6 @@ DRAWS = 256  # uniform numbers drawn from the generator at once
 
 class EngineError(RtgenError):
     """Models that cannot play together (another vocabulary, a missing genre model)."""
-
-
-@dataclass(frozen=True)
-class _Derived:
-    """Tensors built once per controls value; the stepping thread only reads them."""
-
-    controls: Controls
-    auto_key: tuple[int, str] | None  # the detected key this was built for (key "auto" only)
-    weights: Tensor  # [K] normalised weights, on the model device
-    single: int  # index of the only genre with weight > 0, or -1
-    mask: np.ndarray  # [V] float32 multiplicative 1/0 mask: pitch range, scale, PAD, SEP
-    key: tuple[int, str] | None  # the scale lock's key, None when unlocked
-    max_note_steps: int  # grid steps a note may sound before it is closed
-    genre_input: tuple[float, ...] | None  # the conditional model's genre vector (method "conditional")
-    inverse_temperature: float  # logits are multiplied by this (1 / temperature)
 
 
 def pick_device(device: str) -> torch.device:
@@ -143,6 +119,8 @@ class Engine:
         self._mask = np.ones(len(self.encoding), dtype=np.float32)  # controls' mask x note-off mask
         self._mask_tensor = torch.from_numpy(self._mask)
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
+        self._performer = False  # the tokens being taken are the performer's
+        self._density = DensityHold()
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
@@ -220,43 +198,12 @@ class Engine:
         self.generator.manual_seed(seed)
         self._draws.clear()
 
-    def _derive(self, controls: Controls, auto_key: tuple[int, str] | None) -> _Derived:
-        unknown = sorted(set(controls.weights) - set(self.genres) - set(self.conditional_genres))
-        if unknown:
-            raise ControlError(f"weight for {unknown[0]!r}, but no such genre is loaded ({', '.join(self.genres)})")
-        if controls.method == "conditional":
-            if self._conditional is None:
-                raise ControlError("method 'conditional' needs the multi-genre model (models/multi); none is loaded")
-            genre_input = controls.normalised_weights(self.conditional_genres)
-            weights = normalise([1.0] * len(self.genres)) if self.genres else ()
-        elif self._stepper is None:
-            raise ControlError(f"method {controls.method!r} needs genre models; only the conditional model is loaded")
-        else:
-            genre_input = None
-            weights = controls.normalised_weights(self.genres)
-        w = torch.tensor(weights, dtype=torch.float32, device=self.device)
-        nonzero = [i for i, x in enumerate(weights) if x > 0]
-        key = None
-        if controls.scale_lock or controls.key_prior > 0:
-            key = parse_key(controls.key) if controls.key != "auto" else (auto_key or detect_key([]))
-        allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key if controls.scale_lock else None)
-        forbid = (self.encoding.pad_id, self.encoding.sep_id)
-        mask = token_mask(self.encoding, allowed, forbid=forbid).numpy()
-        if controls.key_prior > 0 and not controls.scale_lock and self._is_event:
-            soften_out_of_key(mask, self.encoding, scale_pitches(*key), controls.key_prior)
-        return _Derived(
-            controls=controls,
-            auto_key=auto_key,
-            weights=w,
-            single=nonzero[0] if len(nonzero) == 1 else -1,
-            mask=mask,
-            key=key,
-            max_note_steps=max(1, round(controls.max_note_beats * self.encoding.steps_per_beat)),
-            genre_input=genre_input,
-            inverse_temperature=1.0 / controls.temperature,
-        )
+    def _derive(self, controls: Controls, auto_key: tuple[int, str] | None) -> Derived:
+        conditional_genres = self.conditional_genres if self._conditional is not None else None
+        genres = self.genres if self._stepper is not None else ()
+        return derive(controls, auto_key, self.encoding, genres, conditional_genres, self.device)
 
-    def _use(self, derived: _Derived) -> None:
+    def _use(self, derived: Derived) -> None:
         self._derived = derived
         self._combine_masks()
         if derived.genre_input is not None:
@@ -313,6 +260,7 @@ class Engine:
         self._written = 0
         self._lookback.reset()
         self._decoder = self.encoding.decoder()
+        self._density.reset()
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         if self._is_event:
             self._off_mask[self.encoding.off_base : self.encoding.off_base + 128] = 0.0
@@ -325,14 +273,22 @@ class Engine:
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
 
-    def feed(self, tokens: Sequence[int]) -> None:
-        """Advance the models (and the decoder) by given tokens, e.g. the performer's notes in duet mode."""
-        if len(tokens) > 16:
-            self._follow_key()
-            self._take([int(t) for t in tokens])
-            return
-        for token in tokens:
-            self._advance(int(token))
+    def feed(self, tokens: Sequence[int], *, performer: bool = False) -> None:
+        """Advance the models (and the decoder) by given tokens.
+
+        ``performer``: the tokens are the performer's notes (duet): they steer
+        what the models play, and rtgen's ``DensityHold`` keeps how much.
+        """
+        self._performer = performer
+        try:
+            if len(tokens) > 16:
+                self._follow_key()
+                self._take([int(t) for t in tokens])
+                return
+            for token in tokens:
+                self._advance(int(token))
+        finally:
+            self._performer = False
 
     def _take(self, tokens: list[int]) -> None:
         """Run a token sequence through the active steppers' sequence forward, the history and the decoder."""
@@ -364,7 +320,7 @@ class Engine:
         self._advance(token)
         return token
 
-    def _probs(self, derived: _Derived, room_steps: int) -> list[float]:
+    def _probs(self, derived: Derived, room_steps: int) -> list[float]:
         """Fused, masked token probabilities [V] as a list (unnormalised).
 
         ``room_steps``: how far time may move before the oldest sounding note
@@ -384,6 +340,13 @@ class Engine:
         if self._is_event:
             if len(self._decoder.state.open_notes) >= c.max_polyphony:
                 values[enc.on_base : enc.off_base] = self._zeros[: enc.off_base - enc.on_base]
+            beat = float(self._decoder.beat)
+            factor = self._density.factor(beat)
+            if factor != 1.0:  # a note starts with its velocity token or its note-on
+                scale_range(values, enc.on_base, enc.off_base, factor)
+                scale_range(values, enc.velocity_base, len(values), factor)
+                cap = shift_cap_steps(self._density.boosting_target(beat), enc.steps_per_beat)
+                room_steps = min(room_steps, cap or room_steps)
             if room_steps < enc.max_shift_steps:
                 start = enc.shift_base + room_steps
                 values[start : enc.velocity_base] = self._zeros[: enc.velocity_base - start]
@@ -409,11 +372,14 @@ class Engine:
         self._track(token)
 
     def _track(self, token: int) -> None:
-        """Feed the decoder; keep the note-off mask equal to the set of sounding pitches."""
+        """Feed the decoder; keep the note-off mask equal to the set of sounding pitches; count onsets."""
         events = self._decoder.feed(token)
         if not self._is_event:
             return
         for event in events:
+            if event.on:
+                onset = self._density.performer_onset if self._performer else self._density.own_onset
+                onset(float(event.beat))
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]

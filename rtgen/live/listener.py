@@ -8,8 +8,15 @@ The listener is pure bookkeeping owned by the engine thread: it is handed
 * Sustain pedal: while CC64 >= 64, note-offs are held and the notes end when
   the pedal is released (or when the same pitch is struck again).
 * A phrase ends after ``phrase_gap_beats`` of silence (nothing sounding, pedal
-  holds included) or when it reaches ``max_phrase_beats``; notes still
-  sounding at such a cut are closed there and carried into the next phrase.
+  holds included), after ``onset_gap_beats`` without a new onset (a key held
+  down, or a note-off lost on the way, must not keep a phrase open), or when
+  it reaches ``max_phrase_beats``. Notes still sounding at a length cut are
+  closed there and carried into the next phrase; at an onset-gap cut they are
+  closed and set aside (their note-offs are taken quietly). A phrase needs an
+  onset of its own: carried tails alone are not a call.
+* A note held longer than ``stuck_note_beats`` is treated as released, and an
+  incoming all-notes-off (CC 123), all-sound-off (CC 120) or system reset
+  clears the listener: what is held ends and the phrase in progress is dropped.
 * Quantisation: onsets and ends are rounded to the grid on the clock's
   absolute beats, so a phrase keeps its phase against the daemon's bars. The
   phrase's origin is the bar line at or before its first (rounded) onset, so
@@ -17,7 +24,9 @@ The listener is pure bookkeeping owned by the engine thread: it is handed
   which bar that was.
 * Echo filter: rtgen's own output looped back into its input (a DAW's MIDI
   thru, a patch cable) is recognised by (channel, pitch, on/off) within
-  ``echo_window_s`` of the time it was sent, and dropped.
+  ``echo_window_s`` of the time it was sent (the daemon widens the window to
+  cover a long JACK period), and dropped. Sends are remembered before they
+  are made, so an echo can never be judged before its send is known.
 * Anything else (sysex, note-offs without note-ons, other channel messages,
   running-status fragments the port could not parse) is ignored and counted.
 """
@@ -34,7 +43,9 @@ import mido
 
 from rtgen.encoding import Note, quantise
 from rtgen.errors import RtgenError
-from rtgen.midi.messages import PEDAL_DOWN, SUSTAIN_CC
+from rtgen.midi.messages import ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, PEDAL_DOWN, SUSTAIN_CC
+
+CLEARING_CCS = frozenset({ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC})
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,9 @@ class ListenerConfig:
 
     channel: int | None = None  # 0-15 listens to one channel; None listens to all (omni)
     phrase_gap_beats: float = 1.0  # silence that ends a phrase, > 0
+    onset_gap_beats: float = 2.0  # no new onset for this long ends a phrase even with keys held, >= phrase_gap_beats
     max_phrase_beats: float = 16.0  # a phrase is cut at this length, >= phrase_gap_beats
+    stuck_note_beats: float = 16.0  # a note held this long is taken as released (a lost note-off), > 0
     beats_per_bar: int = 4  # bar length, for the phrase origin, 1-16
     echo_window_s: float = 0.05  # input matching what rtgen sent this long ago is its own echo, >= 0
 
@@ -54,6 +67,10 @@ class ListenerConfig:
             raise RtgenError(f"phrase_gap_beats {self.phrase_gap_beats} must be > 0")
         if self.max_phrase_beats < self.phrase_gap_beats:
             raise RtgenError(f"max_phrase_beats {self.max_phrase_beats} must be >= phrase_gap_beats")
+        if self.onset_gap_beats < self.phrase_gap_beats:
+            raise RtgenError(f"onset_gap_beats {self.onset_gap_beats} must be >= phrase_gap_beats")
+        if self.stuck_note_beats <= 0:
+            raise RtgenError(f"stuck_note_beats {self.stuck_note_beats} must be > 0")
         if not 1 <= self.beats_per_bar <= 16:
             raise RtgenError(f"beats_per_bar {self.beats_per_bar} outside 1-16")
         if self.echo_window_s < 0:
@@ -90,6 +107,8 @@ class ListenerCounts:
 
     notes_in: int = 0  # accepted note-ons
     echoes: int = 0  # messages dropped as rtgen's own output
+    stuck: int = 0  # notes held past ``stuck_note_beats``, taken as released
+    cleared: int = 0  # all-notes-off, all-sound-off or reset messages that cleared the listener
     filtered: int = 0  # messages on another channel
     ignored: int = 0  # malformed or irrelevant messages
 
@@ -144,15 +163,18 @@ class Listener:
         """Forget the phrase in progress (a mode change or a stop)."""
         self._open: dict[int, tuple[float, int]] = {}  # pitch -> (start beat, velocity)
         self._held: set[int] = set()  # pitches released while the pedal is down
+        self._aside: dict[int, float] = {}  # pitch -> start beat: held through an onset-gap cut, no longer a phrase's
         self._pedal = False
         self._done: list[tuple[float, float, int, int]] = []  # (start, end, pitch, velocity) in beats
         self._first_beat: float | None = None
         self._last_end_beat = -math.inf
+        self._last_onset_beat = -math.inf
+        self._onsets = 0  # onsets in the phrase in progress (carried notes are not onsets)
 
     @property
     def sounding(self) -> frozenset[int]:
         """Pitches the performer is holding (by key or pedal)."""
-        return frozenset(self._open)
+        return frozenset(self._open) | frozenset(self._aside)
 
     @property
     def in_phrase(self) -> bool:
@@ -165,6 +187,8 @@ class Listener:
     def feed(self, t: float, message: mido.Message) -> list[Heard]:
         """Take one stamped input message; return the note starts/ends it caused."""
         kind = message.type
+        if kind == "reset":
+            return self.clear(t)
         if kind not in ("note_on", "note_off", "control_change"):
             self.counts.ignored += 1
             return []
@@ -172,6 +196,8 @@ class Listener:
             self.counts.filtered += 1
             return []
         if kind == "control_change":
+            if message.control in CLEARING_CCS:
+                return self.clear(t)
             if message.control != SUSTAIN_CC:
                 self.counts.ignored += 1
                 return []
@@ -186,16 +212,22 @@ class Listener:
     def _note_on(self, t: float, pitch: int, velocity: int) -> list[Heard]:
         beat = self.beat_at(t)
         heard = []
+        if pitch in self._aside:
+            heard.append(self._release_aside(t, beat, pitch))
         if pitch in self._open:  # re-struck (often under the pedal): the old note ends here
             heard.append(self._end(t, beat, pitch))
         self._open[pitch] = (beat, velocity)
         if self._first_beat is None:
             self._first_beat = beat
+        self._last_onset_beat = beat
+        self._onsets += 1
         self.counts.notes_in += 1
         heard.append(Heard(t, beat, pitch, velocity, True))
         return heard
 
     def _note_off(self, t: float, pitch: int) -> list[Heard]:
+        if pitch in self._aside:
+            return [self._release_aside(t, self.beat_at(t), pitch)]
         if pitch not in self._open or pitch in self._held:
             self.counts.ignored += 1
             return []
@@ -209,8 +241,7 @@ class Listener:
         if down or not self._held:
             return []
         beat = self.beat_at(t)
-        heard = [self._end(t, beat, pitch) for pitch in sorted(self._held)]
-        return heard
+        return [self._end(t, beat, pitch) for pitch in sorted(self._held)]
 
     def _end(self, t: float, beat: float, pitch: int) -> Heard:
         start, velocity = self._open.pop(pitch)
@@ -219,27 +250,56 @@ class Listener:
         self._last_end_beat = max(self._last_end_beat, beat)
         return Heard(t, beat, pitch, 0, False)
 
+    def _release_aside(self, t: float, beat: float, pitch: int) -> Heard:
+        """A note set aside at an onset-gap cut ends: the roll and the duet hear it; no phrase does."""
+        del self._aside[pitch]
+        return Heard(t, beat, pitch, 0, False)
+
+    def clear(self, t: float) -> list[Heard]:
+        """All notes off, all sound off or reset: everything held ends now and the phrase in progress goes."""
+        beat = self.beat_at(t)
+        heard = [Heard(t, beat, pitch, 0, False) for pitch in sorted(self.sounding)]
+        self.counts.cleared += 1
+        self.reset()
+        return heard
+
+    def expire(self, t: float) -> list[Heard]:
+        """Notes held past ``stuck_note_beats`` at ``t``, ended as if released (their note-offs were lost)."""
+        beat, limit = self.beat_at(t), self.config.stuck_note_beats
+        stuck = [p for p, (start, _) in self._open.items() if beat - start >= limit]
+        stuck_aside = [p for p, start in self._aside.items() if beat - start >= limit]
+        self.counts.stuck += len(stuck) + len(stuck_aside)
+        heard = [self._end(t, beat, pitch) for pitch in stuck]
+        return heard + [self._release_aside(t, beat, pitch) for pitch in stuck_aside]
+
     def poll(self, t: float) -> Phrase | None:
-        """A finished phrase if, at time ``t``, silence or the length limit has ended one."""
+        """A finished phrase if, at time ``t``, silence, a lack of onsets or the length limit has ended one."""
         if self._first_beat is None:
             return None
-        beat = self.beat_at(t)
-        if not self._open and beat - self._last_end_beat >= self.config.phrase_gap_beats:
+        beat, config = self.beat_at(t), self.config
+        if not self._open and beat - self._last_end_beat >= config.phrase_gap_beats:
             return self._finish(self._last_end_beat, carry=False)
-        if beat - self._first_beat >= self.config.max_phrase_beats:
-            return self._finish(self._first_beat + self.config.max_phrase_beats, carry=True)
+        if self._open and beat - self._last_onset_beat >= config.onset_gap_beats:
+            return self._finish(self._last_onset_beat + config.onset_gap_beats, carry=False)
+        if beat - self._first_beat >= config.max_phrase_beats:
+            return self._finish(self._first_beat + config.max_phrase_beats, carry=True)
         return None
 
     def _finish(self, end_beat: float, carry: bool) -> Phrase | None:
         spans = list(self._done)
-        carried = dict(self._open) if carry else {}
-        spans.extend((start, end_beat, pitch, velocity) for pitch, (start, velocity) in carried.items())
+        spans.extend((start, end_beat, pitch, velocity) for pitch, (start, velocity) in self._open.items())
+        own_onsets, self._onsets = self._onsets, 0
         self._done = []
-        self._first_beat = end_beat if carried else None
-        self._open = {pitch: (end_beat, velocity) for pitch, (_, velocity) in carried.items()}
-        self._held &= set(self._open)
         self._last_end_beat = -math.inf
-        return self._quantise(spans)
+        if carry:
+            self._open = {pitch: (end_beat, velocity) for pitch, (_, velocity) in self._open.items()}
+            self._first_beat = end_beat if self._open else None
+        else:
+            self._aside.update((pitch, start) for pitch, (start, _) in self._open.items())
+            self._open = {}
+            self._first_beat = None
+        self._held &= set(self._open)
+        return self._quantise(spans) if own_onsets else None
 
     def _quantise(self, spans: list[tuple[float, float, int, int]]) -> Phrase | None:
         spb = self.steps_per_beat

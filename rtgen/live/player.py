@@ -7,9 +7,15 @@ top of each tick, at most ``max_commands_per_tick`` a tick so a flood never
 starves generation; no lock is ever shared. Each tick:
 
 1. applies queued commands;
-2. takes the stamped input (clock, CC, notes) and routes it;
-3. learns what the output thread actually sent (echo filter, roll, counts);
-4. asks the listener whether a phrase just ended (call-and-response answers it);
+2. learns what the output thread sent or is about to send (echo filter, roll,
+   counts): before the input, so an echo is never judged before its send;
+3. takes at most ``max_inputs_per_tick`` stamped input messages (clock, CC,
+   notes; the rest wait in the port's bounded queue, which drops and counts
+   the oldest) and routes them; in duet at most ``max_steer_tokens_per_tick``
+   of the performer's notes go into the models, so a flood of input never
+   starves generation (a note-off whose note-on went in always goes in);
+4. ends the performer's notes held past the listener's limit, and asks it
+   whether a phrase just ended (call-and-response answers it);
 5. generates tokens while the voice's time is less than the lookahead ahead
    of now, decoding them to note events at absolute times for the scheduler.
 
@@ -41,6 +47,7 @@ from rtgen.live.voice import Voice, silence_tokens
 
 Mode = Literal["call-and-response", "duet", "solo"]
 MODES: tuple[str, ...] = ("call-and-response", "duet", "solo")
+LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class PlayerConfig:
     tick_s: float = 0.001  # the loop's sleep between ticks, 0.0002-0.02
     max_steps_per_tick: int = 32  # engine steps before commands and input are looked at again, >= 1
     max_commands_per_tick: int = 64  # commands applied a tick; the rest wait for the next, >= 1
+    max_inputs_per_s: float = 4000.0  # input messages taken a second (far above a performer), >= 16
+    max_steer_onsets_per_beat: float = 16.0  # duet: performer onsets fed to the models a beat (a beat's burst), >= 1
     late_note_s: float = 0.03  # a note-on generated this long after its time is skipped, not played late; > 0
     output_offset_ms: float | None = None  # added to every send time; negative sends early to make up for the
     # MIDI system's output latency (a DAW's "MIDI offset"). None: one period early on JACK (-1.33 for 64 frames
@@ -75,8 +84,9 @@ class PlayerConfig:
             raise RtgenError(f"out_channel {self.out_channel} outside 0-15")
         if self.start_margin_s < 0 or not 0.0002 <= self.tick_s <= 0.02 or self.max_steps_per_tick < 1:
             raise RtgenError("start_margin_s >= 0, tick_s 0.0002-0.02 and max_steps_per_tick >= 1 are required")
-        if self.max_commands_per_tick < 1:
-            raise RtgenError(f"max_commands_per_tick {self.max_commands_per_tick} must be >= 1")
+        for name, least in (("max_commands_per_tick", 1), ("max_inputs_per_s", 16), ("max_steer_onsets_per_beat", 1)):
+            if getattr(self, name) < least:
+                raise RtgenError(f"{name} {getattr(self, name)} must be >= {least}")
         if self.late_note_s <= 0:
             raise RtgenError(f"late_note_s {self.late_note_s} must be > 0")
         if self.output_offset_ms is not None and not -50 <= self.output_offset_ms <= 50:
@@ -106,7 +116,8 @@ class Player:
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
         self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # appended by the output thread
-        self.inputs: Callable[[], list[tuple[float, mido.Message]]] = list
+        self.sending: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # the same, stamped before the send
+        self.inputs: Callable[[int], list[tuple[float, mido.Message]]] = lambda limit: []
         self.route: Callable[[float, mido.Message], bool] = lambda t, message: False
         self.on_sent: Callable[[float, mido.Message], None] = lambda t, message: None
         self.on_heard: Callable[[float, mido.Message], None] = lambda t, message: None
@@ -115,6 +126,12 @@ class Player:
         self.notes_out = 0
         self.answers = 0
         self.catch_ups = 0  # times the voice fell behind the clock and was moved on
+        self.unsteered = 0  # duet: performer notes heard but not fed to the models (over the tick's budget)
+        self.loop_warned = False
+        self._input_allowance = config.max_inputs_per_s / 16  # input messages the next tick may take
+        self._input_t: float | None = None  # when the allowance was last topped up, s
+        self._steer_allowance = config.max_steer_onsets_per_beat  # onsets the models may take now
+        self._steer_beat = 0.0  # clock beat the allowance was last topped up at
         self.skipped_late = 0  # note-ons generated too late to play (their note-offs are dropped as strays)
         self.phrase_latency_ms: deque[float] = deque(maxlen=64)  # call detected -> answer scheduled
         self.answer_starts: deque[tuple[float, float]] = deque(maxlen=64)  # (call detected at s, answer beat)
@@ -144,10 +161,13 @@ class Player:
             except queue.Empty:
                 break
             self.apply(command)
-        for t, message in self.inputs():
+        self.drain_sent()
+        self._top_up_steering(now)
+        for t, message in self.inputs(self._inputs_now(now)):
             if not self.route(t, message):
                 self.hear(t, message)
-        self.drain_sent()
+        self._warn_of_loop()
+        self._take_heard(self.listener.expire(now))
         phrase = self.listener.poll(now)
         if phrase is not None:
             self.on_phrase(phrase, now)
@@ -156,15 +176,49 @@ class Player:
     def hear(self, t: float, message: mido.Message) -> None:
         """A note message from the performer (CC64 included)."""
         self.on_heard(t, message)
-        for heard in self.listener.feed(t, message):
+        self._take_heard(self.listener.feed(t, message))
+
+    def _take_heard(self, heard_notes: list) -> None:
+        """The performer's note starts and ends: onto the roll, and in duet into the models (within budget)."""
+        for heard in heard_notes:
             self.roll.performer(heard)
-            if self.mode == "duet" and self.voice is not None:
-                self.voice.steer(heard, self.engine)
+            voice = self.voice
+            if self.mode != "duet" or voice is None or not heard.on:
+                continue
+            if self._steer_allowance < 1.0:
+                self.unsteered += 1
+                continue
+            if voice.steer(heard, self.engine):
+                self._steer_allowance -= 1.0
+
+    def _inputs_now(self, now: float) -> int:
+        """How many input messages this tick takes (a token bucket of ``max_inputs_per_s``)."""
+        rate = self.config.max_inputs_per_s
+        elapsed = 0.0 if self._input_t is None else max(0.0, now - self._input_t)
+        self._input_t = now
+        allowance = min(rate / 16, self._input_allowance + elapsed * rate)
+        taken = int(allowance)
+        self._input_allowance = allowance - taken
+        return taken
+
+    def _top_up_steering(self, now: float) -> None:
+        rate, beat = self.config.max_steer_onsets_per_beat, self.clock.beat_at(now)
+        elapsed = max(0.0, beat - self._steer_beat)
+        self._steer_allowance = min(rate, self._steer_allowance + elapsed * rate)
+        self._steer_beat = beat
+
+    def _warn_of_loop(self) -> None:
+        echoes = self.listener.counts.echoes
+        if echoes >= LOOP_ECHOES and not self.loop_warned:
+            self.loop_warned = True
+            self.log(f"warning: your output is looped to your input ({echoes} of rtgen's own notes came back)")
 
     def drain_sent(self) -> None:
+        while self.sending:
+            t, message = self.sending.popleft()
+            self.listener.remember_sent(t, message)
         while self.sent:
             t, message = self.sent.popleft()
-            self.listener.remember_sent(t, message)
             self.on_sent(t, message)
             if message.type in ("note_on", "note_off"):
                 if message.type == "note_on" and message.velocity > 0:

@@ -117,25 +117,30 @@ class Voice:
         self.finished = True
         return out
 
-    def steer(self, heard: Heard, engine) -> None:
-        """Duet: feed the performer's note into the models at the voice's current step.
+    def steer(self, heard: Heard, engine) -> int:
+        """Duet: feed the performer's note onset into the models at the voice's current step; the tokens fed.
 
         The note lands where the generated stream stands (at most the lookahead
         after it was played); if the stream lags behind the note, silence is
         fed first (to the decoder too, so output and models keep one timeline).
-        Only event encodings carry a note without advancing time.
+        The models hear the onset as a note-on and its note-off at once, and
+        never the performer's release: a model that believed the performer's
+        notes still sounded would wait for them to end, as a melody model
+        waits out its own note (measured: rtgen fell silent under a dense
+        performer). Only event encodings carry a note without advancing time.
         """
         encoding = self.encoding
-        if not hasattr(encoding, "off_base"):
-            return
+        if not hasattr(encoding, "off_base") or not heard.on:
+            return 0
         tokens: list[int] = []
         behind_steps = round((heard.beat - self.position) * encoding.steps_per_beat)
         if self.started and behind_steps > 0:
             tokens.extend(silence_tokens(encoding, behind_steps))
             for token in tokens:
                 self.decoder.feed(token)
-        tokens.append(encoding.note_on_id(heard.pitch) if heard.on else encoding.off_base + heard.pitch)
-        engine.feed(tokens)
+        tokens += [encoding.note_on_id(heard.pitch), encoding.off_base + heard.pitch]
+        engine.feed(tokens, performer=True)
+        return len(tokens)
 
     def _clamp(self, beat: float) -> float:
         return beat if self.end_beat is None else min(beat, self.end_beat)

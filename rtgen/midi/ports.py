@@ -63,21 +63,27 @@ _ZOMBIES: list[object] = []
 
 
 class MessageQueue:
-    """A bounded queue of ``(t, message)``; when full the oldest goes, and is counted in ``dropped``.
+    """A bounded queue of ``(t, message)``; what arrives while it is full is dropped and counted.
 
-    ``put_bytes`` is the only producer (one MIDI callback thread), ``poll`` the
-    only consumer; deque appends and pops are atomic, so no lock is needed.
+    Dropping the newest, before it is parsed, makes a flood cheap: a message
+    that cannot be kept costs a length check, not a parse, so the input
+    thread does not take the interpreter away from the output thread.
+    ``put_bytes`` is the only producer (the input poller), ``poll`` the only
+    consumer; deque appends and pops are atomic, so no lock is needed.
     """
 
-    def __init__(self, queue_size: int = 4096) -> None:
+    def __init__(self, queue_size: int = 1024) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self._items: deque[tuple[float, mido.Message]] = deque(maxlen=queue_size)
         self.received = 0  # messages parsed and queued
-        self.dropped = 0  # oldest messages pushed out by a full queue
+        self.dropped = 0  # messages that arrived while the queue was full
         self.malformed = 0  # byte strings mido could not parse
 
     def put_bytes(self, t: float, data: Iterable[int]) -> None:
+        if len(self._items) == self._items.maxlen:
+            self.dropped += 1
+            return
         try:
             message = mido.Message.from_bytes(list(data))
         except (ValueError, TypeError, IndexError):
@@ -88,17 +94,20 @@ class MessageQueue:
     def put(self, t: float, message: mido.Message) -> None:
         if len(self._items) == self._items.maxlen:
             self.dropped += 1
+            return
         self._items.append((t, message))
         self.received += 1
 
-    def poll(self) -> list[tuple[float, mido.Message]]:
-        """Everything queued so far, oldest first; returns at once."""
+    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
+        """What is queued, oldest first, at most ``limit`` (None: everything); returns at once."""
         items = []
-        while True:
+        popleft = self._items.popleft
+        for _ in range(len(self._items) if limit is None else limit):
             try:
-                items.append(self._items.popleft())
+                items.append(popleft())
             except IndexError:
-                return items
+                break
+        return items
 
     def __len__(self) -> int:
         return len(self._items)
@@ -244,8 +253,8 @@ class InputPort(_RtPort):
     def _prepare(self, midi) -> None:
         midi.ignore_types(sysex=False, timing=False, active_sense=True)  # keep MIDI clock for the clock follower
 
-    def poll(self) -> list[tuple[float, mido.Message]]:
-        return self.queue.poll()
+    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
+        return self.queue.poll(limit)
 
     def close(self) -> None:
         self._poller.stop()
@@ -302,7 +311,7 @@ def open_input(
     backend: str = "auto",
     client_name: str = "rtgen",
     virtual_name: str = "rtgen in",
-    queue_size: int = 4096,
+    queue_size: int = 1024,
 ) -> InputPort:
     """rtgen's virtual input ``virtual_name`` (``name`` None), or a connection from the port matching ``name``."""
     resolved = resolve_backend(backend)
@@ -360,7 +369,7 @@ class FakeOutputPort:
 class FakeInputPort:
     """An in-process input for tests: ``push`` stands in for the MIDI callback."""
 
-    def __init__(self, queue_size: int = 4096, now: Callable[[], float] = time.perf_counter, name: str = "fake in"):
+    def __init__(self, queue_size: int = 1024, now: Callable[[], float] = time.perf_counter, name: str = "fake in"):
         self.queue = MessageQueue(queue_size)
         self.now = now
         self.name = name
@@ -371,8 +380,8 @@ class FakeInputPort:
     def push(self, message: mido.Message, t: float | None = None) -> None:
         self.queue.put(self.now() if t is None else t, message)
 
-    def poll(self) -> list[tuple[float, mido.Message]]:
-        return self.queue.poll()
+    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
+        return self.queue.poll(limit)
 
     @property
     def dropped(self) -> int:

@@ -1,0 +1,79 @@
+"""What a controls value means for the stepping engine, built once when the controls change.
+
+``derive`` turns ``Controls`` into the tensors a step reads (normalised
+weights on the model device, the multiplicative token mask, the key, the note
+length in grid steps), so the step itself computes nothing from the controls.
+Errors raise here, naming the control, before the engine takes the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rtgen.engine.controls import ControlError, Controls, normalise
+from rtgen.engine.form import soften_out_of_key
+from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Tensors built once per controls value; the stepping thread only reads them."""
+
+    controls: Controls
+    auto_key: tuple[int, str] | None  # the detected key this was built for (key "auto" only)
+    weights: Tensor  # [K] normalised weights, on the model device
+    single: int  # index of the only genre with weight > 0, or -1
+    mask: np.ndarray  # [V] float32 multiplicative mask: pitch range, scale, PAD, SEP (key prior: fractions)
+    key: tuple[int, str] | None  # the scale lock's key, None when unlocked
+    max_note_steps: int  # grid steps a note may sound before it is closed
+    genre_input: tuple[float, ...] | None  # the conditional model's genre vector (method "conditional")
+    inverse_temperature: float  # logits are multiplied by this (1 / temperature)
+
+
+def derive(
+    controls: Controls,
+    auto_key: tuple[int, str] | None,
+    encoding,
+    genres: Sequence[str],
+    conditional_genres: Sequence[str] | None,
+    device: torch.device,
+) -> Derived:
+    """``genres``: the genre models loaded (empty: none); ``conditional_genres``: None without the multi model."""
+    known = set(genres) | set(conditional_genres or ())
+    unknown = sorted(set(controls.weights) - known)
+    if unknown:
+        raise ControlError(f"weight for {unknown[0]!r}, but no such genre is loaded ({', '.join(genres)})")
+    if controls.method == "conditional":
+        if conditional_genres is None:
+            raise ControlError("method 'conditional' needs the multi-genre model (models/multi); none is loaded")
+        genre_input = controls.normalised_weights(conditional_genres)
+        weights = normalise([1.0] * len(genres)) if genres else ()
+    elif not genres:
+        raise ControlError(f"method {controls.method!r} needs genre models; only the conditional model is loaded")
+    else:
+        genre_input = None
+        weights = controls.normalised_weights(genres)
+    nonzero = [i for i, x in enumerate(weights) if x > 0]
+    key = None
+    if controls.scale_lock or controls.key_prior > 0:
+        key = parse_key(controls.key) if controls.key != "auto" else (auto_key or detect_key([]))
+    allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key if controls.scale_lock else None)
+    mask = token_mask(encoding, allowed, forbid=(encoding.pad_id, encoding.sep_id)).numpy()
+    if controls.key_prior > 0 and not controls.scale_lock and hasattr(encoding, "off_base"):
+        soften_out_of_key(mask, encoding, scale_pitches(*key), controls.key_prior)
+    return Derived(
+        controls=controls,
+        auto_key=auto_key,
+        weights=torch.tensor(weights, dtype=torch.float32, device=device),
+        single=nonzero[0] if len(nonzero) == 1 else -1,
+        mask=mask,
+        key=key,
+        max_note_steps=max(1, round(controls.max_note_beats * encoding.steps_per_beat)),
+        genre_input=genre_input,
+        inverse_temperature=1.0 / controls.temperature,
+    )
