@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
+
+from rtgen.cli.progress import note
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -22,7 +23,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 def _progress(args, line: str) -> None:
     """What a long benchmark is doing, on stderr so that ``--json`` output stays one document."""
     if not args.json:
-        print(line, file=sys.stderr)
+        note(line)
 
 
 def _print_report(args, report: dict, as_text) -> int:
