@@ -70,10 +70,13 @@ def seed_notes(args: argparse.Namespace, preset):
 
 
 def run(args: argparse.Namespace) -> int:
+    from rtgen.cli.outputs import output_file
     from rtgen.cli.progress import Counter
     from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
     from rtgen.engine.warm import Engine
 
+    out = output_file(args.out, "-o")
+    musicxml = output_file(args.musicxml, "--musicxml") if args.musicxml else None
     preset = build_preset(args)
     phrase = seed_notes(args, preset)
     if preset.controls.method == "conditional":  # the multi-genre model alone: no genre model needs stepping
@@ -83,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine.from_names(genres, args.device, preset.controls, conditional=None, seed=args.seed)
     counter = Counter("generate", args.bars, "bars")
     notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter)
-    path = write_midi(notes, args.out, preset.tempo_bpm, name=f"rtgen {preset.name}")
+    path = write_midi(notes, out, preset.tempo_bpm, name=f"rtgen {preset.name}")
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
-    if args.musicxml:
-        print(f"{write_musicxml(notes, args.musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
+    if musicxml:
+        print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
     return 0

@@ -94,11 +94,13 @@ def build_config(args):
 
 
 def run(args) -> int:
+    from rtgen.cli.outputs import output_file
     from rtgen.train.data import load_data, save_prepared
     from rtgen.train.loop import train
 
     config = build_config(args)
     if args.prepare:
+        output_file(args.prepare, "--prepare")
         encoding, data = load_data(config, progress=not args.no_progress)
         path = save_prepared(args.prepare, encoding, data)
         tokens = sum(d.train.size + d.valid.size for d in data)

@@ -115,7 +115,6 @@ def midi_file(notes: Sequence[Note], tempo_bpm: float, name: str = "rtgen", chan
 
 def write_midi(notes: Sequence[Note], path: str | Path, tempo_bpm: float, name: str = "rtgen") -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     midi_file(notes, tempo_bpm, name).save(str(path))
     return path
 
@@ -157,7 +156,6 @@ def write_musicxml(notes: Sequence[Note], path: str | Path, tempo_bpm: float, ti
             part.insert(now, m21note.Rest(quarterLength=total - now))
         score.insert(0, part.makeNotation())
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     return Path(score.write("musicxml", fp=str(path)))
 
 
