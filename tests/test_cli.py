@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
 from rtgen.cli import main
 from rtgen.cli.progress import Counter
+from rtgen.encoding import EventEncoding
 from rtgen.errors import RtgenError
+from rtgen.nets.checkpoint import find_model, installed_folders, load_model, save_checkpoint
+from rtgen.nets.recurrent import NetConfig, RecurrentLM
 
 
 class Ticks:
@@ -68,3 +73,68 @@ def test_commands_refuse_to_write_into_a_missing_folder_before_any_work(argv, tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"the folder {missing} does not exist" in err
     assert not missing.exists() and list(tmp_path.iterdir()) == []
+
+
+def _model(folder: Path, genre: str, hidden: int = 16) -> Path:
+    model = RecurrentLM(NetConfig(embedding_dim=8, hidden_sizes=(hidden,)))
+    save_checkpoint(folder / genre, model, EventEncoding(), {"genre": genre, "metrics": {"valid_ce": 1.5}})
+    return folder / genre
+
+
+@pytest.fixture
+def two_folders(tmp_path, monkeypatch):
+    """A shipped folder (folk, fiddle) and a user folder (folk again, jazz) set as RTGEN_MODELS."""
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    _model(shipped, "folk"), _model(shipped, "fiddle"), _model(user, "folk", hidden=12), _model(user, "jazz")
+    (shipped / "configs").mkdir()
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(shipped))
+    monkeypatch.setenv("RTGEN_MODELS", str(user))
+    return shipped.resolve(), user.resolve()
+
+
+def test_rtgen_models_adds_the_users_models_to_the_shipped_ones_and_the_user_wins_a_clash(two_folders, capsys):
+    shipped, user = two_folders
+    assert [(m.name, m.folder, m.hides) for m in installed_folders()] == [
+        ("fiddle", shipped / "fiddle", None),
+        ("folk", user / "folk", shipped / "folk"),
+        ("jazz", user / "jazz", None),
+    ]
+    assert find_model("folk") == user / "folk" and find_model("fiddle") == shipped / "fiddle"
+    assert load_model("folk").model.config.hidden_sizes == (12,)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"from {user / 'folk'} (RTGEN_MODELS), used instead of the shipped {shipped / 'folk'}" in out
+    assert f"from {user / 'jazz'} (RTGEN_MODELS)\n" in out and "fiddle: " in out
+
+
+def test_rtgen_models_lists_a_broken_checkpoint_as_broken_with_its_reason(two_folders, capsys):
+    shipped, user = two_folders
+    weights = user / "jazz" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    meta = json.loads((shipped / "fiddle" / "meta.json").read_text())
+    meta["config"]["hidden_sizes"] = [32]
+    (shipped / "fiddle" / "meta.json").write_text(json.dumps(meta))
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("fiddle: BROKEN, not loadable: ") and "do not fit the config" in lines[0]
+    assert any(line.startswith("jazz: BROKEN, not loadable: ") and "truncated" in line for line in lines)
+    assert any(line.startswith("folk: ") and "valid CE 1.500" in line for line in lines)
+    assert main(["models", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert "truncated" in listed["jazz"]["broken"] and listed["folk"]["broken"] is None
+
+
+def test_after_training_rtgen_says_how_to_use_the_new_model(two_folders):
+    from rtgen.cli.train_cmd import usage_hint
+    from rtgen.train.config import TrainConfig, parse_genres
+
+    shipped, user = two_folders
+    hint = usage_hint(user / "jazz", TrainConfig(genre="jazz"))
+    assert hint.splitlines() == [
+        f"use it: RTGEN_MODELS={user} python -m rtgen generate --genres jazz -o jazz.mid",
+        f"   live: RTGEN_MODELS={user} python -m rtgen run --genres jazz",
+    ]
+    assert "(it replaces the shipped folk)" in usage_hint(user / "folk", TrainConfig(genre="folk"))
+    both = TrainConfig(genres=parse_genres("a=x,b=y"))
+    assert "--method conditional --genres a=1,b=1" in usage_hint(user / "multi", both)
+    assert f"rename {user / 'ab'} to {user / 'multi'}" in usage_hint(user / "ab", both)

@@ -241,6 +241,7 @@ def test_resume_takes_the_runs_own_config_and_refuses_flags_that_contradict_it(t
     assert main([*resume, "--config", str(tmp_path / "other.toml")]) == 2
     assert "other.toml: seq_len 48 contradicts" in capsys.readouterr().err
     assert main([*resume, "--epochs", "2", "--seq-len", "24"]) == 0
+    assert f"use it: RTGEN_MODELS={tmp_path.resolve()} python -m rtgen generate --genres run" in capsys.readouterr().out
     meta = json.loads((out / "meta.json").read_text())
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
     assert meta["config"]["hidden_sizes"] == [24] and meta["train"]["steps_per_epoch"] == 6

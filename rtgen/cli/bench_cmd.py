@@ -37,10 +37,10 @@ def _shipped_net_config(config_path: str | None):
 
     from rtgen.config import load
     from rtgen.encoding import make_encoding
-    from rtgen.paths import models_dir
+    from rtgen.paths import shipped_models_dir
     from rtgen.train.config import TrainConfig
 
-    path = Path(config_path) if config_path else models_dir() / "configs" / "folk.toml"
+    path = Path(config_path) if config_path else shipped_models_dir() / "configs" / "folk.toml"
     config = load(TrainConfig, path) if path.exists() else TrainConfig()
     net = dataclasses.replace(config.net, vocab_size=len(make_encoding(config.encoding)))
     return config, net, path

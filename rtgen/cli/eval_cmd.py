@@ -100,12 +100,14 @@ def run_classifier_cmd(args) -> int:
 def run_fidelity_cmd(args) -> int:
     from rtgen.errors import RtgenError
     from rtgen.evaluate.fidelity import CLASSIFIER_FILE, run_fidelity
+    from rtgen.nets.checkpoint import find_model
     from rtgen.nets.classifier import GenreClassifier
-    from rtgen.paths import models_dir
+    from rtgen.paths import models_dirs
 
-    classifier = GenreClassifier.load(models_dir() / CLASSIFIER_FILE)
+    found = [folder / CLASSIFIER_FILE for folder in models_dirs() if (folder / CLASSIFIER_FILE).exists()]
+    classifier = GenreClassifier.load(found[0] if found else models_dirs()[-1] / CLASSIFIER_FILE)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if "conditional" in methods and not (models_dir() / "multi" / "meta.json").exists():
+    if "conditional" in methods and find_model("multi") is None:
         methods.remove("conditional")
         print("rtgen: note: no models/multi installed; skipping the conditional method", file=sys.stderr)
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p.strip()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers) -> None:
@@ -187,5 +188,30 @@ def run(args) -> int:
         tokens = sum(d.train.size + d.valid.size for d in data)
         print(f"{path}: {len(data)} genre(s), {tokens:,} tokens, {path.stat().st_size / 1e6:.1f} MB")
         return 0
-    train(config, resume=args.resume, progress=not args.no_progress)
+    out = train(config, resume=args.resume, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun rank 0 alone reports, as the trainer does
+        print(usage_hint(out, config))
     return 0
+
+
+def usage_hint(out, config) -> str:
+    """How to play the new model: the RTGEN_MODELS setting that adds its folder, and the commands naming it."""
+    import shlex
+    from pathlib import Path
+
+    from rtgen.daemon.wiring import CONDITIONAL_MODEL
+    from rtgen.paths import shipped_models_dir
+
+    folder = Path(out).resolve()
+    env = f"RTGEN_MODELS={shlex.quote(str(folder.parent))}"
+    name = folder.name
+    if config.genres:
+        if name != CONDITIONAL_MODEL:
+            return f"to use it, rename {folder} to {folder.parent / CONDITIONAL_MODEL}: the engine's conditional model"
+        weights = ",".join(f"{genre}=1" for genre in config.genres)
+        return f"use it: {env} python -m rtgen generate --method conditional --genres {weights} -o {name}.mid"
+    hides = f" (it replaces the shipped {name})" if (shipped_models_dir() / name).is_dir() else ""
+    return (
+        f"use it{hides}: {env} python -m rtgen generate --genres {name} -o {name}.mid\n"
+        f"   live: {env} python -m rtgen run --genres {name}"
+    )
