@@ -101,8 +101,11 @@ def test_rtgen_models_adds_the_users_models_to_the_shipped_ones_and_the_user_win
     ]
     assert find_model("folk") == user / "folk" and find_model("fiddle") == shipped / "fiddle"
     assert load_model("folk").model.config.hidden_sizes == (12,)
+    model = RecurrentLM(NetConfig(embedding_dim=8, hidden_sizes=(8,)))
+    save_checkpoint(user / "bare", model, EventEncoding(), {"genre": "bare"})  # no corpus, no metrics
     assert main(["models"]) == 0
     out = capsys.readouterr().out
+    assert "bare: corpus not recorded; 0 pieces" in out and "? epochs in 0.0 min, valid CE ?" in out
     assert f"from {user / 'folk'} (RTGEN_MODELS), used instead of the shipped {shipped / 'folk'}" in out
     assert f"from {user / 'jazz'} (RTGEN_MODELS)\n" in out and "fiddle: " in out
 

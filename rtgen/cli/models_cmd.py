@@ -66,6 +66,11 @@ def run(args) -> int:
     return 0
 
 
+def _shown(value, spec: str) -> str:
+    """A figure meta.json may lack (a checkpoint saved outside `rtgen train`): '?' when absent."""
+    return "?" if value is None else format(value, spec)
+
+
 def describe(model: dict) -> list[str]:
     """The lines ``rtgen models`` prints for one model."""
     lines = []
@@ -73,9 +78,10 @@ def describe(model: dict) -> list[str]:
         lines.append(f"{model['name']}: BROKEN, not loadable: {model['broken']}")
     else:
         lines.append(
-            f"{model['name']}: {model['corpus']}; {model['pieces']:,} pieces, {model['train_tokens']:,} train tokens, "
-            f"{model['parameters'] or 0:,} parameters, {model['epochs']} epochs in {model['train_minutes']} min, "
-            f"valid CE {model['valid_ce']:.3f}"
+            f"{model['name']}: {model['corpus'] or 'corpus not recorded'}; {model['pieces']:,} pieces, "
+            f"{model['train_tokens']:,} train tokens, {model['parameters'] or 0:,} parameters, "
+            f"{_shown(model['epochs'], 'd')} epochs in {model['train_minutes']} min, "
+            f"valid CE {_shown(model['valid_ce'], '.3f')}"
         )
         for genre, e in model["eval"].items():
             gain = 1 - e["model_ce"] / e["ngram_ce"]
