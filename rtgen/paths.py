@@ -3,6 +3,9 @@
 Shipped models and presets live at the top of the source tree (``models/``,
 ``presets/``) and are installed as package data under ``rtgen/_shipped``; the
 environment variables let a user point elsewhere without editing anything.
+``RTGEN_MODELS`` adds a folder of the user's own models beside the shipped
+ones (a model of the same name there wins); ``RTGEN_SHIPPED_MODELS`` moves the
+shipped ones (packagers; tests that want only their own models).
 """
 
 from __future__ import annotations
@@ -21,8 +24,25 @@ def _shipped(name: str) -> Path:
     return in_checkout if in_checkout.is_dir() else _PACKAGE / "_shipped" / name
 
 
+def shipped_models_dir() -> Path:
+    return Path(os.environ.get("RTGEN_SHIPPED_MODELS", _shipped("models")))
+
+
+def user_models_dir() -> Path | None:
+    """The user's own models (``RTGEN_MODELS``), searched before the shipped ones; None when unset."""
+    value = os.environ.get("RTGEN_MODELS")
+    return Path(value) if value else None
+
+
+def models_dirs() -> list[Path]:
+    """Where a model is looked up by name, first match first: the user's folder, then the shipped one."""
+    user = user_models_dir()
+    return [user, shipped_models_dir()] if user is not None else [shipped_models_dir()]
+
+
 def models_dir() -> Path:
-    return Path(os.environ.get("RTGEN_MODELS", _shipped("models")))
+    """Where rtgen writes model files (the genre classifier): the user's folder when set, else the shipped one."""
+    return user_models_dir() or shipped_models_dir()
 
 
 def presets_dir() -> Path:

@@ -43,6 +43,7 @@ def tiny_models_dir(tmp_path_factory):
 
 @pytest.fixture
 def with_tiny_models(tiny_models_dir, monkeypatch):
-    """Point ``RTGEN_MODELS`` at the tiny checkpoints for one test."""
+    """Point ``RTGEN_MODELS`` at the tiny checkpoints for one test, with no shipped model beside them."""
     monkeypatch.setenv("RTGEN_MODELS", str(tiny_models_dir))
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tiny_models_dir / "no-shipped-models"))
     return tiny_models_dir

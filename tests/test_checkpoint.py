@@ -61,6 +61,7 @@ def test_round_trip_gives_the_same_logits_and_meta(saved):
 def test_shipped_models_load_by_genre_name(saved, monkeypatch):
     folder, _ = saved
     monkeypatch.setenv("RTGEN_MODELS", str(folder.parent))
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(folder.parent / "no-shipped-models"))
     assert load_model("folk").meta["genre"] == "folk"
     assert [name for name, _ in installed_models()] == ["folk"]
     with pytest.raises(CheckpointError, match=r"no model named 'jazz' \(installed: folk\)"):
@@ -142,6 +143,7 @@ def test_rtgen_models_lists_installed_models_with_their_figures(saved, monkeypat
 
     folder, _ = saved
     monkeypatch.setenv("RTGEN_MODELS", str(folder.parent))
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(folder.parent / "no-shipped-models"))
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("folk:") and "valid CE 1.500" in out
@@ -152,10 +154,10 @@ def test_rtgen_models_lists_installed_models_with_their_figures(saved, monkeypat
 
 def test_the_shipped_models_load_stack_and_record_their_evaluation():
     from rtgen.nets.recurrent import StackedStepper
-    from rtgen.paths import models_dir
+    from rtgen.paths import shipped_models_dir
 
     genres = ["folk", "fiddle", "chorale", "renaissance"]
-    if not all((models_dir() / g / "model.safetensors").exists() for g in genres):
+    if not all((shipped_models_dir() / g / "model.safetensors").exists() for g in genres):
         pytest.skip("shipped models not installed")
     loaded = [load_model(g, expect_encoding=EventEncoding()) for g in genres]
     stepper = StackedStepper([m.model for m in loaded])

@@ -122,3 +122,33 @@ def test_evaluate_genre_reports_every_metric_for_a_trained_model():
     assert result["ngram_order"] in (1, 2, 3) and set(result["ngram_ce_by_order"]) == {1, 2, 3}
     assert result["model_ce"] < math.log(338) and result["valid_copy_rate"] > 0.5
     assert result["ce_gain"] == pytest.approx(1 - result["model_ce"] / result["ngram_ce"])
+
+
+def test_the_ngram_baseline_is_fitted_once_per_training_data_and_read_back_after(tmp_path, monkeypatch):
+    from rtgen.evaluate import metrics
+
+    monkeypatch.setenv("RTGEN_CACHE_DIR", str(tmp_path))
+    data, config = toy_data(), EvalConfig(max_order=3)
+    fitted, cached = metrics.cached_ngram_baseline(data, 338, config, ENCODING.sep_id)
+    assert not cached and set(fitted["ngram_ce_by_order"]) == {1, 2, 3}
+    monkeypatch.setattr(metrics, "ngram_baseline", lambda *_: pytest.fail("fitted again on the same data"))
+    again, cached = metrics.cached_ngram_baseline(data, 338, config, ENCODING.sep_id)
+    assert cached and again == fitted
+    other = GenreData("toy", data.train[:-50], data.valid, data.summary)
+    with pytest.raises(pytest.fail.Exception, match="fitted again"):
+        metrics.cached_ngram_baseline(other, 338, config, ENCODING.sep_id)
+    with pytest.raises(pytest.fail.Exception, match="fitted again"):
+        metrics.cached_ngram_baseline(data, 338, EvalConfig(max_order=4), ENCODING.sep_id)
+
+
+def test_a_damaged_baseline_cache_entry_is_fitted_again(tmp_path, monkeypatch):
+    from rtgen.evaluate.metrics import cached_ngram_baseline
+
+    monkeypatch.setenv("RTGEN_CACHE_DIR", str(tmp_path))
+    data, config = toy_data(), EvalConfig(max_order=2)
+    fitted, _ = cached_ngram_baseline(data, 338, config, ENCODING.sep_id)
+    (entry,) = (tmp_path / "ngram").glob("*.json")
+    entry.write_text('{"ngram_ce": ')
+    again, cached = cached_ngram_baseline(data, 338, config, ENCODING.sep_id)
+    assert not cached and again == fitted
+    assert cached_ngram_baseline(data, 338, config, ENCODING.sep_id)[1]

@@ -83,6 +83,7 @@ def test_fidelity_run_over_tiny_models_reports_every_method(tmp_path, monkeypatc
     from rtgen.engine.warm import Engine
 
     monkeypatch.setenv("RTGEN_MODELS", str(make_models(tmp_path)))
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "no-shipped-models"))
     engine = Engine.from_names(list(GENRES), "cpu", Controls(), conditional=None)
     training = {}
     for genre in GENRES:

@@ -89,3 +89,21 @@ def test_preset_flags_and_errors(tmp_path, monkeypatch) -> None:
         parse_weights("folk=lots")
     with pytest.raises(RtgenError, match="no model named 'jazz'"):
         _cli(["--genres", "jazz=1", "-o", str(out)])
+
+
+def test_long_pieces_report_each_bar_once_in_order() -> None:
+    engine = Engine.from_names(list(GENRES), "cpu", Controls(weights={"folk": 1}), conditional=None, seed=1)
+    bars: list[int] = []
+    generate_notes(engine, builtin("folk"), bars=6, seed=1, on_bar=bars.append)
+    assert bars == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("tempo", ["0", "1e9", "nan"])
+def test_a_tempo_out_of_range_is_one_line_and_exit_code_2(tempo, tmp_path, capsys) -> None:
+    from rtgen.cli import main
+
+    out = tmp_path / "x.mid"
+    assert main(["generate", "--tempo", tempo, "--bars", "1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtgen: error: tempo ") and err.endswith("outside 20-400\n") and err.count("\n") == 1
+    assert not out.exists()

@@ -217,3 +217,43 @@ def test_training_runs_unchanged_under_torchrun(tmp_path):
     assert meta["metrics"]["ranks"] == 2 and len(meta["history"]) == 2
     assert all(math.isfinite(h["train_ce"]) and math.isfinite(h["valid_ce"]) for h in meta["history"])
     assert (out / "model.safetensors").exists() and (out / "loss.png").exists()
+
+
+def test_resume_takes_the_runs_own_config_and_refuses_flags_that_contradict_it(tmp_path, monkeypatch, capsys):
+    from rtgen.cli import main
+    from rtgen.train.loop import Trainer
+
+    data = save_prepared(tmp_path / "toy.npz", ENCODING, [toy_genre("toy")])
+    out = tmp_path / "run"
+    flags = ["--genre", "toy", "--data", str(data), "--out", str(out), "--hidden", "24", "--embedding", "8"]
+    flags += ["--seq-len", "24", "--batch-size", "8", "--steps-per-epoch", "6", "--threads", "1", "--device", "cpu"]
+    monkeypatch.setattr(Trainer, "_finish", lambda self, reason, seconds: None)  # as if killed after epoch 1
+    assert main(["train", *flags, "--epochs", "1", "--no-progress"]) == 0
+    monkeypatch.undo()
+    capsys.readouterr()
+    resume = ["train", "--resume", "--out", str(out), "--no-progress"]
+    assert main([*resume, "--hidden", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--hidden [32] contradicts the run in" in err and "([24])" in err
+    assert main([*resume, "--limit", "5"]) == 2
+    assert "--limit 5 contradicts" in capsys.readouterr().err
+    (tmp_path / "other.toml").write_text("seq_len = 48\n")
+    assert main([*resume, "--config", str(tmp_path / "other.toml")]) == 2
+    assert "other.toml: seq_len 48 contradicts" in capsys.readouterr().err
+    assert main([*resume, "--epochs", "2", "--seq-len", "24"]) == 0
+    assert f"use it: RTGEN_MODELS={tmp_path.resolve()} python -m rtgen generate --genres run" in capsys.readouterr().out
+    meta = json.loads((out / "meta.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    assert meta["config"]["hidden_sizes"] == [24] and meta["train"]["steps_per_epoch"] == 6
+    assert main([*resume, "--epochs", "3"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_a_resume_state_that_does_not_fit_the_network_is_one_line(tmp_path, monkeypatch):
+    from rtgen.train.loop import Trainer
+
+    data = (ENCODING, [toy_genre("toy")])
+    monkeypatch.setattr(Trainer, "_finish", lambda self, reason, seconds: None)
+    train(tiny_config(tmp_path, epochs=1), progress=False, data=data)
+    with pytest.raises(RtgenError, match="does not fit this run's network"):
+        train(tiny_config(tmp_path, **{"net.hidden_sizes": (32,)}), resume=True, progress=False, data=data)

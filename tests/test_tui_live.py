@@ -49,6 +49,7 @@ def tiny_models(tmp_path_factory):
 def live_daemon(tiny_models, tmp_path, monkeypatch):
     """``make(mode, **config)`` opens and launches a real daemon; every one is shut down after the test."""
     monkeypatch.setenv("RTGEN_MODELS", str(tiny_models))
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "no-shipped-models"))
     monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
     made: list[tuple[Daemon, OscServer, DaemonClient]] = []
 

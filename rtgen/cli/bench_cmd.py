@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
+
+from rtgen.cli.progress import note
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -22,7 +23,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 def _progress(args, line: str) -> None:
     """What a long benchmark is doing, on stderr so that ``--json`` output stays one document."""
     if not args.json:
-        print(line, file=sys.stderr)
+        note(line)
 
 
 def _print_report(args, report: dict, as_text) -> int:
@@ -36,10 +37,10 @@ def _shipped_net_config(config_path: str | None):
 
     from rtgen.config import load
     from rtgen.encoding import make_encoding
-    from rtgen.paths import models_dir
+    from rtgen.paths import shipped_models_dir
     from rtgen.train.config import TrainConfig
 
-    path = Path(config_path) if config_path else models_dir() / "configs" / "folk.toml"
+    path = Path(config_path) if config_path else shipped_models_dir() / "configs" / "folk.toml"
     config = load(TrainConfig, path) if path.exists() else TrainConfig()
     net = dataclasses.replace(config.net, vocab_size=len(make_encoding(config.encoding)))
     return config, net, path

@@ -40,19 +40,21 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
+    from rtgen.cli.outputs import output_file
     from rtgen.daemon.config import DaemonConfig
     from rtgen.daemon.presets import load_preset
     from rtgen.daemon.process import Daemon
     from rtgen.engine.controls import parse_weights
-    from rtgen.live.clock import FakeClock
+    from rtgen.live.clock import FakeClock, check_tempo
     from rtgen.live.player import PlayerConfig
     from rtgen.live.scheduler import OutputScheduler
     from rtgen.midi.ports import FakeInputPort, FakeOutputPort
 
     if args.bars is not None and not 1 <= args.bars <= 64:
         raise RtgenError(f"--bars {args.bars} outside 1-64")
+    out = output_file(args.output, "-o")
     preset = load_preset(args.preset)
-    tempo = args.tempo or preset.tempo_bpm
+    tempo = check_tempo(args.tempo) if args.tempo is not None else preset.tempo_bpm
     clock = FakeClock(tempo_bpm=tempo, start_s=0.0)
     config = DaemonConfig(
         preset=args.preset,
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if not any(m.type == "note_on" and m.velocity for _, m in answer):
         raise RtgenError("the models answered with silence; try another --seed or a higher temperature preset")
     print(render_roll(call, answer, beats_per_bar=daemon.player.config.beats_per_bar))
-    path = _write(Path(args.output), clock, call, answer, tempo)
+    path = _write(out, clock, call, answer, tempo)
     player = daemon.player
     print(
         f"call: {sum(1 for _, m in call if m.type == 'note_on')} notes; "

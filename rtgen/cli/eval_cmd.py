@@ -6,6 +6,8 @@ import json
 import math
 import sys
 
+from rtgen.cli.progress import note
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -98,18 +100,20 @@ def run_classifier_cmd(args) -> int:
 def run_fidelity_cmd(args) -> int:
     from rtgen.errors import RtgenError
     from rtgen.evaluate.fidelity import CLASSIFIER_FILE, run_fidelity
+    from rtgen.nets.checkpoint import find_model
     from rtgen.nets.classifier import GenreClassifier
-    from rtgen.paths import models_dir
+    from rtgen.paths import models_dirs
 
-    classifier = GenreClassifier.load(models_dir() / CLASSIFIER_FILE)
+    found = [folder / CLASSIFIER_FILE for folder in models_dirs() if (folder / CLASSIFIER_FILE).exists()]
+    classifier = GenreClassifier.load(found[0] if found else models_dirs()[-1] / CLASSIFIER_FILE)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if "conditional" in methods and not (models_dir() / "multi" / "meta.json").exists():
+    if "conditional" in methods and find_model("multi") is None:
         methods.remove("conditional")
         print("rtgen: note: no models/multi installed; skipping the conditional method", file=sys.stderr)
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p.strip()]
     if any(len(p) != 2 or set(p) - set(classifier.genres) for p in pairs):
         raise RtgenError(f"--pairs {args.pairs!r}: expected genre:against pairs of {', '.join(classifier.genres)}")
-    log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    log = None if args.json else note
     report = run_fidelity(classifier, methods, args.pieces, args.bars, pairs, args.seed, args.device, log)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
@@ -131,12 +135,11 @@ def _fmt(value) -> str:
 
 
 def run(args) -> int:
-
     from rtgen.evaluate.metrics import EvalConfig, evaluate_models
 
     names = [n.strip() for n in args.genres.split(",") if n.strip()] if args.genres else None
     config = EvalConfig(max_valid_tokens=args.max_tokens, samples=args.samples, seed=args.seed)
-    results = evaluate_models(names, config, write=args.write)
+    results = evaluate_models(names, config, write=args.write, progress=note)
     if args.json:
         print(json.dumps(results, indent=2, sort_keys=True))
         return 0

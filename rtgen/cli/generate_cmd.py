@@ -36,6 +36,7 @@ def build_preset(args: argparse.Namespace):
 
     from rtgen.daemon.presets import Preset, load_preset
     from rtgen.engine.controls import parse_weights
+    from rtgen.live.clock import check_tempo
     from rtgen.nets.checkpoint import installed_models
 
     preset = load_preset(args.preset) if args.preset else Preset(name="generate")
@@ -53,7 +54,7 @@ def build_preset(args: argparse.Namespace):
         if not genres:
             raise RtgenError("no genre models installed; train one (rtgen train) or pass --genres with model paths")
         controls = controls.replace(weights=dict.fromkeys(genres, 1.0))
-    tempo = args.tempo if args.tempo is not None else preset.tempo_bpm
+    tempo = check_tempo(args.tempo) if args.tempo is not None else preset.tempo_bpm
     return dataclasses.replace(preset, controls=controls, tempo_bpm=tempo)
 
 
@@ -69,9 +70,13 @@ def seed_notes(args: argparse.Namespace, preset):
 
 
 def run(args: argparse.Namespace) -> int:
+    from rtgen.cli.outputs import output_file
+    from rtgen.cli.progress import Counter
     from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
     from rtgen.engine.warm import Engine
 
+    out = output_file(args.out, "-o")
+    musicxml = output_file(args.musicxml, "--musicxml") if args.musicxml else None
     preset = build_preset(args)
     phrase = seed_notes(args, preset)
     if preset.controls.method == "conditional":  # the multi-genre model alone: no genre model needs stepping
@@ -79,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         genres = list(preset.controls.weights)
         engine = Engine.from_names(genres, args.device, preset.controls, conditional=None, seed=args.seed)
-    notes = generate_notes(engine, phrase, args.bars, seed=args.seed)
-    path = write_midi(notes, args.out, preset.tempo_bpm, name=f"rtgen {preset.name}")
+    counter = Counter("generate", args.bars, "bars")
+    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter)
+    path = write_midi(notes, out, preset.tempo_bpm, name=f"rtgen {preset.name}")
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
-    if args.musicxml:
-        print(f"{write_musicxml(notes, args.musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
+    if musicxml:
+        print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
     return 0

@@ -9,7 +9,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "models",
         help="list installed models with their corpus, size and validation figures",
-        description="List the models under the models folder (RTGEN_MODELS overrides it).",
+        description="List the shipped models and the user's own (RTGEN_MODELS, a folder added beside the shipped "
+        "ones; its model wins a name clash), checking that each checkpoint loads.",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(handler=run)
@@ -37,27 +38,58 @@ def summary(name: str, meta: dict) -> dict:
     }
 
 
-def run(args) -> int:
-    from rtgen.nets.checkpoint import installed_models
-    from rtgen.paths import models_dir
+def entry(model) -> dict:
+    """One installed model for the listing: its figures, or why its checkpoint cannot be used."""
+    from rtgen.nets.checkpoint import WEIGHTS, check_model, read_meta
 
-    found = [summary(name, meta) for name, meta in installed_models()]
+    place = {"folder": str(model.folder), "user": not model.shipped, "hides": str(model.hides) if model.hides else None}
+    problem = check_model(model.folder)
+    if problem is not None:
+        return {"name": model.name, "broken": problem, **place}
+    return {**summary(model.name, read_meta(model.folder / WEIGHTS)), "broken": None, **place}
+
+
+def run(args) -> int:
+    from rtgen.nets.checkpoint import installed_folders
+    from rtgen.paths import models_dirs
+
+    found = [entry(model) for model in installed_folders()]
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
     if not found:
-        print(f"no models installed in {models_dir()}")
+        print(f"no models installed in {' or '.join(str(folder) for folder in models_dirs())}")
         return 0
     for model in found:
-        print(
-            f"{model['name']}: {model['corpus']}; {model['pieces']:,} pieces, {model['train_tokens']:,} train tokens, "
-            f"{model['parameters'] or 0:,} parameters, {model['epochs']} epochs in {model['train_minutes']} min, "
-            f"valid CE {model['valid_ce']:.3f}"
+        for line in describe(model):
+            print(line)
+    return 0
+
+
+def _shown(value, spec: str) -> str:
+    """A figure meta.json may lack (a checkpoint saved outside `rtgen train`): '?' when absent."""
+    return "?" if value is None else format(value, spec)
+
+
+def describe(model: dict) -> list[str]:
+    """The lines ``rtgen models`` prints for one model."""
+    lines = []
+    if model["broken"]:
+        lines.append(f"{model['name']}: BROKEN, not loadable: {model['broken']}")
+    else:
+        lines.append(
+            f"{model['name']}: {model['corpus'] or 'corpus not recorded'}; {model['pieces']:,} pieces, "
+            f"{model['train_tokens']:,} train tokens, {model['parameters'] or 0:,} parameters, "
+            f"{_shown(model['epochs'], 'd')} epochs in {model['train_minutes']} min, "
+            f"valid CE {_shown(model['valid_ce'], '.3f')}"
         )
         for genre, e in model["eval"].items():
             gain = 1 - e["model_ce"] / e["ngram_ce"]
-            print(
+            lines.append(
                 f"  {genre}: CE {e['model_ce']:.3f} vs {e['ngram_order']}-gram {e['ngram_ce']:.3f} ({gain:+.1%}), "
                 f"accuracy {e['accuracy']:.3f}, F1 {e['f1']:.3f}, copy rate {e['copy_rate']:.3f}"
             )
-    return 0
+    if model["user"]:
+        hides = f", used instead of the shipped {model['hides']}" if model["hides"] else ""
+        lines.append(f"  from {model['folder']} (RTGEN_MODELS){hides}")
+    return lines

@@ -25,6 +25,7 @@ import os
 import sys
 
 from rtgen.cli.attach_cmd import add_osc_arguments, add_web_arguments
+from rtgen.cli.outputs import output_file
 from rtgen.errors import RtgenError
 
 
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if args.status_interval <= 0:
         raise RtgenError(f"--status-interval {args.status_interval} must be > 0")
     config = build_config(args)
+    if config.out_is_file:
+        output_file(config.out_port, "--out")
     if args.no_guard:
         return serve(config, args)
     from rtgen.cli.attach_cmd import attach_tui, serve_web_ui

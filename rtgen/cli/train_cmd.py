@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers) -> None:
@@ -46,63 +47,171 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def build_config(args):
-    """TrainConfig from --config and the overriding flags."""
-    from rtgen.config import load
-    from rtgen.errors import RtgenError
-    from rtgen.train.config import TrainConfig, parse_genres, replace
+# Config key (``net.``/``corpus.`` for nested fields) -> the flag that sets it, as argparse stores it.
+FLAGS = {
+    "genre": "genre",
+    "genres": "genres",
+    "encoding": "encoding",
+    "seq_len": "seq_len",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "epochs": "epochs",
+    "steps_per_epoch": "steps_per_epoch",
+    "patience_epochs": "patience",
+    "max_minutes": "max_minutes",
+    "seed": "seed",
+    "threads": "threads",
+    "device": "device",
+    "out_dir": "out",
+    "data_file": "data",
+    "corpus.source": "source",
+    "corpus.parts": "parts",
+    "corpus.limit": "limit",
+    "net.hidden_sizes": "hidden",
+    "net.embedding_dim": "embedding",
+    "net.cell": "cell",
+    "net.layer_norm": "layer_norm",
+    "net.dropout": "dropout",
+    "net.input_dropout": "input_dropout",
+}
+# What a resumed run may change: how much longer and where it runs. Everything else is the run's own.
+RESUME_FREE = frozenset({"epochs", "patience_epochs", "max_minutes", "threads", "device", "out_dir"})
 
-    config = load(TrainConfig, args.config) if args.config else TrainConfig()
-    hidden = None
+
+def flag_values(args) -> dict:
+    """{config key: value} for every flag given (None: not given), parsed."""
+    from rtgen.errors import RtgenError
+    from rtgen.train.config import parse_genres
+
+    values = {key: getattr(args, dest) for key, dest in FLAGS.items()}
     if args.hidden:
         try:
-            hidden = tuple(int(h) for h in args.hidden.split(","))
+            values["net.hidden_sizes"] = tuple(int(h) for h in args.hidden.split(","))
         except ValueError:
             raise RtgenError(f"--hidden {args.hidden!r} is not a comma-separated list of sizes") from None
-    config = replace(
-        config,
-        genre=args.genre,
-        genres=parse_genres(args.genres) if args.genres else None,
-        encoding=args.encoding,
-        seq_len=args.seq_len,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch,
-        patience_epochs=args.patience,
-        max_minutes=args.max_minutes,
-        seed=args.seed,
-        threads=args.threads,
-        device=args.device,
-        out_dir=args.out,
-        data_file=args.data,
-        **{
-            "corpus.source": args.source,
-            "corpus.parts": args.parts,
-            "corpus.limit": args.limit,
-            "net.hidden_sizes": hidden,
-            "net.embedding_dim": args.embedding,
-            "net.cell": args.cell,
-            "net.layer_norm": args.layer_norm,
-            "net.dropout": args.dropout,
-            "net.input_dropout": args.input_dropout,
-        },
-    )
-    if args.out is None and not args.config and not args.resume:
+    if args.genres:
+        values["genres"] = parse_genres(args.genres)
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def build_config(args):
+    """TrainConfig from --config and the overriding flags; with --resume, the run's own saved config."""
+    from rtgen.config import load
+    from rtgen.train.config import TrainConfig, replace
+
+    if args.resume:
+        return resumed_config(args)
+    config = load(TrainConfig, args.config) if args.config else TrainConfig()
+    config = replace(config, **flag_values(args))
+    if args.out is None and not args.config:
         config = replace(config, out_dir=f"runs/{config.genre}")
     return config
 
 
+def resumed_config(args):
+    """The interrupted run's config from its meta.json (``train``), with only ``RESUME_FREE`` settings changed.
+
+    A flag or --config setting that contradicts the run (another net size,
+    corpus, --limit...) is refused in one line: it could not continue the same
+    weights, and silently ignoring it would train something else than asked.
+    """
+    from pathlib import Path
+
+    from rtgen.config import from_dict, load, read_toml
+    from rtgen.errors import RtgenError
+    from rtgen.nets.checkpoint import TRAIN_STATE, WEIGHTS, read_meta
+    from rtgen.train.config import TrainConfig, replace
+
+    if not args.out:
+        raise RtgenError("--resume needs --out DIR: the folder of the run to continue")
+    out = Path(args.out)
+    if not (out / TRAIN_STATE).exists():
+        raise RtgenError(f"nothing to resume in {out} (no {TRAIN_STATE}: the run finished or never saved an epoch)")
+    saved = from_dict(TrainConfig, read_meta(out / WEIGHTS)["train"], f"{out / 'meta.json'} train")
+    flags, in_file = flag_values(args), {}
+    if args.config:  # the settings the file names, as parsed (so defaults and int/float agree with the saved run)
+        parsed = load(TrainConfig, args.config)
+        in_file = {key: _setting(parsed, key) for key in _flattened(read_toml(args.config))}
+    asked = {**in_file, **flags}
+    for key, value in asked.items():
+        was = _setting(saved, key)
+        if key not in RESUME_FREE and _plain(value) != _plain(was):
+            flag = f"--{FLAGS[key].replace('_', '-')}" if key in flags else f"{args.config}: {key}"
+            raise RtgenError(
+                f"--resume: {flag} {_plain(value)!r} contradicts the run in {out} ({_plain(was)!r}); "
+                "drop it to continue that run, or train a new one in another --out"
+            )
+    free = {k: v for k, v in asked.items() if k in RESUME_FREE and k != "out_dir"}
+    return replace(saved, **free, out_dir=str(out))
+
+
+def _flattened(table: dict, prefix: str = "") -> dict:
+    """A TOML config as {dotted key: value}; the ``genres`` table stays whole, as one setting."""
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and key != "genres":
+            flat.update(_flattened(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _setting(config, key: str):
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _plain(value):
+    """Comparable plain data: dataclasses as dicts, tuples as lists (as meta.json holds them)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def run(args) -> int:
+    from rtgen.cli.outputs import output_file
     from rtgen.train.data import load_data, save_prepared
     from rtgen.train.loop import train
 
     config = build_config(args)
     if args.prepare:
+        output_file(args.prepare, "--prepare")
         encoding, data = load_data(config, progress=not args.no_progress)
         path = save_prepared(args.prepare, encoding, data)
         tokens = sum(d.train.size + d.valid.size for d in data)
         print(f"{path}: {len(data)} genre(s), {tokens:,} tokens, {path.stat().st_size / 1e6:.1f} MB")
         return 0
-    train(config, resume=args.resume, progress=not args.no_progress)
+    out = train(config, resume=args.resume, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun rank 0 alone reports, as the trainer does
+        print(usage_hint(out, config))
     return 0
+
+
+def usage_hint(out, config) -> str:
+    """How to play the new model: the RTGEN_MODELS setting that adds its folder, and the commands naming it."""
+    import shlex
+    from pathlib import Path
+
+    from rtgen.daemon.wiring import CONDITIONAL_MODEL
+    from rtgen.paths import shipped_models_dir
+
+    folder = Path(out).resolve()
+    env = f"RTGEN_MODELS={shlex.quote(str(folder.parent))}"
+    name = folder.name
+    if config.genres:
+        if name != CONDITIONAL_MODEL:
+            return f"to use it, rename {folder} to {folder.parent / CONDITIONAL_MODEL}: the engine's conditional model"
+        weights = ",".join(f"{genre}=1" for genre in config.genres)
+        return f"use it: {env} python -m rtgen generate --method conditional --genres {weights} -o {name}.mid"
+    hides = f" (it replaces the shipped {name})" if (shipped_models_dir() / name).is_dir() else ""
+    return (
+        f"use it{hides}: {env} python -m rtgen generate --genres {name} -o {name}.mid\n"
+        f"   live: {env} python -m rtgen run --genres {name}"
+    )

@@ -16,7 +16,7 @@ from rtgen.daemon.config import DaemonConfig
 from rtgen.encoding import Note
 from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
-from rtgen.paths import models_dir, recordings_dir
+from rtgen.paths import models_dirs, recordings_dir
 
 CONDITIONAL_MODEL = "multi"  # the multi-genre model; the engine loads it itself when installed
 GENRE_PHRASES = {"folk": "folk", "fiddle": "fiddle", "chorale": "chorale", "renaissance": "renaissance"}
@@ -59,15 +59,13 @@ class TapPort:
 
 
 def shipped_genres() -> list[str]:
-    """Genre models installed in ``models_dir()`` (each a folder with meta.json), sorted by name."""
-    folder = models_dir()
-    found = (
-        sorted(p.name for p in folder.glob("*/meta.json") for p in [p.parent] if p.name != CONDITIONAL_MODEL)
-        if folder.is_dir()
-        else []
-    )
+    """Installed genre models (the user's and the shipped ones, each a folder with meta.json), sorted by name."""
+    from rtgen.nets.checkpoint import META, installed_folders
+
+    found = [m.name for m in installed_folders() if m.name != CONDITIONAL_MODEL and (m.folder / META).exists()]
     if not found:
-        raise RtgenError(f"no genre models in {folder}; train one with `rtgen train` or pass --genres with paths")
+        where = " or ".join(str(folder) for folder in models_dirs())
+        raise RtgenError(f"no genre models in {where}; train one with `rtgen train` or pass --genres with paths")
     return found
 
 

@@ -8,7 +8,7 @@ writer is deterministic, so it gives the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,11 +45,19 @@ def piece_stats(notes: Sequence[Note], bars: int) -> PieceStats:
     return PieceStats(len(notes), sum(pitches) / len(pitches), min(pitches), max(pitches), len(notes) / bars)
 
 
-def generate_notes(engine, seed_phrase: Sequence[Note], bars: int, *, seed: int | None = None) -> list[Note]:
+def generate_notes(
+    engine,
+    seed_phrase: Sequence[Note],
+    bars: int,
+    *,
+    seed: int | None = None,
+    on_bar: Callable[[int], None] | None = None,
+) -> list[Note]:
     """``bars`` bars of 4/4 continuing ``seed_phrase``; times from 0 at the first generated token.
 
     Notes still sounding at the end are closed at the last bar line; a note
-    reaching past it is cut there.
+    reaching past it is cut there. ``on_bar(n)`` is called as the stream
+    passes the end of bar n (1..bars), for progress on long pieces.
     """
     if bars < 1:
         raise RtgenError(f"bars must be >= 1, got {bars}")
@@ -59,8 +67,12 @@ def generate_notes(engine, seed_phrase: Sequence[Note], bars: int, *, seed: int 
     engine.prime(list(seed_phrase))
     limit = Fraction(bars * BEATS_PER_BAR)
     decoder = engine.encoding.decoder(collect_notes=True)
+    done = 0
     for _ in range(int(limit) * TOKENS_PER_BEAT_LIMIT):
         decoder.feed(engine.step())
+        while on_bar is not None and done < bars and decoder.beat >= (done + 1) * BEATS_PER_BAR:
+            done += 1
+            on_bar(done)
         if decoder.beat >= limit:
             break
     decoder.close_all()
@@ -103,7 +115,6 @@ def midi_file(notes: Sequence[Note], tempo_bpm: float, name: str = "rtgen", chan
 
 def write_midi(notes: Sequence[Note], path: str | Path, tempo_bpm: float, name: str = "rtgen") -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     midi_file(notes, tempo_bpm, name).save(str(path))
     return path
 
@@ -145,7 +156,6 @@ def write_musicxml(notes: Sequence[Note], path: str | Path, tempo_bpm: float, ti
             part.insert(now, m21note.Rest(quarterLength=total - now))
         score.insert(0, part.makeNotation())
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     return Path(score.write("musicxml", fp=str(path)))
 
 

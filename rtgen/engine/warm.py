@@ -151,8 +151,7 @@ class Engine:
         ``conditional``: a name/path of the multi-genre model, "auto" (``multi``
         when installed) or None (the ``conditional`` method is then refused).
         """
-        from rtgen.nets.checkpoint import load_model
-        from rtgen.paths import models_dir
+        from rtgen.nets.checkpoint import find_model, load_model
 
         if not genres and conditional in (None, "auto"):
             raise EngineError("no genres given; name at least one model, e.g. folk")
@@ -161,7 +160,7 @@ class Engine:
         names = [_genre_name(name, m.meta) for name, m in zip(genres, loaded, strict=True)]
         multi = None
         if conditional == "auto":
-            conditional = "multi" if (models_dir() / "multi" / "meta.json").exists() else None
+            conditional = "multi" if find_model("multi") is not None else None
         if conditional is not None:
             multi = load_model(conditional, device=where)
         return cls(names, loaded, settings, conditional=multi, seed=seed, threads=threads)

@@ -12,7 +12,9 @@ training data) beside the same rate for real validation pieces.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,50 +191,83 @@ def evaluate_genre(model, encoding, data: GenreData, config: EvalConfig, genre=N
     return result
 
 
-def _ngram_key(data: GenreData) -> str:
-    summary = data.summary
-    return f"{summary.get('source')}|{summary.get('parts')}|{summary.get('limit')}|{summary.get('train_names_hash')}"
+def cached_ngram_baseline(data: GenreData, vocab: int, config: EvalConfig, sep_id: int) -> tuple[dict, bool]:
+    """``ngram_baseline`` through the on-disk cache (rtgen.evaluate.cache); (figures, whether cached)."""
+    from rtgen.evaluate.cache import baseline_key, cached_figures
+
+    key = baseline_key(data.train, data.valid[: config.max_valid_tokens], vocab, config.max_order, sep_id)
+    return cached_figures(key, lambda: ngram_baseline(data, vocab, config, sep_id))
 
 
 def evaluate_models(
-    names: list[str] | None = None, config: EvalConfig = EvalConfig(), device: str = "cpu", write: bool = False
+    names: list[str] | None = None,
+    config: EvalConfig = EvalConfig(),
+    device: str = "cpu",
+    write: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, dict]:
     """Metrics for installed models (all, or ``names``); a conditional model gives one entry per genre.
 
     Each model's data is rebuilt from the training config in its meta.json
-    (same corpus, split and seed), through the corpus cache. ``write`` stores
-    the results in each model's meta.json under ``metrics.eval``.
+    (same corpus, split and seed), through the corpus cache; n-gram baselines
+    come from their own cache when the same streams were scored before.
+    ``write`` stores the results in each model's meta.json under
+    ``metrics.eval``. ``progress`` gets a line per model and step, with counts
+    and seconds.
     """
-    import dataclasses
+    from rtgen.nets.checkpoint import installed_models, read_meta, resolve, write_meta
 
-    from rtgen.config import from_dict
-    from rtgen.nets.checkpoint import installed_models, load_model, read_meta, resolve, write_meta
-    from rtgen.train.config import TrainConfig
-    from rtgen.train.data import load_data
-
+    chosen = names or [n for n, _ in installed_models()]
     results: dict[str, dict] = {}
-    baselines: dict[str, dict] = {}
-    for name in names or [n for n, _ in installed_models()]:
-        loaded = load_model(name, device)
-        train_config = from_dict(TrainConfig, loaded.meta["train"], f"{name} meta.json train")
-        if train_config.genres:  # the conditioning order is meta's "genres" list, whatever order JSON kept
-            order = loaded.meta.get("genres", list(train_config.genres))
-            train_config = dataclasses.replace(train_config, genres={g: train_config.genres[g] for g in order})
-        train_config = dataclasses.replace(train_config, data_file=None)
-        encoding, data = load_data(train_config, progress=False)
-        conditional = loaded.model.config.genre_count > 0
-        per_model = {}
-        for index, genre_data in enumerate(data):
-            genre = [1.0 if i == index else 0.0 for i in range(len(data))] if conditional else None
-            key = _ngram_key(genre_data)
-            if key not in baselines:
-                baselines[key] = ngram_baseline(genre_data, len(encoding), config, encoding.sep_id)
-            metrics = evaluate_genre(loaded.model, encoding, genre_data, config, genre, baselines[key])
-            per_model[genre_data.name] = metrics
-            results[f"{name}/{genre_data.name}" if conditional else name] = metrics
+    for number, name in enumerate(chosen, 1):
+        say = functools.partial(_say, progress, f"eval [{number}/{len(chosen)}] {name}")
+        conditional, per_model = _evaluate_model(name, config, device, say)
+        results.update({f"{name}/{genre}" if conditional else name: m for genre, m in per_model.items()})
         if write:
             folder = resolve(name).parent
             meta = read_meta(folder / "model.safetensors")
             meta.setdefault("metrics", {})["eval"] = per_model
             write_meta(folder, meta)
     return results
+
+
+def _say(progress: Callable[[str], None] | None, prefix: str, line: str) -> None:
+    if progress is not None:
+        progress(f"{prefix}: {line}")
+
+
+def _evaluate_model(name: str, config: EvalConfig, device: str, say: Callable[[str], None]) -> tuple[bool, dict]:
+    """(whether the model is conditional, {genre: metrics}) for one installed model."""
+    import dataclasses
+    import time
+
+    from rtgen.config import from_dict
+    from rtgen.nets.checkpoint import load_model
+    from rtgen.train.config import TrainConfig
+    from rtgen.train.data import load_data
+
+    started = time.monotonic()
+    loaded = load_model(name, device)
+    train_config = from_dict(TrainConfig, loaded.meta["train"], f"{name} meta.json train")
+    if train_config.genres:  # the conditioning order is meta's "genres" list, whatever order JSON kept
+        order = loaded.meta.get("genres", list(train_config.genres))
+        train_config = dataclasses.replace(train_config, genres={g: train_config.genres[g] for g in order})
+    encoding, data = load_data(dataclasses.replace(train_config, data_file=None), progress=True)
+    tokens = sum(d.train.size for d in data)
+    say(f"data: {len(data)} genre(s), {tokens:,} training tokens ({time.monotonic() - started:.1f} s)")
+    conditional = loaded.model.config.genre_count > 0
+    per_model = {}
+    for index, genre_data in enumerate(data):
+        started = time.monotonic()
+        ngram, cached = cached_ngram_baseline(genre_data, len(encoding), config, encoding.sep_id)
+        how = "from the cache" if cached else f"orders 1-{config.max_order} fitted"
+        say(f"{genre_data.name} n-gram baseline {how} ({time.monotonic() - started:.1f} s)")
+        started = time.monotonic()
+        genre = [1.0 if i == index else 0.0 for i in range(len(data))] if conditional else None
+        per_model[genre_data.name] = evaluate_genre(loaded.model, encoding, genre_data, config, genre, ngram)
+        scored = per_model[genre_data.name]["valid_tokens"]
+        say(
+            f"{genre_data.name} model: {scored:,} tokens scored, {config.samples} pieces sampled "
+            f"({time.monotonic() - started:.1f} s)"
+        )
+    return conditional, per_model

@@ -3,9 +3,10 @@
 A checkpoint is a folder: ``model.safetensors`` (the weights, plain tensors)
 and ``meta.json`` beside it (genre, encoding vocabulary, net and training
 config, corpus, metrics, versions, creation time), so a model rebuilds from
-the folder alone. Shipped models live in ``models_dir()/<genre>/`` and load by
-genre name. Resume state for an interrupted training run (optimizer, epoch,
-random generators) lives in ``train_state.pt``, read with
+the folder alone. Models live in ``<models folder>/<name>/`` and load by name,
+from the user's folder (``RTGEN_MODELS``) first, then the shipped one. Resume
+state for an interrupted training run (optimizer, epoch, random generators)
+lives in ``train_state.pt``, read with
 ``torch.load(weights_only=True)``, which refuses anything but tensors and
 plain containers.
 """
@@ -23,7 +24,7 @@ from rtgen import __version__
 from rtgen.config import ConfigError, from_dict, to_dict
 from rtgen.encoding import Encoding, EncodingError, check_same_vocabulary, encoding_from_json
 from rtgen.errors import RtgenError
-from rtgen.paths import models_dir
+from rtgen.paths import models_dirs, shipped_models_dir
 
 WEIGHTS = "model.safetensors"
 META = "meta.json"
@@ -87,10 +88,11 @@ def resolve(path_or_name: str | Path) -> Path:
     if path.is_dir():
         path = path / WEIGHTS
     elif not path.exists() and len(path.parts) == 1 and not path.suffix:
-        path = models_dir() / str(path_or_name) / WEIGHTS
-        if not path.exists():
+        folder = find_model(str(path_or_name))
+        if folder is None:
             installed = ", ".join(name for name, _ in installed_models()) or "none"
             raise CheckpointError(f"no model named {str(path_or_name)!r} (installed: {installed})")
+        path = folder / WEIGHTS
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
     return path
@@ -173,13 +175,53 @@ def load_model(path_or_name: str | Path, device: str = "cpu", expect_encoding: E
     return LoadedModel(model, encoding, meta)
 
 
-def installed_models(folder: Path | None = None) -> list[tuple[str, dict]]:
-    """(name, meta) for every checkpoint folder under ``models_dir()``, sorted by name."""
-    folder = folder or models_dir()
+@dataclass(frozen=True)
+class Installed:
+    """One installed model folder: its name, where it is, and the shipped folder of that name it hides, if any."""
+
+    name: str
+    folder: Path
+    hides: Path | None = None
+
+    @property
+    def shipped(self) -> bool:
+        return self.folder.parent.resolve() == shipped_models_dir().resolve()
+
+
+def installed_folders() -> list[Installed]:
+    """Every model folder (one holding weights or meta.json) in the shipped and the user's folder, sorted by name.
+
+    A name in both is the user's model, hiding the shipped one.
+    """
+    found: dict[str, Installed] = {}
+    roots = list(dict.fromkeys(root.resolve() for root in reversed(models_dirs()) if root.is_dir()))
+    for root in roots:  # shipped first: the user's folder then takes over a clash
+        for folder in sorted(p for p in root.iterdir() if (p / WEIGHTS).exists() or (p / META).exists()):
+            hidden = found.get(folder.name)
+            found[folder.name] = Installed(folder.name, folder, hidden.folder if hidden else None)
+    return sorted(found.values(), key=lambda model: model.name)
+
+
+def find_model(name: str) -> Path | None:
+    """The folder of the installed model ``name`` (the user's before the shipped one), or None."""
+    return next((model.folder for model in installed_folders() if model.name == name), None)
+
+
+def check_model(folder: Path) -> str | None:
+    """Why the checkpoint in ``folder`` cannot be used (one line), or None when it loads and its shapes fit."""
+    try:
+        load_model(folder)
+    except CheckpointError as error:
+        return str(error)
+    return None
+
+
+def installed_models() -> list[tuple[str, dict]]:
+    """(name, meta) for every installed model whose meta.json reads, sorted by name."""
     found = []
-    for weights in sorted(folder.glob(f"*/{WEIGHTS}")):
+    for model in installed_folders():
         try:
-            found.append((weights.parent.name, read_meta(weights)))
+            found.append((model.name, read_meta(model.folder / WEIGHTS)))
         except CheckpointError:
             continue
     return found

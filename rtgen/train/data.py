@@ -84,7 +84,6 @@ def split_pieces(stream: np.ndarray, sep_id: int) -> list[np.ndarray]:
 def save_prepared(path: str | Path, encoding, data: Sequence[GenreData]) -> Path:
     """Write streams and summaries to one .npz (no pickles) for training elsewhere without music21."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = {"encoding": encoding.to_json(), "genres": [{"name": d.name, "summary": d.summary} for d in data]}
     arrays = {"header": np.array(json.dumps(header))}
     for i, d in enumerate(data):

@@ -71,8 +71,12 @@ class Trainer:
         state = load_train_state(self.out)
         if state is None:
             raise RtgenError(f"nothing to resume in {self.out} (no {TRAIN_STATE})")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError) as error:
+            first = str(error).strip().splitlines()[-1].strip()
+            raise RtgenError(f"{self.out / TRAIN_STATE}: does not fit this run's network ({first})") from None
         self.history = list(state["history"])
         self.step_count, self.elapsed_before = int(state["steps"]), float(state["elapsed_s"])
         self.sampler.set_state(state["sampler_rng"])
