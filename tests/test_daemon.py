@@ -363,33 +363,6 @@ def test_daemon_config_reads_nested_tables_strictly(tmp_path):
         config_module.load(DaemonConfig, path)
 
 
-def test_text_roll_marks_call_and_answer_apart():
-    from rtgen.cli.demo_cmd import render_roll
-
-    call = [(0.0, mido.Message("note_on", note=60, velocity=80)), (1.0, mido.Message("note_off", note=60))]
-    answer = [(4.0, mido.Message("note_on", note=72, velocity=80)), (4.5, mido.Message("note_off", note=72))]
-    roll = render_roll(call, answer).splitlines()
-    assert roll[0].split()[0] == "|bar"
-    rows = {line.split()[0]: line for line in roll[1:-1]}
-    assert set(rows) == {"C5", "~", "C4"}
-    assert "#===" in rows["C4"] and "O-" in rows["C5"]
-
-
-def test_demo_answers_a_phrase_with_the_shipped_models(tmp_path, capsys):
-    from rtgen.cli import main
-    from rtgen.nets.checkpoint import installed_models
-
-    if not [name for name, _ in installed_models() if name != "multi"]:
-        pytest.skip("no shipped models installed")
-    out = tmp_path / "demo.mid"
-    assert main(["demo", "-o", str(out), "--bars", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert "#" in printed and "O" in printed and "answer:" in printed
-    tracks = read_take(out)
-    assert any(m.type == "note_on" for _, m in tracks["performer"])
-    assert any(m.type == "note_on" for _, m in tracks["rtgen"])
-
-
 def test_send_clock_runs_start_ticks_stop(tmp_path, monkeypatch):
     monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path))
     config = DaemonConfig(genres=dict.fromkeys(GENRES, 1.0), tempo_bpm=240.0, send_clock=True, record=False)
