@@ -432,3 +432,21 @@ def test_a_refused_control_change_leaves_the_tempo_and_mode_it_came_with(make_da
     run_for(daemon, 0.005)
     assert any("temperature" in line for line in errors(daemon))
     assert daemon.clock.tempo_bpm == 120.0 and daemon.player.mode == "solo"
+
+
+def test_recording_start_tells_the_takes_full_path_headless(tmp_path, monkeypatch, capsys):
+    from rtgen.cli.run_cmd import _print_event
+
+    monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    config = DaemonConfig(genres=dict.fromkeys(GENRES, 1.0), mode="solo", tempo_bpm=120.0, record_dir="takes")
+    daemon = Daemon(config, engine_factory=FakeEngine, in_port=FakeInputPort(), out_port=FakeOutputPort()).open()
+    try:
+        daemon.launch()
+        daemon.request_stop()
+        supervise(daemon, on_event=_print_event)  # what `rtgen run --headless` prints, up to the stop
+    finally:
+        daemon.shutdown()
+    path = daemon.recorder.path
+    assert path.is_absolute() and path.parent == tmp_path / "takes" and path.is_file()
+    assert f"rtgen: recording the take to {path}\n" in capsys.readouterr().out

@@ -37,7 +37,13 @@ def widget_rows(app, widget) -> list[str]:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_main_screen_snapshot(snap_compare, size):
-    assert snap_compare(make_app(FakeDaemon(demo_snapshot(log=LONG_LOG))), terminal_size=size)
+    async def read_the_toast(pilot) -> None:
+        await pilot.pause()
+        pilot.app.clear_notifications()  # "recording the take to ...", tested on its own below
+        await pilot.pause(0.1)
+
+    app = make_app(FakeDaemon(demo_snapshot(log=LONG_LOG)))
+    assert snap_compare(app, terminal_size=size, run_before=read_the_toast)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -128,3 +134,22 @@ def test_log_text_wraps_keeps_the_newest_and_marks_errors():
     assert any(str(span.style) == "red" for span in text.spans)
     tall = log_text(("word " * 40,), 20, 3).plain.split("\n")
     assert len(tall) == 3 and tall[-1].endswith("…") and all(len(row) <= 20 for row in tall)
+
+
+@synchronous
+async def test_the_take_path_is_told_when_recording_starts():
+    daemon = FakeDaemon(demo_snapshot(recording=None))
+    app = make_app(daemon)
+    told: list[str] = []
+    notify = app.notify
+    app.notify = lambda text, **kw: (told.append(text), notify(text, **kw))[1]
+    path = "/home/performer/Music/rtgen/rtgen-20261122-094100.mid"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert told == []
+        daemon.snap = dataclasses.replace(daemon.snap, recording=path, current_beat=17.0)
+        await pilot.pause(0.3)
+        daemon.snap = dataclasses.replace(daemon.snap, current_beat=18.0)  # the same take: told once
+        await pilot.pause(0.3)
+        assert told == [f"recording the take to {path}"]
+        assert "● " in widget_rows(app, app.status_bar)[1]

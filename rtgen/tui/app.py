@@ -125,6 +125,7 @@ class RtgenApp(App[None]):
         self.controls: dict[str, ControlWidget] = {}
         self._panels_due = 0.0  # monotonic time the status and log panels may next be redrawn
         self._panels_snap: Snapshot | None = None  # the snapshot they show
+        self._recording: str | None = None  # the take path the performer was told of
         # Held directly, not queried: a modal screen on top hides them from queries, not from updates.
         self.controls_panel = Vertical(id="controls")
         self.log_panel = LogPanel(id="log")
@@ -184,6 +185,10 @@ class RtgenApp(App[None]):
             read_only = external if control == "tempo_bpm" else None
             widget.sync(control_value(control, snap), read_only=read_only, learning=snap.learning == control)
         self.roll.show(snap.roll, snap.current_beat)
+        if snap.recording != self._recording:
+            self._recording = snap.recording
+            if snap.recording:
+                self.notify(f"recording the take to {snap.recording}", title="recording", timeout=10)
 
     def _show_panels(self) -> None:
         """Redraw the status and log panels from the newest snapshot, at most ``PANELS_HZ`` times a second."""
