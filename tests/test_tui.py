@@ -126,8 +126,11 @@ class FakeDaemon:
         self.calls.append(("save_preset", name))
         self.saved.append(name)
 
-    def presets(self) -> list[str]:
-        return sorted([*PRESETS, *self.saved])
+    def presets(self) -> list[tuple[str, str]]:
+        return [
+            (name, f"{name}: {PRESETS[name][1]:g} BPM" if name in PRESETS else "")
+            for name in sorted([*PRESETS, *self.saved])
+        ]
 
     def learn(self, control: str | None) -> None:
         self.calls.append(("learn", control))

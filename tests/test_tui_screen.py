@@ -153,3 +153,19 @@ async def test_the_take_path_is_told_when_recording_starts():
         await pilot.pause(0.3)
         assert told == [f"recording the take to {path}"]
         assert "● " in widget_rows(app, app.status_bar)[1]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@synchronous
+async def test_the_preset_list_shows_each_description(size):
+    daemon = FakeDaemon()
+    app = make_app(daemon)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        rows = screen_rows(app)
+        for name, description in daemon.presets():
+            assert any(name in row for row in rows) and any(description in row for row in rows), name
+        await pilot.press("down", "enter")
+        await pilot.pause(0.2)
+    assert daemon.commands("load_preset") == ["jig"]

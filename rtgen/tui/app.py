@@ -269,8 +269,8 @@ class RtgenApp(App[None]):
         self.notify(f"learning {focused.control}: move a knob or fader on your controller")
 
     def action_presets(self) -> None:
-        names = self._command(self.daemon.presets) or []
-        self.push_screen(PresetPicker(list(names), self.snap.preset), self._load_preset)
+        presets = self._command(self.daemon.presets) or []
+        self.push_screen(PresetPicker(list(presets), self.snap.preset), self._load_preset)
 
     def _load_preset(self, name: str | None) -> None:
         if name is not None:
