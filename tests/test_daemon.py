@@ -450,3 +450,20 @@ def test_recording_start_tells_the_takes_full_path_headless(tmp_path, monkeypatc
     path = daemon.recorder.path
     assert path.is_absolute() and path.parent == tmp_path / "takes" and path.is_file()
     assert f"rtgen: recording the take to {path}\n" in capsys.readouterr().out
+
+
+def test_a_port_change_is_printed_once_by_the_headless_daemon(monkeypatch, capsys):
+    import logging
+
+    from rtgen.cli.run_cmd import _print_event, quiet_port_warnings
+    from rtgen.midi.ports import PortWatcher
+
+    logger = logging.getLogger("rtgen.midi.ports")
+    monkeypatch.setattr(logger, "handlers", [])  # restored after the test: the handler added below goes too
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # no logging configured, as in `rtgen run`, not pytest
+    line = "MIDI output 'synth' is back; reconnected"
+    port = type("Port", (), {"check": lambda self: line})()
+    quiet_port_warnings()
+    PortWatcher([port], on_event=lambda text: _print_event("log", text)).check_once()
+    out, err = capsys.readouterr()
+    assert out == f"rtgen: {line}\n" and err == ""
