@@ -363,33 +363,6 @@ def test_daemon_config_reads_nested_tables_strictly(tmp_path):
         config_module.load(DaemonConfig, path)
 
 
-def test_text_roll_marks_call_and_answer_apart():
-    from rtgen.cli.demo_cmd import render_roll
-
-    call = [(0.0, mido.Message("note_on", note=60, velocity=80)), (1.0, mido.Message("note_off", note=60))]
-    answer = [(4.0, mido.Message("note_on", note=72, velocity=80)), (4.5, mido.Message("note_off", note=72))]
-    roll = render_roll(call, answer).splitlines()
-    assert roll[0].split()[0] == "|bar"
-    rows = {line.split()[0]: line for line in roll[1:-1]}
-    assert set(rows) == {"C5", "~", "C4"}
-    assert "#===" in rows["C4"] and "O-" in rows["C5"]
-
-
-def test_demo_answers_a_phrase_with_the_shipped_models(tmp_path, capsys):
-    from rtgen.cli import main
-    from rtgen.nets.checkpoint import installed_models
-
-    if not [name for name, _ in installed_models() if name != "multi"]:
-        pytest.skip("no shipped models installed")
-    out = tmp_path / "demo.mid"
-    assert main(["demo", "-o", str(out), "--bars", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert "#" in printed and "O" in printed and "answer:" in printed
-    tracks = read_take(out)
-    assert any(m.type == "note_on" for _, m in tracks["performer"])
-    assert any(m.type == "note_on" for _, m in tracks["rtgen"])
-
-
 def test_send_clock_runs_start_ticks_stop(tmp_path, monkeypatch):
     monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path))
     config = DaemonConfig(genres=dict.fromkeys(GENRES, 1.0), tempo_bpm=240.0, send_clock=True, record=False)
@@ -459,3 +432,38 @@ def test_a_refused_control_change_leaves_the_tempo_and_mode_it_came_with(make_da
     run_for(daemon, 0.005)
     assert any("temperature" in line for line in errors(daemon))
     assert daemon.clock.tempo_bpm == 120.0 and daemon.player.mode == "solo"
+
+
+def test_recording_start_tells_the_takes_full_path_headless(tmp_path, monkeypatch, capsys):
+    from rtgen.cli.run_cmd import _print_event
+
+    monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    config = DaemonConfig(genres=dict.fromkeys(GENRES, 1.0), mode="solo", tempo_bpm=120.0, record_dir="takes")
+    daemon = Daemon(config, engine_factory=FakeEngine, in_port=FakeInputPort(), out_port=FakeOutputPort()).open()
+    try:
+        daemon.launch()
+        daemon.request_stop()
+        supervise(daemon, on_event=_print_event)  # what `rtgen run --headless` prints, up to the stop
+    finally:
+        daemon.shutdown()
+    path = daemon.recorder.path
+    assert path.is_absolute() and path.parent == tmp_path / "takes" and path.is_file()
+    assert f"rtgen: recording the take to {path}\n" in capsys.readouterr().out
+
+
+def test_a_port_change_is_printed_once_by_the_headless_daemon(monkeypatch, capsys):
+    import logging
+
+    from rtgen.cli.run_cmd import _print_event, quiet_port_warnings
+    from rtgen.midi.ports import PortWatcher
+
+    logger = logging.getLogger("rtgen.midi.ports")
+    monkeypatch.setattr(logger, "handlers", [])  # restored after the test: the handler added below goes too
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # no logging configured, as in `rtgen run`, not pytest
+    line = "MIDI output 'synth' is back; reconnected"
+    port = type("Port", (), {"check": lambda self: line})()
+    quiet_port_warnings()
+    PortWatcher([port], on_event=lambda text: _print_event("log", text)).check_once()
+    out, err = capsys.readouterr()
+    assert out == f"rtgen: {line}\n" and err == ""

@@ -249,7 +249,7 @@ def test_client_and_server_over_udp():
             SetControls.one("tempo_bpm", 99.0),
             Learn(None),
         ]
-        assert "fiddle-reel" in client.presets()
+        assert dict(client.presets())["fiddle-reel"].startswith("Fast fiddle reel")  # name, description pairs
         daemon.events.append((0, "error", "the engine said no"))
         daemon.snap = dataclasses.replace(daemon.snap, tempo_bpm=99.0)
         assert client.wait_for(lambda snap: snap.tempo_bpm == 99.0)

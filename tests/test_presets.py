@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rtgen.daemon.presets import Preset, PresetError, list_presets, load_preset, save_preset
+from rtgen.daemon.presets import Preset, PresetError, describe_presets, list_presets, load_preset, save_preset
 from rtgen.data.seeds import PHRASES, load_phrase
 from rtgen.engine.controls import Controls
 
@@ -59,6 +59,8 @@ def test_save_then_load_gives_the_same_preset(tmp_path) -> None:
         ("[controls]\ncolour = 'red'\n", "controls: unknown key 'colour'"),
         ("[controls]\nweights = { folk = 0 }\n", "all genre weights are zero"),
         ("tempo_bpm = \n", "not valid TOML"),
+        ('description = """two\nlines"""\n', "description: must be one line"),
+        ("description = 3\n", "description: expected str"),
     ],
 )
 def test_malformed_presets_name_file_key_and_expectation(tmp_path, text, message) -> None:
@@ -86,3 +88,34 @@ def test_builtin_phrases_are_two_bars_and_midi_seeds_read(tmp_path) -> None:
     midi.save(tmp_path / "seed.mid")
     (note,) = load_phrase(tmp_path / "seed.mid")
     assert (note.pitch, note.start, note.duration, note.velocity) == (60, 0, 0.5, 90)
+
+
+def test_every_shipped_preset_says_in_one_line_what_it_is_for() -> None:
+    listings = describe_presets()
+    assert [p.name for p in listings] == list_presets()
+    for listing in listings:
+        assert listing.error is None and 10 < len(listing.description) <= 100, listing
+
+
+def test_presets_command_lists_names_with_descriptions(capsys) -> None:
+    from rtgen.cli import main
+
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list_presets()
+    assert "case-study-5-5-5   Fusion paper case study: folk 5, fiddle 5, chorale 5" in lines[1]
+
+
+def test_a_malformed_preset_is_listed_by_file_and_key_and_the_rest_still_are(tmp_path, monkeypatch, capsys) -> None:
+    from rtgen.cli import main
+
+    (tmp_path / "good.toml").write_text('description = "a steady one"\n[controls]\nweights = { folk = 1 }\n')
+    (tmp_path / "bad.toml").write_text('description = "broken"\ntempo = 90\n')
+    monkeypatch.setenv("RTGEN_PRESETS", str(tmp_path))
+    bad, good = describe_presets()
+    assert good.description == "a steady one" and good.error is None
+    assert bad.description == "" and str(tmp_path / "bad.toml") in bad.error and "unknown key 'tempo'" in bad.error
+    assert main(["presets"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "good  a steady one\n"
+    assert "preset bad:" in err and str(tmp_path / "bad.toml") in err and "'tempo'" in err

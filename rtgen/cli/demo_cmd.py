@@ -4,16 +4,20 @@ A built-in seed phrase is played, a little unevenly, into the listener on a
 simulated clock; the daemon (shipped models, call-and-response) hears the
 phrase end, primes the engine and answers from the next bar; the output
 scheduler sends the answer to an in-process port. The call and the answer are
-printed as a text piano roll (pitch rows, sixteenth columns) and written to a
-two-track .mid ("performer" = the call, "rtgen" = the answer).
+printed as a text piano roll fitted to the terminal (``rtgen.cli.textroll``)
+and written to a two-track .mid ("performer" = the call, "rtgen" = the answer).
+The call is played from the daemon's second bar, so the listener hears it
+from its first note; the roll and the .mid count bars from the call's first,
+so both start at bar 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
+import textwrap
 import time
-from itertools import pairwise
 from pathlib import Path
 
 from rtgen.errors import RtgenError
@@ -35,12 +39,13 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0: the same answer every run)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("-o", "--output", default="rtgen-demo.mid", help="where to write the .mid")
+    parser.add_argument("--width", type=int, help="columns to print in (default: the terminal's, or 80 when piped)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-
     from rtgen.cli.outputs import output_file
+    from rtgen.cli.textroll import MIN_WIDTH, render_roll
     from rtgen.daemon.config import DaemonConfig
     from rtgen.daemon.presets import load_preset
     from rtgen.daemon.process import Daemon
@@ -76,36 +81,43 @@ def run(args: argparse.Namespace) -> int:
     )
     daemon.open()
     loaded = time.perf_counter() - started
-    call = _play_call(daemon, args.phrase or preset.seed_phrase, args.seed)
+    width = args.width or shutil.get_terminal_size((80, 24)).columns
+    lead_in = float(daemon.player.config.beats_per_bar)  # the call starts a bar into the daemon's clock
+    call = _play_call(daemon, args.phrase or preset.seed_phrase, args.seed, lead_in)
     _run_until_answered(daemon)
     daemon.shutdown()
-    answer = [(clock.beat_at(t), m) for t, m in daemon.out_port.sent if m.type in ("note_on", "note_off")]
+    sent = [(clock.beat_at(t) - lead_in, m) for t, m in daemon.out_port.sent]
+    answer = [(beat, m) for beat, m in sent if m.type in ("note_on", "note_off")]
     if not any(m.type == "note_on" and m.velocity for _, m in answer):
         raise RtgenError("the models answered with silence; try another --seed or a higher temperature preset")
-    print(render_roll(call, answer, beats_per_bar=daemon.player.config.beats_per_bar))
-    path = _write(out, clock, call, answer, tempo)
+    print(render_roll(call, answer, beats_per_bar=daemon.player.config.beats_per_bar, width=width))
+    path = _write(out, call, answer, tempo)
     player = daemon.player
-    print(
-        f"call: {sum(1 for _, m in call if m.type == 'note_on')} notes; "
-        f"answer: {player.notes_out} notes in {player.config.answer_bars} bars at {tempo:g} BPM "
-        f"({', '.join(daemon.genres)})"
-    )
     latency = player.phrase_latency_ms[-1] if player.phrase_latency_ms else float("nan")
     step_p99 = sorted(player.step_ms)[int(0.99 * (len(player.step_ms) - 1))] if player.step_ms else 0.0
-    print(f"models loaded in {loaded:.1f} s; call end -> answer ready {latency:.1f} ms; step p99 {step_p99:.2f} ms")
-    print(f"wrote {path} (track 'performer' = call, 'rtgen' = answer)")
+    summary = (
+        f"call: {sum(1 for _, m in call if m.type == 'note_on')} notes; "
+        f"answer: {player.notes_out} notes in {player.config.answer_bars} bars at {tempo:g} BPM "
+        f"({', '.join(daemon.genres)})",
+        f"models loaded in {loaded:.1f} s; call end -> answer ready {latency:.1f} ms; step p99 {step_p99:.2f} ms",
+        f"wrote {path} (track 'performer' = call, 'rtgen' = answer)",
+    )
+    for line in summary:  # a path longer than the terminal stays whole, to be copied
+        print(textwrap.fill(line, max(MIN_WIDTH, width), break_long_words=False, break_on_hyphens=False))
     return 0
 
 
-def _play_call(daemon, phrase: str | None, seed: int) -> list[tuple[float, object]]:
-    """Push the phrase into the fake input from bar 2, each note up to 15 ms early or late."""
+def _play_call(daemon, phrase: str | None, seed: int, start: float) -> list[tuple[float, object]]:
+    """Push the phrase into the fake input from beat ``start``, each note up to 15 ms early or late.
+
+    Returns the call as (beat, message) pairs counted from ``start``.
+    """
     import mido
 
     from rtgen.daemon.wiring import seed_notes
 
     notes = seed_notes(phrase, daemon.genres)
     clock, jitter = daemon.clock, random.Random(seed)
-    start = float(daemon.player.config.beats_per_bar)
     events = []
     for note in notes:
         t_on = clock.time_at(start + float(note.start)) + jitter.uniform(-0.015, 0.015)
@@ -115,7 +127,7 @@ def _play_call(daemon, phrase: str | None, seed: int) -> list[tuple[float, objec
     events.sort(key=lambda e: e[0])
     for t, message in events:
         daemon.in_port.push(message, t)
-    return [(clock.beat_at(t), m) for t, m in events]
+    return [(clock.beat_at(t) - start, m) for t, m in events]
 
 
 def _run_until_answered(daemon, max_beats: float = 400.0) -> None:
@@ -130,71 +142,13 @@ def _run_until_answered(daemon, max_beats: float = 400.0) -> None:
     raise RtgenError("no answer within 100 bars; the listener never heard the phrase end")
 
 
-def render_roll(call, answer, beats_per_bar: int = 4) -> str:
-    """Pitch rows (high to low) by sixteenth columns: the call as '#' then '=', the answer as 'O' then '-'."""
-    spans = _spans(call, "#=") + _spans(answer, "O-")
-    if not spans:
-        return "(no notes)"
-    first = min(s for s, _, _, _ in spans)
-    first_bar = int((round(first * 4) / 4) // beats_per_bar) * beats_per_bar  # a call played a hair early
-    columns = int(round((max(e for _, e, _, _ in spans) - first_bar) * 4)) + 1
-    bar_cols = beats_per_bar * 4
-    pitches = _rows({p for _, _, p, _ in spans})
-    grid = {p: ["." if c % 4 == 0 else " " for c in range(columns)] for p in pitches if p is not None}
-    for start, end, pitch, marks in spans:
-        c0 = int(round((start - first_bar) * 4))
-        c1 = max(c0 + 1, int(round((end - first_bar) * 4)))
-        for c in range(c0, min(c1, columns)):
-            grid[pitch][c] = marks[0] if c == c0 else marks[1]
-    lines = []
-    for pitch in pitches:
-        if pitch is None:
-            lines.append(f"{'~':>4}")
-            continue
-        cells = "".join(("|" if c % bar_cols == 0 else "") + ch for c, ch in enumerate(grid[pitch]))
-        lines.append(f"{_name(pitch):>4} {cells}")
-    ruler = "".join(
-        f"|{f'bar {first_bar // beats_per_bar + 1 + i}':<{bar_cols}}" for i in range(-(-columns // bar_cols))
-    )
-    legend = "call: # onset = held    answer: O onset - held    (columns are sixteenths)"
-    return "\n".join([f"{'':>4} {ruler}", *lines, legend])
-
-
-def _rows(used: set[int], max_gap: int = 3) -> list[int | None]:
-    """Pitch rows from high to low: every used pitch, the ones between close neighbours, None for a gap."""
-    ordered = sorted(used, reverse=True)
-    rows: list[int | None] = [ordered[0]]
-    for higher, lower in pairwise(ordered):
-        if higher - lower <= max_gap:
-            rows.extend(range(higher - 1, lower - 1, -1))
-        else:
-            rows.extend([None, lower])
-    return rows
-
-
-def _spans(events, marks: str) -> list[tuple[float, float, int, str]]:
-    """(start beat, end beat, pitch, marks) for each note in (beat, message) events."""
-    open_notes: dict[int, float] = {}
-    spans = []
-    for beat, message in sorted(events, key=lambda e: e[0]):
-        if message.type == "note_on" and message.velocity > 0:
-            open_notes[message.note] = beat
-        elif message.note in open_notes:
-            spans.append((open_notes.pop(message.note), beat, message.note, marks))
-    return spans
-
-
-def _name(pitch: int) -> str:
-    names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-    return f"{names[pitch % 12]}{pitch // 12 - 1}"
-
-
-def _write(path: Path, clock, call, answer, tempo: float) -> Path:
+def _write(path: Path, call, answer, tempo: float) -> Path:
+    """The call and answer as a take; the stamps are beats already, so the recorder's clock is the identity."""
     from rtgen.daemon.recording import Recorder
 
-    recorder = Recorder(path, clock.beat_at, tempo)
+    recorder = Recorder(path, lambda beat: beat, tempo)
     for beat, message in call:
-        recorder.add("performer", clock.time_at(beat), message)
+        recorder.add("performer", beat, message)
     for beat, message in answer:
-        recorder.add("rtgen", clock.time_at(beat), message)
+        recorder.add("rtgen", beat, message)
     return recorder.flush()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import sys
 
@@ -145,6 +146,7 @@ def serve(config, args: argparse.Namespace) -> int:
 
     daemon = Daemon(config)
     install_signals(daemon)
+    quiet_port_warnings()
     osc = None
     code = 1
     try:
@@ -169,6 +171,18 @@ def serve(config, args: argparse.Namespace) -> int:
         print(f"rtgen: error: {one_line(daemon.error)}", file=sys.stderr, flush=True)
         return 1
     return code
+
+
+def quiet_port_warnings() -> None:
+    """Keep the port watcher's lines to one copy each in the daemon's output.
+
+    ``rtgen.midi.ports`` logs each port change as a warning and hands the same
+    line to the daemon, which logs it to every UI and prints it as ``rtgen: ...``.
+    With no logging configured, Python's last-resort handler printed the warning
+    too, so a vanished and reconnected port showed up twice in a headless
+    terminal and in ``daemon.log``.
+    """
+    logging.getLogger("rtgen.midi.ports").addHandler(logging.NullHandler())
 
 
 def _daemon_argv(argv: list[str]) -> list[str]:

@@ -41,7 +41,7 @@ class DaemonClient:
         self._errors: deque[str] = deque(maxlen=100)
         self.send_failed = 0
         self.gone: str | None = None  # the daemon's goodbye ("stopped", an error), once it said one
-        self._presets: list[str] | None = None
+        self._presets: list[tuple[str, str]] | None = None
         self._replied = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rtgen-osc-client", daemon=True)
@@ -138,11 +138,11 @@ class DaemonClient:
     def learn(self, control: str | None) -> None:
         self.send("learn", control or "")
 
-    def presets(self, timeout_s: float = 1.0) -> list[str]:
-        """The daemon's preset names (asked and answered over OSC)."""
+    def presets(self, timeout_s: float = 1.0) -> list[tuple[str, str]]:
+        """The daemon's presets as (name, description) pairs (asked and answered over OSC)."""
         with self._replied:
             self._presets = None
-            self.send("presets")
+            self.send("preset/list")
             self._replied.wait_for(lambda: self._presets is not None, timeout_s)
             if self._presets is None:
                 raise RtgenError("the daemon did not answer with its presets")
@@ -177,8 +177,8 @@ class DaemonClient:
                 self.logs.append(params[0])
             elif name == "error":
                 self._errors.append(params[0])
-            elif name == "presets":
-                self._presets = [str(p) for p in params]
+            elif name == "preset/list":
+                self._presets = [(str(n), str(d)) for n, d in zip(params[::2], params[1::2], strict=False)]
             elif name == "bye":
                 self.gone = str(params[0]) if params else "stopped"
             self._replied.notify_all()

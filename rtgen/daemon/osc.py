@@ -123,6 +123,7 @@ class OscServer:
             "preset/load": lambda client, args: self._submit(LoadPreset(_string("preset/load", args))),
             "preset/save": lambda client, args: self._submit(SavePreset(_string("preset/save", args))),
             "presets": self._presets,
+            "preset/list": self._preset_list,
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
             "status": lambda client, args: self._send_status([client]),
@@ -261,6 +262,13 @@ class OscServer:
         from rtgen.daemon.presets import list_presets
 
         self._send(client, message(PREFIX + "presets", *list_presets()))
+
+    def _preset_list(self, client, args: list) -> None:
+        """Reply ``/rtgen/preset/list name description ...``; a malformed file's description is its error."""
+        from rtgen.daemon.presets import describe_presets
+
+        pairs = [(p.name, p.description if p.error is None else f"malformed: {p.error}") for p in describe_presets()]
+        self._send(client, message(PREFIX + "preset/list", *[item for pair in pairs for item in pair]))
 
     def _subscribe(self, client, args: list) -> None:
         target = _target(client, args)

@@ -4,6 +4,7 @@ A preset file is flat TOML with one ``[controls]`` table holding any
 ``rtgen.engine.controls.Controls`` field::
 
     name = "folk-answer"
+    description = "Folk call and response: two-bar answers"   # one line, for `rtgen presets` and the TUI
     tempo_bpm = 112
     mode = "call-and-response"
     answer_bars = 2
@@ -40,7 +41,7 @@ class Preset:
     """Everything a performance starts from; ``tempo_bpm`` 20-400, ``answer_bars`` 1-64."""
 
     name: str = "untitled"
-    description: str = ""  # one line for the preset list
+    description: str = ""  # one line for `rtgen presets` and the TUI's preset list
     controls: Controls = field(default_factory=Controls)
     tempo_bpm: float = 110.0  # beats (quarter notes) per minute
     mode: Mode = "call-and-response"
@@ -54,6 +55,17 @@ class Preset:
             raise ValueError(f"answer_bars: {self.answer_bars} outside 1-64")
         if self.mode not in MODES:
             raise ValueError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        if "\n" in self.description or "\r" in self.description:
+            raise ValueError("description: must be one line")
+
+
+@dataclass(frozen=True)
+class PresetListing:
+    """One preset as a list shows it: its name and description, or why its file does not load."""
+
+    name: str
+    description: str  # "" when the file has none, or does not load
+    error: str | None = None  # the file, the key and what was expected
 
 
 def preset_path(name_or_path: str | Path) -> Path:
@@ -84,6 +96,17 @@ def list_presets() -> list[str]:
     """Names of the presets in ``presets_dir()``, sorted (program change N loads the Nth)."""
     folder = presets_dir()
     return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def describe_presets() -> list[PresetListing]:
+    """Every preset in ``presets_dir()`` with its description; a malformed one with its error instead of raising."""
+    listings = []
+    for name in list_presets():
+        try:
+            listings.append(PresetListing(name, load_preset(name).description))
+        except PresetError as error:
+            listings.append(PresetListing(name, "", str(error)))
+    return listings
 
 
 def save_preset(preset: Preset, path: str | Path) -> Path:

@@ -183,6 +183,7 @@ class Daemon:
         self.scheduler.start()
         if self.recorder is not None:
             self.recorder.start()
+            self.log(f"recording the take to {self.recorder.path}")
         self.disk.start()
         watched = [p for p in (self.in_port, self.out_port) if p is not None and hasattr(p, "check")]
         self.watcher = PortWatcher(watched, on_event=self._port_event)

@@ -67,7 +67,7 @@ class DaemonControl(Protocol):
 
     def save_preset(self, name: str) -> None: ...  # the path written arrives as a log line
 
-    def presets(self) -> list[str]: ...
+    def presets(self) -> list[tuple[str, str]]: ...  # (name, one-line description), in program-change order
 
     def learn(self, control: str | None) -> None: ...  # next CC received maps to `control`; None cancels
 

@@ -158,9 +158,12 @@ def echo_window_s(configured_s: float, out_port, log: Callable[[str], None]) -> 
 
 
 def open_recorder(config: DaemonConfig, clock, tempo_bpm: float):
+    """The take's recorder, at an absolute path: the path is told to the performer, who may be anywhere."""
+    from pathlib import Path
+
     from rtgen.daemon.recording import Recorder, take_path
 
-    folder = config.record_dir or recordings_dir()
+    folder = Path(config.record_dir or recordings_dir()).expanduser().resolve()
     return Recorder(take_path(folder), clock.beat_at, tempo_bpm, config.flush_interval_s)
 
 

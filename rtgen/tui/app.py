@@ -12,26 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 
 from rtgen.daemon import ccmap
 from rtgen.daemon.status import DaemonControl, Snapshot
 from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES, Controls
 from rtgen.errors import RtgenError
 from rtgen.live.player import MODES
+from rtgen.tui.panels import LogPanel, StatusBar
 from rtgen.tui.roll import PianoRoll
 from rtgen.tui.screens import PresetPicker, SavePreset
-from rtgen.tui.status import log_text, status_text
 from rtgen.tui.widgets import Choice, ControlWidget, Slider, Toggle
 
 MAX_FPS = 30.0
 PANELS_HZ = 5.0  # status and log redraws a second: figures a person reads, not animation
 GENRE_KEYS = 9  # genres 1-9 get a number key each
-_GENRES = Binding.Group("Genre")
 
 
 def control_value(control: str, snap: Snapshot) -> object:
@@ -94,11 +92,11 @@ class RtgenApp(App[None]):
     #main { height: 1fr; }
     #left { width: 40%; min-width: 39; max-width: 52; }
     #controls { height: auto; max-height: 1fr; border: round $primary; padding: 0 1; overflow-y: auto; }
-    #log { border: round $panel-lighten-2; height: 1fr; min-height: 3; padding: 0 1;
-           text-wrap: nowrap; text-overflow: ellipsis; }
+    #log { border: round $panel-lighten-2; height: 1fr; min-height: 3; padding: 0 1; }
     #roll { border: round $secondary; width: 1fr; height: 1fr; }
-    #status { height: auto; padding: 0 1; background: $panel; }
     """
+    # The footer holds the actions; the keys that focus or step a control are shown beside it in the
+    # controls panel, so the footer fits 80 columns.
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("space", "toggle_play", "Play/Stop", key_display="␣"),
@@ -106,18 +104,15 @@ class RtgenApp(App[None]):
         Binding("p", "presets", "Presets"),
         Binding("s", "save_preset", "Save"),
         Binding("l", "learn", "Learn"),
-        Binding("t", "focus_control('temperature')", "Temp"),
-        Binding("u", "focus_control('top_p')", "Top-p"),
-        Binding("b", "focus_control('tempo_bpm')", "Tempo"),
-        Binding("m", "cycle('mode')", "Mode"),
-        Binding("f", "cycle('method')", "Fusion"),
-        Binding("a", "cycle('sampling')", "Sampling"),
-        Binding("k", "cycle('scale_lock')", "Lock"),
-        Binding("y", "cycle('key')", "Key"),
-        *[
-            Binding(str(n), f"focus_genre({n})", f"genre {n}", group=_GENRES, show=n == 1, key_display="1-9")
-            for n in range(1, GENRE_KEYS + 1)
-        ],
+        Binding("t", "focus_control('temperature')", "Temp", show=False),
+        Binding("u", "focus_control('top_p')", "Top-p", show=False),
+        Binding("b", "focus_control('tempo_bpm')", "Tempo", show=False),
+        Binding("m", "cycle('mode')", "Mode", show=False),
+        Binding("f", "cycle('method')", "Fusion", show=False),
+        Binding("a", "cycle('sampling')", "Sampling", show=False),
+        Binding("k", "cycle('scale_lock')", "Lock", show=False),
+        Binding("y", "cycle('key')", "Key", show=False),
+        *[Binding(str(n), f"focus_genre({n})", f"genre {n}", show=False) for n in range(1, GENRE_KEYS + 1)],
     ]
 
     def __init__(self, daemon: DaemonControl, *, owner: bool = False, fps: float = 20) -> None:
@@ -128,13 +123,14 @@ class RtgenApp(App[None]):
         self.fps = min(MAX_FPS, max(1.0, float(fps)))
         self.snap = daemon.snapshot()
         self.controls: dict[str, ControlWidget] = {}
-        self._shown: dict[str | None, Text] = {}  # panel id -> the text it shows
         self._panels_due = 0.0  # monotonic time the status and log panels may next be redrawn
+        self._panels_snap: Snapshot | None = None  # the snapshot they show
+        self._recording: str | None = None  # the take path the performer was told of
         # Held directly, not queried: a modal screen on top hides them from queries, not from updates.
         self.controls_panel = Vertical(id="controls")
-        self.log_panel = Static(id="log")
+        self.log_panel = LogPanel(id="log")
         self.roll = PianoRoll(id="roll")
-        self.status_bar = Static(status_text(self.snap), id="status")
+        self.status_bar = StatusBar(self.snap, id="status")
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -152,6 +148,7 @@ class RtgenApp(App[None]):
         self.log_panel.border_title = "log"
         await self._mount_controls(self.snap)
         self._show(self.snap)
+        self._show_panels()
         self.set_interval(1 / self.fps, self.poll)
 
     async def _mount_controls(self, snap: Snapshot) -> None:
@@ -175,12 +172,12 @@ class RtgenApp(App[None]):
             text = "the daemon answers again" if answering else "the daemon is not answering (no status for 2 s)"
             self.notify(text, severity="information" if answering else "warning", timeout=6)
         snap = self.daemon.snapshot()
-        if snap is self.snap:
-            return
-        if snap.genres != self.snap.genres:
-            await self._mount_controls(snap)
-        self.snap = snap
-        self._show(snap)
+        if snap is not self.snap:
+            if snap.genres != self.snap.genres:
+                await self._mount_controls(snap)
+            self.snap = snap
+            self._show(snap)
+        self._show_panels()
 
     def _show(self, snap: Snapshot) -> None:
         external = snap.clock_source == "external"
@@ -188,19 +185,20 @@ class RtgenApp(App[None]):
             read_only = external if control == "tempo_bpm" else None
             widget.sync(control_value(control, snap), read_only=read_only, learning=snap.learning == control)
         self.roll.show(snap.roll, snap.current_beat)
+        if snap.recording != self._recording:
+            self._recording = snap.recording
+            if snap.recording:
+                self.notify(f"recording the take to {snap.recording}", title="recording", timeout=10)
+
+    def _show_panels(self) -> None:
+        """Redraw the status and log panels from the newest snapshot, at most ``PANELS_HZ`` times a second."""
         now = time.monotonic()
-        if now < self._panels_due:
+        if self._panels_snap is self.snap or now < self._panels_due:
             return
         self._panels_due = now + 1 / PANELS_HZ
-        self._update(self.log_panel, log_text(snap.log, max(1, self.log_panel.content_size.height or 5)))
-        self._update(self.status_bar, status_text(snap))
-
-    def _update(self, widget: Static, text: Text) -> None:
-        """Replace a panel's text only when it changed; lay out again only when its length did."""
-        old = self._shown.get(widget.id)
-        if old != text:
-            self._shown[widget.id] = text
-            widget.update(text, layout=old is None or len(old.plain) != len(text.plain))
+        self._panels_snap = self.snap
+        self.log_panel.show(self.snap.log)
+        self.status_bar.show(self.snap)
 
     def on_control_widget_changed(self, event: ControlWidget.Changed) -> None:
         """Send a moved control to the daemon, after checking it against the current controls."""
@@ -271,8 +269,8 @@ class RtgenApp(App[None]):
         self.notify(f"learning {focused.control}: move a knob or fader on your controller")
 
     def action_presets(self) -> None:
-        names = self._command(self.daemon.presets) or []
-        self.push_screen(PresetPicker(list(names), self.snap.preset), self._load_preset)
+        presets = self._command(self.daemon.presets) or []
+        self.push_screen(PresetPicker(list(presets), self.snap.preset), self._load_preset)
 
     def _load_preset(self, name: str | None) -> None:
         if name is not None:

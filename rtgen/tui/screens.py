@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,29 +13,30 @@ from textual.widgets.option_list import Option
 MODAL_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{
-    width: 50; max-width: 90%; height: auto; max-height: 80%;
+    width: 76; max-width: 96%; height: auto; max-height: 90%;
     border: round $accent; background: $panel; padding: 0 1;
 }}
-{name} OptionList {{ height: auto; max-height: 16; }}
+{name} OptionList {{ height: auto; max-height: 18; }}
 """
 
 
 class PresetPicker(ModalScreen[str | None]):
-    """Lists the preset names; Enter returns the chosen one, Escape returns None."""
+    """Lists the presets, each name over its description; Enter returns the chosen name, Escape returns None."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="PresetPicker")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, names: list[str], current: str | None = None) -> None:
+    def __init__(self, presets: list[tuple[str, str]], current: str | None = None) -> None:
         super().__init__()
-        self.names = names
+        self.presets = presets  # (name, one-line description)
+        self.names = [name for name, _ in presets]
         self.current = current
 
     def compose(self) -> ComposeResult:
         with Vertical():
             if self.names:
                 yield Label("[b]Load a preset[/b]  Enter loads · Esc cancels")
-                yield OptionList(*[Option(name, id=name) for name in self.names], id="presets")
+                yield OptionList(*[Option(_prompt(n, d), id=n) for n, d in self.presets], id="presets")
             else:
                 yield Label("No presets yet: press s to save these settings.\nEsc closes.")
 
@@ -47,6 +49,14 @@ class PresetPicker(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _prompt(name: str, description: str) -> Text:
+    """The name in bold; the description under it, dimmed (it wraps if the screen is narrow)."""
+    text = Text(name, style="bold")
+    if description:
+        text.append("\n" + description, style="red" if description.startswith("malformed") else "grey62")
+    return text
 
 
 class SavePreset(ModalScreen[str | None]):
