@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import shutil
 
-from rtgen.midi.jack import JackClient, JackServer, jack_connections, wait_until
+from rtgen.midi.jack import JackClient, JackServer, jack_connections, unpaired_notes, wait_until
 
-__all__ = ["JackClient", "JackServer", "jack_available", "jack_connections", "wait_until"]
+__all__ = ["JackClient", "JackServer", "jack_available", "jack_connections", "unpaired_notes", "wait_until"]
 
 
 def jack_available() -> bool:

@@ -456,9 +456,9 @@ def test_a_port_change_is_printed_once_by_the_headless_daemon(monkeypatch, capsy
     import logging
 
     from rtgen.cli.run_cmd import _print_event, quiet_port_warnings
-    from rtgen.midi.ports import PortWatcher
+    from rtgen.midi.watcher import PortWatcher
 
-    logger = logging.getLogger("rtgen.midi.ports")
+    logger = logging.getLogger("rtgen.midi.watcher")
     monkeypatch.setattr(logger, "handlers", [])  # restored after the test: the handler added below goes too
     monkeypatch.setattr(logging.getLogger(), "handlers", [])  # no logging configured, as in `rtgen run`, not pytest
     line = "MIDI output 'synth' is back; reconnected"

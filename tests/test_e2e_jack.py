@@ -21,7 +21,7 @@ from pathlib import Path
 
 import mido
 import pytest
-from jack_server import JackClient, wait_until
+from jack_server import JackClient, unpaired_notes, wait_until
 from rtgen_process import Rtgen
 
 from rtgen.nets.checkpoint import installed_models
@@ -48,22 +48,6 @@ def _quiet_collector():
     gc.freeze()
     yield
     gc.unfreeze()
-
-
-def note_balance(received: list[tuple[float, mido.Message]]) -> dict[tuple[int, int], int]:
-    """Note-ons minus note-offs per (channel, pitch); CC123 on a channel clears that channel."""
-    balance: dict[tuple[int, int], int] = {}
-    for _, message in received:
-        if message.type == "note_on" and message.velocity > 0:
-            balance[(message.channel, message.note)] = balance.get((message.channel, message.note), 0) + 1
-        elif message.type in ("note_on", "note_off"):
-            key = (message.channel, message.note)
-            balance[key] = max(0, balance.get(key, 0) - 1)
-        elif message.type == "control_change" and message.control == 123:
-            for key in balance:
-                if key[0] == message.channel:
-                    balance[key] = 0
-    return {key: count for key, count in balance.items() if count}
 
 
 def note_ons(received) -> list[tuple[float, mido.Message]]:
@@ -103,7 +87,7 @@ def test_call_and_response_answers_from_the_next_bar(jack_server, jack_client, t
         # nothing starts after the answer's bar (a note-on later than 30 ms is skipped; 30 ms more for the send)
         late = [round(beat_at(t) - bar, 3) for t, _ in note_ons(received) if t >= time_at(bar + 16) + 0.06]
         assert not late, (late, rtgen.text())
-        assert jack_client.wait_for(lambda got: note_balance(got) == {}, timeout_s=2), note_balance(received)
+        assert jack_client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=2), unpaired_notes(received)
         assert rtgen.wait_line(lambda line: "call of 8 notes" in line, timeout_s=1)
     finally:
         assert rtgen.terminate() == 0, rtgen.text()
@@ -154,14 +138,14 @@ def test_a_stop_signal_mid_note_closes_every_note_then_cc123(solo, sig):
         client.listen_to("rtgen out")
 
         def sounding(got) -> bool:
-            return bool(note_balance(got)) and len(note_ons(got)) >= 3
+            return bool(unpaired_notes(got)) and len(note_ons(got)) >= 3
 
         assert client.wait_for(sounding, timeout_s=5), solo.text()
         assert solo.terminate(sig=sig) == 0, solo.text()
         client.wait_for(lambda got: any(m.type == "control_change" and m.control == 120 for _, m in got), 2)
         received = list(client.received)
         tail = [str(m) for _, m in received[-12:]]
-        balance = note_balance([(t, m) for t, m in received if m.type != "control_change"])
+        balance = unpaired_notes([(t, m) for t, m in received if m.type != "control_change"])
         assert balance == {}, f"{tail}\n{solo.text()}"
         controls = [m.control for _, m in received if m.type == "control_change"]
         assert 123 in controls, f"{tail}\n{solo.text()}"
@@ -265,4 +249,4 @@ def test_output_peer_vanishes_and_returns(jack_server, tmp_path):
         finally:
             assert rtgen.terminate() == 0, rtgen.text()
         synth.wait_for(lambda got: any(m.type == "control_change" and m.control == 120 for _, m in got), 2)
-        assert note_balance(list(synth.received)) == {}
+        assert unpaired_notes(list(synth.received)) == {}

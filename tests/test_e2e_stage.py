@@ -14,9 +14,9 @@ import time
 
 import mido
 import pytest
-from jack_server import JackClient
+from jack_server import JackClient, unpaired_notes
 from rtgen_process import Rtgen
-from test_e2e_jack import note_balance, note_ons
+from test_e2e_jack import note_ons
 
 from rtgen.nets.checkpoint import installed_models
 
@@ -47,7 +47,7 @@ def onsets_between(client: JackClient, start: float, end: float) -> int:
 
 def stop_and_check_silence(rtgen: Rtgen, client: JackClient) -> None:
     assert rtgen.terminate() == 0, rtgen.text()
-    assert client.wait_for(lambda got: note_balance(got) == {}, timeout_s=3), note_balance(client.received)
+    assert client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=3), unpaired_notes(client.received)
 
 
 def test_a_held_key_is_answered_once_and_all_notes_off_clears_it(jack_server, tmp_path):
@@ -139,3 +139,54 @@ def test_a_flood_of_input_never_delays_the_output(jack_server, tmp_path):
         assert status["send_p99_ms"] <= 1.0 and status["late"] <= 2, status
         assert status["dropped"] > 0 and played > 0, status
         stop_and_check_silence(rtgen, client)
+
+
+def test_panic_on_the_output_channel_when_the_daemon_starts(jack_server, tmp_path):
+    """A synth left sounding by a run that crashed is silenced by the next one as it starts."""
+    with JackClient("stale-synth") as synth:
+        synth.open_input("in")
+        rtgen = Rtgen(tmp_path, "--mode", "call-and-response", "--out", "stale-synth:in")
+        try:
+            wanted = {(0, 123), (0, 120)}
+            assert synth.wait_for(
+                lambda got: wanted <= {(m.channel, m.control) for _, m in got if m.type == "control_change"}, 5
+            ), synth.messages()
+        finally:
+            assert rtgen.terminate() == 0, rtgen.text()
+
+
+DEAD_CLIENTS: list[JackClient] = []  # clients of a killed server: closing one would crash libjack
+
+
+def test_a_restarted_jack_server_gets_the_same_ports_connections_and_a_panic(tmp_path):
+    """Before: the ports came back as 'rtgen-01:rtgen out', connections were lost, a note was left hanging."""
+    from rtgen.midi.jack import JackServer
+
+    server = JackServer().start()
+    rtgen = None
+    try:
+        rtgen = Rtgen(tmp_path, "--mode", "solo", "--tempo", "150")
+        synth = JackClient("synth")
+        synth.open_input("in")
+        subprocess.run(["jack_connect", "rtgen:rtgen out", "synth:in"], check=True, timeout=10)
+        assert synth.wait_for(lambda got: len(note_ons(got)) >= 4, timeout_s=5), rtgen.text()
+        time.sleep(1.0)  # the watcher has recorded the connection
+        server.stop()
+        synth._poller.stop()
+        DEAD_CLIENTS.append(synth)
+        time.sleep(1.0)
+        server = JackServer(name=server.name).start()
+        revived = JackClient("synth")
+        revived.open_input("in")
+        assert revived.wait_for(lambda got: len(note_ons(got)) >= 2, timeout_s=10), rtgen.text()
+        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout.split("\n")
+        assert {"rtgen:rtgen out", "rtgen-in:rtgen in"} <= set(ports), ports
+        assert any(m.type == "control_change" and m.control == 123 for m in revived.messages())
+        assert rtgen.wait_line(lambda line: "reconnected to synth:in" in line, timeout_s=1), rtgen.text()
+        assert rtgen.terminate() == 0, rtgen.text()
+        assert revived.wait_for(lambda got: unpaired_notes(synth.received + got) == {}, timeout_s=3)
+        revived.close()
+    finally:
+        if rtgen is not None:
+            rtgen.terminate()
+        server.stop()

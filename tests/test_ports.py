@@ -19,11 +19,11 @@ from rtgen.midi.ports import (
     FakeInputPort,
     MessageQueue,
     PortError,
-    PortWatcher,
     list_ports,
     open_input,
     open_output,
 )
+from rtgen.midi.watcher import PortWatcher
 
 PROBE = mido.Message("control_change", control=110, value=0)  # sent until a fresh connection carries it
 
@@ -108,6 +108,17 @@ def test_find_port_by_exact_name_or_unique_substring():
         backends.find_port(names, "keystation", "input")
     with pytest.raises(PortError, match="no MIDI input port matches 'nord'"):
         backends.find_port(names, "nord", "input")
+
+
+@pytest.mark.parametrize("own", ["rtgen:rtgen out", "rtgen-01:rtgen out", "rtgen:rtgen out 128:0"])
+def test_rtgen_never_listens_to_an_rtgen_output(own):
+    names = ["Keystation:out", own]
+    assert backends.is_own_output(own) and not backends.is_own_output("Keystation:out")
+    with pytest.raises(PortError, match="rtgen's own output"):
+        backends.find_port(names, "rtgen out", "input", listening=True)
+    with pytest.raises(PortError, match="available: 'Keystation:out'$"):
+        backends.find_port(names, "nord", "input", listening=True)
+    assert backends.find_port(names, "rtgen out", "input") == 1  # a synth (a test client) may listen to it
 
 
 def test_no_server_gives_one_line_telling_what_to_do(monkeypatch):

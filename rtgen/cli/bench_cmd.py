@@ -278,7 +278,37 @@ def register_ui(benches) -> None:
     parser.set_defaults(handler=run_ui)
 
 
-BENCHES = (register_train, register_step, register_realtime, register_jack, register_ui)
+def run_soak(args) -> int:
+    """A long duet with a scripted performer: unpaired notes, RSS growth, send p99 (see rtgen.bench.soak)."""
+    import tempfile
+    from pathlib import Path
+
+    from rtgen.bench.soak import SoakConfig, format_report, run_soak
+
+    config = SoakConfig(minutes=args.minutes, tempo_bpm=args.tempo, burst=args.burst)
+    _progress(args, f"private JACK server; duet for {config.minutes:g} min with a scripted performer...")
+    with tempfile.TemporaryDirectory(prefix="rtgen-soak-") as folder:
+        report = run_soak(config, Path(args.takes or folder), progress=lambda line: _progress(args, line))
+    return _print_report(args, report, lambda: format_report(report))
+
+
+def register_soak(benches) -> None:
+    parser = benches.add_parser(
+        "soak",
+        help="a long duet with a scripted performer: unpaired notes, RSS growth, send p99 (not for CI)",
+        description="Start a private dummy JACK server and `rtgen run --headless --no-guard` in duet; a JACK client "
+        "plays two-bar phrases of real validation pieces with held notes and chords, and once a burst of messages; "
+        "print unpaired notes at the synth, the daemon's RSS growth after the first minute, and its send p99.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--minutes", type=float, default=30.0, help="length of the run (default 30)")
+    parser.add_argument("--tempo", type=float, default=120.0, help="tempo in BPM (default 120)")
+    parser.add_argument("--burst", type=int, default=10000, help="messages in the one-second burst (default 10000)")
+    parser.add_argument("--takes", help="keep the daemon's take in this folder (default: a temporary one)")
+    parser.set_defaults(handler=run_soak)
+
+
+BENCHES = (register_train, register_step, register_realtime, register_jack, register_ui, register_soak)
 
 
 def register(subparsers) -> None:

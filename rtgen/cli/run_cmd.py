@@ -176,13 +176,13 @@ def serve(config, args: argparse.Namespace) -> int:
 def quiet_port_warnings() -> None:
     """Keep the port watcher's lines to one copy each in the daemon's output.
 
-    ``rtgen.midi.ports`` logs each port change as a warning and hands the same
+    ``rtgen.midi.watcher`` logs each port change as a warning and hands the same
     line to the daemon, which logs it to every UI and prints it as ``rtgen: ...``.
     With no logging configured, Python's last-resort handler printed the warning
     too, so a vanished and reconnected port showed up twice in a headless
     terminal and in ``daemon.log``.
     """
-    logging.getLogger("rtgen.midi.ports").addHandler(logging.NullHandler())
+    logging.getLogger("rtgen.midi.watcher").addHandler(logging.NullHandler())
 
 
 def _daemon_argv(argv: list[str]) -> list[str]:

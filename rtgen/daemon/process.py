@@ -177,10 +177,13 @@ class Daemon:
 
     def launch(self) -> None:
         """Start the output, recorder, disk, watcher and engine threads, and play in the current mode."""
-        from rtgen.midi.ports import PortWatcher
+        from rtgen.midi.watcher import PortWatcher
 
         sys.setswitchinterval(0.0005)  # a thread that wakes on time gets the interpreter lock within 0.5 ms
         self.scheduler.start()
+        # A synth left sounding by an earlier run that crashed (or a patch change mid-note) is cleaned up first.
+        self.scheduler.channels_used.add(self.player.config.out_channel)
+        self.scheduler.panic()
         if self.recorder is not None:
             self.recorder.start()
             self.log(f"recording the take to {self.recorder.path}")

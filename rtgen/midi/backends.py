@@ -9,6 +9,7 @@ what to start or which option to use instead.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -149,6 +150,9 @@ def _unusable_message(backend: str) -> str:
     return f"the {backend} backend does not exist on this system ({sys.platform})"
 
 
+OWN_OUTPUT = re.compile(r"(?:^|:)rtgen out(?: \d+:\d+)?$")  # JACK 'rtgen:rtgen out', ALSA 'rtgen:rtgen out 128:0'
+
+
 def _nothing_message() -> str:
     if sys.platform == "win32":
         return "Windows MIDI is unavailable; install loopMIDI and pass its port with --in/--out, or use --out file.mid"
@@ -179,26 +183,40 @@ def new_midi(kind: str, backend: str, client_name: str):
         raise PortError(f"cannot open a {backend} MIDI client ({error}); {START_JACK}") from None
 
 
+def is_own_output(name: str) -> bool:
+    """Whether ``name`` is an 'rtgen out' port (this daemon's or another's): never an input for rtgen."""
+    return OWN_OUTPUT.search(name) is not None
+
+
 def list_ports(backend: str = "auto", client_name: str = "rtgen-list") -> PortList:
-    """The ports of other programs on ``backend``: sources rtgen can read and destinations it can feed."""
+    """The ports of other programs on ``backend``: sources rtgen can read (never an 'rtgen out') and destinations."""
     resolved = resolve_backend(backend)
     source = new_midi("in", resolved, client_name)
     destination = new_midi("out", resolved, client_name)
     try:
-        return PortList(resolved, source.get_ports(), destination.get_ports())
+        sources = [name for name in source.get_ports() if not is_own_output(name)]
+        return PortList(resolved, sources, destination.get_ports())
     finally:
         source.delete()
         destination.delete()
 
 
-def find_port(names: list[str], wanted: str, direction: str) -> int:
-    """Index of the port named ``wanted``: an exact name, else the one name containing it (any case)."""
-    if wanted in names:
+def find_port(names: list[str], wanted: str, direction: str, *, listening: bool = False) -> int:
+    """Index of the port named ``wanted``: an exact name, else the one name containing it (any case).
+
+    ``listening``: the port is for rtgen's input, which never takes an
+    'rtgen out' (its own output looped into its input would have it answer
+    itself); such ports are neither matched nor offered in the error.
+    """
+    own = {i for i, name in enumerate(names) if listening and is_own_output(name)}
+    if wanted in names and names.index(wanted) not in own:
         return names.index(wanted)
-    matches = [i for i, name in enumerate(names) if wanted.lower() in name.lower()]
+    matches = [i for i, name in enumerate(names) if wanted.lower() in name.lower() and i not in own]
     if len(matches) == 1:
         return matches[0]
-    shown = ", ".join(repr(n) for n in names) or "none"
+    if not matches and any(wanted.lower() in names[i].lower() for i in own):
+        raise PortError(f"{wanted!r} is rtgen's own output; listening to it would have rtgen answer itself")
+    shown = ", ".join(repr(n) for i, n in enumerate(names) if i not in own) or "none"
     if not matches:
         raise PortError(f"no MIDI {direction} port matches {wanted!r}; available: {shown}")
     candidates = ", ".join(repr(names[i]) for i in matches)

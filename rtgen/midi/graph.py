@@ -1,9 +1,11 @@
 """The JACK graph through libjack (ctypes): the server's period, and who is connected to whom.
 
-python-rtmidi opens ports but cannot read the graph. Two things need it: the
-output offset (one JACK period early lands a note on its beat) and the guard
+python-rtmidi opens ports but cannot read the graph. Three things need it: the
+output offset (one JACK period early lands a note on its beat), the guard
 (``rtgen.daemon.guard``), which follows what rtgen's output is connected to,
-so that it can silence those synths if the daemon dies. A ``JackGraph`` is a
+so that it can silence those synths if the daemon dies, and the port watcher
+(``rtgen.midi.watcher``), which restores rtgen's connections after a server
+restart. A ``JackGraph`` is a
 client with no ports: it never starts a server and adds nothing to the graph
 a patchbay would show as a connection.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 
 from rtgen.midi.backends import JACK_NO_START_SERVER, jack_server_running
@@ -36,6 +39,7 @@ def _libjack():
     lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
     lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.jack_free.argtypes = [ctypes.c_void_p]
+    lib.jack_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
     return lib
 
 
@@ -93,6 +97,11 @@ class JackGraph:
         if not handle:
             return []
         return self._names(self.lib.jack_port_get_all_connections(self.client, handle))
+
+    def connect(self, source: str, destination: str) -> bool:
+        """Connect two ports by full name; True when they are connected now (already were, too)."""
+        result = self.lib.jack_connect(self.client, source.encode(), destination.encode())
+        return result in (0, errno.EEXIST)
 
 
 def jack_period() -> tuple[int, int] | None:

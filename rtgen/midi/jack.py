@@ -155,6 +155,25 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0, poll_s: fl
         time.sleep(poll_s)
 
 
+def unpaired_notes(received) -> dict[tuple[int, int], int]:
+    """Note-ons minus note-offs per (channel, pitch) in ``(t, message)`` pairs a synth received, where not 0.
+
+    CC123 (all notes off) on a channel ends every note of that channel.
+    """
+    balance: dict[tuple[int, int], int] = {}
+    for _, message in received:
+        if message.type == "note_on" and message.velocity > 0:
+            balance[(message.channel, message.note)] = balance.get((message.channel, message.note), 0) + 1
+        elif message.type in ("note_on", "note_off"):
+            key = (message.channel, message.note)
+            balance[key] = max(0, balance.get(key, 0) - 1)
+        elif message.type == "control_change" and message.control == 123:
+            for key in balance:
+                if key[0] == message.channel:
+                    balance[key] = 0
+    return {key: count for key, count in balance.items() if count}
+
+
 def jack_connections(port: str) -> list[str]:
     """Full names of the ports connected to ``port`` (via ``jack_lsp -c``)."""
     result = subprocess.run(["jack_lsp", "-c", port], capture_output=True, text=True, timeout=10)

@@ -8,15 +8,14 @@ rtmidi backend is not used because it drops rtmidi's timing and queues without b
 
 A port is either rtgen's own virtual port ('rtgen in', 'rtgen out', which
 synths and DAWs connect to) or a connection to another program's port, found
-by name right before opening. ``PortWatcher`` notices a vanished JACK server or
-peer and reopens by name when it returns; meanwhile sends are dropped and
-counted, never raised into the output thread.
+by name right before opening. ``check`` notices a vanished JACK server or peer
+and reopens by name when it returns (``rtgen.midi.watcher`` calls it);
+meanwhile sends are dropped and counted, never raised into the output thread.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -49,7 +48,6 @@ __all__ = [
     "MessageQueue",
     "OutputPort",
     "PortError",
-    "PortWatcher",
     "list_ports",
     "open_input",
     "open_output",
@@ -59,7 +57,7 @@ log = logging.getLogger("rtgen.midi.ports")
 
 # Clients whose JACK server died. Closing one after the server is back crashes
 # libjack (a segfault in close_port), so they are kept, unused, until exit.
-_ZOMBIES: list[object] = []
+ZOMBIES: list[object] = []
 
 
 class MessageQueue:
@@ -150,7 +148,9 @@ class _RtPort:
                 midi.open_virtual_port(self.port_name)
             else:
                 names = midi.get_ports()
-                index = find_port(names, self.name, self._direction)  # the full name once resolved
+                index = find_port(
+                    names, self.name, self._direction, listening=self.kind == "in"
+                )  # the full name once resolved
                 midi.open_port(index, self.port_name)
                 self.name = names[index]
         except rtmidi.RtMidiError as error:
@@ -194,7 +194,7 @@ class _RtPort:
         self.connected = False
         midi, self._midi = self._midi, None
         if midi is not None:
-            _ZOMBIES.append(midi)
+            ZOMBIES.append(midi)
 
     def _reopen_client(self, what: str) -> str:
         self._open()
@@ -220,7 +220,7 @@ class _RtPort:
         if midi is None:
             return
         if self.server is not None and (self._server_lost or not jack_server_running(self.server)):
-            _ZOMBIES.append(midi)
+            ZOMBIES.append(midi)
             return
         midi.close_port()
         midi.delete()
@@ -309,7 +309,7 @@ class OutputPort(_RtPort):
 def open_input(
     name: str | None = None,
     backend: str = "auto",
-    client_name: str = "rtgen",
+    client_name: str = "rtgen-in",
     virtual_name: str = "rtgen in",
     queue_size: int = 1024,
 ) -> InputPort:
@@ -392,48 +392,3 @@ class FakeInputPort:
 
     def close(self) -> None:
         self.connected = False
-
-
-class PortWatcher:
-    """Checks ports every ``interval_s`` from its own thread and reopens what returns.
-
-    Each change (server stopped, peer vanished, reconnected) is logged and
-    passed to ``on_event``; the music threads keep running meanwhile.
-    """
-
-    def __init__(self, ports: Iterable, interval_s: float = 0.5, on_event: Callable[[str], None] | None = None):
-        self.ports = list(ports)
-        self.interval_s = interval_s
-        self.on_event = on_event
-        self.events: deque[str] = deque(maxlen=100)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def check_once(self) -> list[str]:
-        lines = []
-        for port in self.ports:
-            line = port.check()
-            if line is None:
-                continue
-            lines.append(line)
-            self.events.append(line)
-            log.warning(line)
-            if self.on_event is not None:
-                self.on_event(line)
-        return lines
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="rtgen-port-watch", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.check_once()

@@ -1,0 +1,177 @@
+"""``rtgen bench soak``: a long duet with a scripted performer, for what only time shows.
+
+One daemon (``rtgen run --headless --no-guard``, duet) on a private JACK
+server, a JACK client as its synth, and a performer who plays two-bar
+phrases of real validation pieces (never the training split) every four
+bars, with one note of each phrase held over the next phrase (a sustained
+note), a chord added under every fourth phrase, and once, a third of the way
+in, a burst of ``burst`` messages in a second. Every ``sample_s`` the bench
+reads the daemon's status (send p99 of its output thread) and its RSS. At
+the end the daemon gets SIGTERM and the synth must have no note left on.
+
+Figures: RSS growth after the first minute (target <= 5 MB), send p99 per
+sample (target <= 1 ms; median and p99 over samples, and the worst sample's
+ratio to the first minute's as the baseline), and unpaired notes (target 0).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mido
+
+from rtgen.live.timing import percentile
+from rtgen.midi.jack import JackClient, JackServer, unpaired_notes
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    minutes: float = 30.0
+    tempo_bpm: float = 120.0
+    preset: str = "fiddle-reel"
+    genre: str = "fiddle"  # the validation pieces the performer plays
+    burst: int = 10000  # messages in the one-second burst
+    sample_s: float = 10.0
+    osc_port: int = 9273
+
+
+def performer_phrases(genre: str, count: int = 64) -> list[list]:
+    """Two-bar openings of the genre's validation pieces (notes in beats)."""
+    from rtgen.evaluate.fidelity import genre_sources, load_pieces, opening
+
+    _, valid = load_pieces(genre_sources([genre]), max_train=1)
+    return [opening(piece, 2) for piece in valid[genre] if piece][:count]
+
+
+def phrase_events(notes, beat_s: float, index: int) -> list[tuple[float, mido.Message]]:
+    """(seconds from the phrase's start, message): the phrase, its first note held 10 beats, a chord every 4th."""
+    events = []
+    for k, note in enumerate(notes):
+        start, length = float(note.start) * beat_s, float(note.duration) * beat_s
+        held = 10 * beat_s if k == 0 else length
+        pitches = [note.pitch] + ([note.pitch - 4, note.pitch - 7] if index % 4 == 3 and k == 0 else [])
+        for pitch in pitches:
+            events.append((start, mido.Message("note_on", note=pitch, velocity=note.velocity or 80)))
+            events.append((start + held, mido.Message("note_off", note=pitch)))
+    return sorted(events, key=lambda event: event[0])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Performer:
+    """Plays the phrases on a JACK client, one every ``every_beats``, by the wall clock."""
+
+    def __init__(self, client: JackClient, phrases: list[list], beat_s: float, every_beats: float = 16.0) -> None:
+        self.client, self.phrases, self.beat_s = client, phrases, beat_s
+        self.every_s = every_beats * beat_s
+        self.pending: list[tuple[float, mido.Message]] = []
+        self.played = 0
+        self.next_phrase = time.perf_counter()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if now >= self.next_phrase:
+            events = phrase_events(self.phrases[self.played % len(self.phrases)], self.beat_s, self.played)
+            self.pending = sorted(self.pending + [(now + t, m) for t, m in events], key=lambda e: e[0])
+            self.played += 1
+            self.next_phrase += self.every_s
+        while self.pending and self.pending[0][0] <= now:
+            self.client.send(self.pending.pop(0)[1])
+
+    def burst(self, count: int) -> None:
+        """``count`` note messages spread over one second."""
+        start = time.perf_counter()
+        for k in range(count):
+            pitch = 40 + k % 48
+            self.client._out.send_message([0x90, pitch, 64] if k % 2 == 0 else [0x80, pitch, 0])
+            if k % 100 == 99:
+                time.sleep(max(0.0, start + (k + 1) / count - time.perf_counter()))
+
+
+def run_soak(config: SoakConfig, record_dir: Path, progress=lambda line: None) -> dict:
+    """The whole run (``config.minutes`` of wall time); the daemon records its take into ``record_dir``."""
+    from rtgen.daemon.client import DaemonClient
+
+    phrases = performer_phrases(config.genre)
+    beat_s = 60.0 / config.tempo_bpm
+    with JackServer() as server, JackClient("soak-synth") as synth, JackClient("soak-performer") as performer_port:
+        command = [sys.executable, "-m", "rtgen", "run", "--headless", "--no-guard", "--mode", "duet"]
+        command += ["--record-dir", str(record_dir)]
+        command += ["--preset", config.preset, "--tempo", str(config.tempo_bpm), "--osc-port", str(config.osc_port)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples = []
+        try:
+            daemon = DaemonClient(config.osc_port).connect(timeout_s=60)
+            synth.listen_to("rtgen out")
+            performer_port.send_to("rtgen in")
+            performer = Performer(performer_port, phrases, beat_s)
+            start = time.perf_counter()
+            end, burst_at, next_sample = start + 60 * config.minutes, start + 20 * config.minutes, start
+            while (now := time.perf_counter()) < end:
+                performer.tick()
+                if burst_at is not None and now >= burst_at:
+                    performer.burst(config.burst)
+                    burst_at = None
+                if now >= next_sample:
+                    snap = daemon.snapshot()
+                    rss = rss_kib(process.pid)
+                    samples.append({"t_s": now - start, "rss_kib": rss, "send_p99_ms": snap.send_error_p99_ms})
+                    progress(f"soak: {samples[-1]}")
+                    next_sample += config.sample_s
+                time.sleep(0.001)
+            daemon.close()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        time.sleep(0.5)  # the last note-offs and the panic reach the synth
+        takes = sorted(record_dir.glob("*.mid"))
+        return report(config, samples, synth.received, performer.played, server.xruns()) | {
+            "take": str(takes[-1]) if takes else None
+        }
+
+
+def report(config: SoakConfig, samples: list[dict], received, phrases: int, xruns: int) -> dict:
+    after_minute = [s for s in samples if s["t_s"] >= 60.0] or samples
+    sends = sorted(s["send_p99_ms"] for s in samples)
+    baseline = max((s["send_p99_ms"] for s in samples if s["t_s"] < 60.0), default=float("nan"))
+    notes = sum(1 for _, m in received if m.type == "note_on" and m.velocity)
+    return {
+        "config": asdict(config),
+        "phrases_played": phrases,
+        "notes_from_rtgen": notes,
+        "unpaired_notes": sum(unpaired_notes(received).values()),
+        "rss_first_minute_kib": after_minute[0]["rss_kib"],
+        "rss_growth_kib": max(s["rss_kib"] for s in after_minute) - after_minute[0]["rss_kib"],
+        "send_p99_ms": {"median": percentile(sends, 0.5), "p99": percentile(sends, 0.99), "max": sends[-1]},
+        "send_p99_worst_vs_first_minute": sends[-1] / baseline if baseline else float("nan"),
+        "xruns": xruns,
+        "samples": samples,
+    }
+
+
+def format_report(report: dict) -> str:
+    config, send = report["config"], report["send_p99_ms"]
+    return "\n".join(
+        [
+            f"soak: duet for {config['minutes']:g} min at {config['tempo_bpm']:g} BPM (preset {config['preset']}), "
+            f"{report['phrases_played']} {config['genre']} validation phrases with held notes and chords, "
+            f"a burst of {config['burst']} messages; JACK xruns {report['xruns']}",
+            f"notes from rtgen {report['notes_from_rtgen']}; "
+            f"unpaired at the synth {report['unpaired_notes']} (target 0); take {report['take']}",
+            f"RSS after the first minute {report['rss_first_minute_kib'] / 1024:.1f} MB, "
+            f"growth {report['rss_growth_kib'] / 1024:.2f} MB (target <= 5)",
+            f"send p99 per {config['sample_s']:g} s sample: median {send['median']:.3f} ms, "
+            f"p99 {send['p99']:.3f} ms, max {send['max']:.3f} ms (target <= 1; "
+            f"worst / first minute {report['send_p99_worst_vs_first_minute']:.2f})",
+        ]
+    )
