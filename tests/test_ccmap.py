@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from rtgen.daemon import ccmap
 from rtgen.daemon.ccmap import CCMap, CCMapError, CCMapping
+from rtgen.engine.controls import Controls
 
 
 def cc(number: int, value: int, channel: int = 0) -> mido.Message:
@@ -99,6 +100,19 @@ def test_learn_binds_the_next_cc_and_replaces_old_mappings():
     assert cmap.learned == CCMapping(21, "weights.folk", channel=3)
     assert cmap.mappings == (CCMapping(21, "weights.folk", channel=3),)  # CC 21 and the old knob replaced
     assert cmap.apply(cc(21, 0, channel=0)) is None  # learned on channel 3 only
+
+
+@pytest.mark.parametrize(
+    ("control", "top"),
+    [("density", 8.0), ("register", 108.0), ("register_width", 36.0), ("rhythm_temperature", 2.5),
+     ("pitch_temperature", 2.5), ("motif", 1.0), ("repeat", 0.95), ("key_prior", 1.0)],
+)  # fmt: skip
+def test_every_steering_control_can_be_learned_and_gives_a_valid_value(control, top):
+    cmap = CCMap()
+    cmap.learn(control)
+    assert cmap.apply(cc(40, 127)) == (control, top)
+    assert cmap.apply(cc(40, 0))[0] == control
+    Controls().replace(**{control: cmap.apply(cc(40, 64))[1]})  # inside the control's range
 
 
 def test_learn_checks_the_name_and_can_cancel():

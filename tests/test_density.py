@@ -42,7 +42,8 @@ def test_a_new_entry_holds_the_rate_of_its_own_moment():
 
 def test_shift_cap_and_scaling():
     assert shift_cap_steps(None, 12) is None
-    assert shift_cap_steps(2.0, 12) == 12  # two intervals of half a beat, but at least a beat
+    assert shift_cap_steps(2.0, 12) == 12  # two intervals of half a beat
+    assert shift_cap_steps(30.0, 12) == 1
     assert shift_cap_steps(0.5, 12) == 48
     values = [1.0, 0.0, 2.0, 3.0]
     scale_range(values, 1, 3, 4.0)

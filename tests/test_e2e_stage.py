@@ -93,52 +93,54 @@ def test_output_looped_to_input_is_recognised_and_warned_once(jack_server, tmp_p
         stop_and_check_silence(rtgen, client)
 
 
-def test_duet_keeps_playing_under_a_dense_performer(jack_server, tmp_path):
-    """Before: 39 notes in 10 s alone, 6 with block chords four times a second, 17 under a fast melody."""
+@pytest.fixture
+def duet(jack_server, tmp_path):
+    """``fiddle-reel`` in duet at 120 BPM, and a client wired to both its ports (the performer and the synth)."""
     rtgen = Rtgen(tmp_path, "--mode", "duet", "--tempo", "120", "--preset", "fiddle-reel")
-    with JackClient("dense") as client:
-        client.send_to("rtgen in")
-        client.listen_to("rtgen out")
-        time.sleep(2.0)
-        alone_start = time.perf_counter()
-        time.sleep(10.0)
-        busy_start = time.perf_counter()
-        rng = random.Random(1)
-        while time.perf_counter() - busy_start < 10.0:  # ten notes a second
-            pitch = rng.choice([60, 62, 64, 65, 67, 69, 71, 72])
-            client.send(mido.Message("note_on", note=pitch, velocity=80))
-            time.sleep(0.08)
-            client.send(mido.Message("note_off", note=pitch))
-            time.sleep(0.02)
-        busy_end = time.perf_counter()
-        alone = onsets_between(client, alone_start, busy_start)
-        busy = onsets_between(client, busy_start, busy_end)
-        print(f"duet: {alone} notes in 10 s alone, {busy} with a performer playing 10 notes a second")
-        assert busy >= 0.5 * alone, (alone, busy)
-        stop_and_check_silence(rtgen, client)
-
-
-def test_a_flood_of_input_never_delays_the_output(jack_server, tmp_path):
-    """Before: 25,000 messages a second for 10 s: nothing sent for 12 s, note-offs 3-6 s late (send p99 2,978 ms)."""
-    rtgen = Rtgen(tmp_path, "--mode", "duet", "--tempo", "120", "--preset", "fiddle-reel")
-    with JackClient("flood") as client:
+    with JackClient("duet-partner") as client:
         client.send_to("rtgen in")
         client.listen_to("rtgen out")
         assert client.wait_for(lambda got: len(note_ons(got)) >= 2, timeout_s=5), rtgen.text()
-        rng, sent, start = random.Random(1), 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < 6.0:
-            while sent < elapsed * 25000:
-                pitch = rng.randrange(40, 90)
-                client._out.send_message([0x90, pitch, 64] if sent % 2 == 0 else [0x80, pitch, 0])
-                sent += 1
-            time.sleep(0.001)
-        end = time.perf_counter()
-        status = rtgen.status(after=end)
-        played = onsets_between(client, start, end)
-        print(f"flood: {sent} messages in 6 s; rtgen played {played} notes; status {status}")
-        assert status["send_p99_ms"] <= 1.0 and status["late"] <= 2, status
-        assert status["dropped"] > 0 and played > 0, status
+        yield rtgen, client
         stop_and_check_silence(rtgen, client)
+
+
+def test_duet_keeps_playing_under_a_dense_performer(duet):
+    """Before: 39 notes in 10 s alone, 6 with block chords four times a second, 17 under a fast melody."""
+    _, client = duet
+    alone_start = time.perf_counter()
+    time.sleep(10.0)
+    busy_start = time.perf_counter()
+    rng = random.Random(1)
+    while time.perf_counter() - busy_start < 10.0:  # ten notes a second
+        pitch = rng.choice([60, 62, 64, 65, 67, 69, 71, 72])
+        client.send(mido.Message("note_on", note=pitch, velocity=80))
+        time.sleep(0.08)
+        client.send(mido.Message("note_off", note=pitch))
+        time.sleep(0.02)
+    busy_end = time.perf_counter()
+    alone = onsets_between(client, alone_start, busy_start)
+    busy = onsets_between(client, busy_start, busy_end)
+    print(f"duet: {alone} notes in 10 s alone, {busy} with a performer playing 10 notes a second")
+    assert busy >= 0.5 * alone, (alone, busy)
+
+
+def test_a_flood_of_input_never_delays_the_output(duet):
+    """Before: 25,000 messages a second for 10 s: nothing sent for 12 s, note-offs 3-6 s late (send p99 2,978 ms)."""
+    rtgen, client = duet
+    rng, sent, start = random.Random(1), 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < 6.0:
+        while sent < elapsed * 25000:
+            pitch = rng.randrange(40, 90)
+            client._out.send_message([0x90, pitch, 64] if sent % 2 == 0 else [0x80, pitch, 0])
+            sent += 1
+        time.sleep(0.001)
+    end = time.perf_counter()
+    status = rtgen.status(after=end)
+    played = onsets_between(client, start, end)
+    print(f"flood: {sent} messages in 6 s; rtgen played {played} notes; status {status}")
+    assert status["send_p99_ms"] <= 1.0 and status["late"] <= 2, status
+    assert status["dropped"] > 0 and played > 0, status
 
 
 def test_panic_on_the_output_channel_when_the_daemon_starts(jack_server, tmp_path):

@@ -78,6 +78,18 @@ def test_each_control_address_becomes_one_checked_command(server):
     ]
 
 
+@pytest.mark.parametrize(
+    ("control", "value"),
+    [("density", 2.5), ("register", 72), ("register_width", 6), ("rhythm_temperature", 0.5),
+     ("pitch_temperature", 1.5), ("motif", 0.8)],
+)  # fmt: skip
+def test_every_steering_control_has_an_address(server, control, value):
+    server.handle(f"/rtgen/{control}", [value], CLIENT)
+    with pytest.raises(OscError, match=f"/rtgen/{control} -5.0 outside"):
+        server.handle(f"/rtgen/{control}", [-5.0], CLIENT)
+    assert server.daemon.commands == [SetControls.one(control, float(value))]
+
+
 def test_transport_presets_and_learn(server):
     for address, args in (
         ("/rtgen/play", []),

@@ -182,6 +182,23 @@ async def test_every_other_control_reaches_the_daemon():
 
 
 @synchronous
+async def test_every_steering_control_is_a_slider_that_reaches_the_daemon():
+    daemon = FakeDaemon()
+    app = make_app(daemon)
+    steering = ("repeat", "key_prior", "density", "register", "register_width", "rhythm_temperature")
+    steering += ("pitch_temperature", "motif")
+    async with app.run_test(size=(100, 30)) as pilot:
+        for control in steering:
+            app.controls[control].focus()
+            await pilot.press("right")
+        await pilot.pause()
+    moved = {name for change in daemon.commands("set_controls") for name in change}
+    assert moved == set(steering)
+    assert daemon.snap.controls.density == 0.25 and daemon.snap.controls.register == 1
+    assert daemon.snap.controls.motif == 0.05
+
+
+@synchronous
 async def test_external_clock_makes_tempo_read_only():
     daemon = FakeDaemon(demo_snapshot(clock_source="external"))
     app = make_app(daemon)
@@ -305,11 +322,14 @@ async def test_usable_at_80x24():
     app = make_app(daemon)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        for widget in app.controls.values():
+        for widget in app.controls.values():  # the panel scrolls: a focused control is brought into view
+            widget.focus()
+            await pilot.pause()
             region = widget.region
             assert region.width >= 30 and region.height == 1, widget.control
             assert 0 <= region.y < 24
-            assert widget.control in {"mode", "method", "sampling", "scale_lock", "key"} or "█" in str(widget.render())
+            shown = str(widget.render())
+            assert widget.control in {"mode", "method", "sampling", "scale_lock", "key"} or "█" in shown or "░" in shown
         await pilot.press("p", "escape", "s", "escape", "tab", "right")
     assert daemon.commands("set_controls")
 

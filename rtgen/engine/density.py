@@ -46,24 +46,37 @@ class DensityHold:
         span = min(WINDOW_BEATS, max(beat, 1.0))
         return sum(1 for b in self._own if b > beat - span) / span
 
-    def boosting_target(self, beat: float) -> float | None:
-        """The held rate while the hold is raising rtgen's note-ons at ``beat``, else None."""
-        return self._target if self.factor(beat) > 1.0 else None
-
-    def factor(self, beat: float) -> float:
-        """What rtgen's note-on probabilities are multiplied by at ``beat``; 1 when no performer plays."""
+    def target(self, beat: float, wanted: float | None = None) -> float | None:
+        """The rate to keep at ``beat``: ``wanted`` (the density control) when set, else the held one
+        while a performer plays, else None."""
+        if wanted:
+            return wanted
         if self._target is None or beat - self._performer_beat > HOLD_BEATS:
-            return 1.0
-        ratio = ((self._target + EASE) / (self.rate(beat) + EASE)) ** 2
-        return min(MAX_FACTOR, max(1.0 / MAX_FACTOR, ratio))
+            return None
+        return self._target
+
+    def boosting_target(self, beat: float, wanted: float | None = None) -> float | None:
+        """The target while rtgen's note-ons are being raised toward it at ``beat``, else None."""
+        return self.target(beat, wanted) if self.factor(beat, wanted) > 1.0 else None
+
+    def factor(self, beat: float, wanted: float | None = None) -> float:
+        """What rtgen's note-on probabilities are multiplied by at ``beat``; 1 with nothing to keep."""
+        target = self.target(beat, wanted)
+        return 1.0 if target is None else lean_factor(target, self.rate(beat))
+
+
+def lean_factor(target: float, rate: float) -> float:
+    """How much to scale note starts to move a rate of ``rate`` notes a beat toward ``target``."""
+    ratio = ((target + EASE) / (rate + EASE)) ** 2
+    return min(MAX_FACTOR, max(1.0 / MAX_FACTOR, ratio))
 
 
 def shift_cap_steps(target: float | None, steps_per_beat: int) -> int | None:
-    """The longest time shift (grid steps) allowed while a hold is boosting: two of rtgen's own
-    inter-onset intervals at the held rate, at least a beat (None: no cap)."""
+    """The longest time shift (grid steps) allowed while the rate is being raised: two of rtgen's own
+    inter-onset intervals at the target rate (None: no cap)."""
     if not target:
         return None
-    return max(steps_per_beat, round(2.0 * steps_per_beat / target))
+    return max(1, round(2.0 * steps_per_beat / target))
 
 
 def scale_range(values: list[float], start: int, stop: int, factor: float) -> None:

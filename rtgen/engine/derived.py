@@ -18,6 +18,7 @@ from torch import Tensor
 from rtgen.engine.controls import ControlError, Controls, normalise
 from rtgen.engine.form import soften_out_of_key
 from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
+from rtgen.engine.steering import register_weights
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ def derive(
     mask = token_mask(encoding, allowed, forbid=(encoding.pad_id, encoding.sep_id)).numpy()
     if controls.key_prior > 0 and not controls.scale_lock and hasattr(encoding, "off_base"):
         soften_out_of_key(mask, encoding, scale_pitches(*key), controls.key_prior)
+    if controls.register and hasattr(encoding, "off_base"):
+        on = encoding.on_base
+        mask[on : on + 128] *= np.asarray(register_weights(controls.register, controls.register_width), np.float32)
     return Derived(
         controls=controls,
         auto_key=auto_key,

@@ -44,11 +44,11 @@ from torch import Tensor
 
 from rtgen.encoding import EncodingError, Note, check_same_vocabulary
 from rtgen.engine.controls import Controls
-from rtgen.engine.density import DensityHold, scale_range, shift_cap_steps
 from rtgen.engine.derived import Derived, derive
 from rtgen.engine.form import Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
+from rtgen.engine.steering import Steering
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import LoadedModel
 
@@ -120,7 +120,7 @@ class Engine:
         self._mask_tensor = torch.from_numpy(self._mask)
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         self._performer = False  # the tokens being taken are the performer's
-        self._density = DensityHold()
+        self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
@@ -259,15 +259,23 @@ class Engine:
         self._written = 0
         self._lookback.reset()
         self._decoder = self.encoding.decoder()
-        self._density.reset()
+        if self._steering is not None:
+            self._steering.reset()
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         if self._is_event:
             self._off_mask[self.encoding.off_base : self.encoding.off_base + 128] = 0.0
         self._combine_masks()
 
     def prime(self, notes: Sequence[Note]) -> None:
-        """Run SEP + the phrase through the active models at once; with key "auto", the scale lock follows it."""
+        """Run SEP + the phrase through the active models at once; with key "auto", the scale lock follows it.
+
+        The phrase is also the motif ``motif`` leans toward; its own onsets
+        count as rtgen's, so the answer carries on from the phrase's last note.
+        """
         self._follow_key()
+        if self._steering is not None:
+            spb = self.encoding.steps_per_beat
+            self._steering.motif.set_phrase([(round(n.start * spb), n.pitch) for n in notes])
         self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
@@ -339,13 +347,7 @@ class Engine:
         if self._is_event:
             if len(self._decoder.state.open_notes) >= c.max_polyphony:
                 values[enc.on_base : enc.off_base] = self._zeros[: enc.off_base - enc.on_base]
-            beat = float(self._decoder.beat)
-            factor = self._density.factor(beat)
-            if factor != 1.0:  # a note starts with its velocity token or its note-on
-                scale_range(values, enc.on_base, enc.off_base, factor)
-                scale_range(values, enc.velocity_base, len(values), factor)
-                cap = shift_cap_steps(self._density.boosting_target(beat), enc.steps_per_beat)
-                room_steps = min(room_steps, cap or room_steps)
+            room_steps = self._steering.apply(values, c, float(self._decoder.beat), room_steps)
             if room_steps < enc.max_shift_steps:
                 start = enc.shift_base + room_steps
                 values[start : enc.velocity_base] = self._zeros[: enc.velocity_base - start]
@@ -377,8 +379,7 @@ class Engine:
             return
         for event in events:
             if event.on:
-                onset = self._density.performer_onset if self._performer else self._density.own_onset
-                onset(float(event.beat))
+                self._steering.onset(float(event.beat), event.pitch, self._performer)
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]

@@ -79,8 +79,23 @@ def make_widgets(snap: Snapshot) -> list[ControlWidget]:
         Choice("sampling", "sampling", c.sampling, options=SAMPLING_MODES, key="a"),
         Toggle("scale_lock", "scale lock", c.scale_lock, key="k"),
         Choice("key", "key", c.key, options=ccmap.KEYS, key="y"),
+        *steering_sliders(c),
     ]
     return widgets
+
+
+def steering_sliders(c) -> list[Slider]:
+    """Form and steering controls: reached with tab, moved with the arrows, learnable like every control."""
+    return [
+        Slider("repeat", "repeat", c.repeat, low=0.0, high=0.95, step=0.05),
+        Slider("key_prior", "key prior", c.key_prior, low=0.0, high=1.0, step=0.05),
+        Slider("density", "density /beat", c.density, low=0.0, high=8.0, step=0.25),
+        Slider("register", "register", c.register, low=0, high=108, step=1, fmt="{:5.0f}"),
+        Slider("register_width", "reg. width", c.register_width, low=3, high=36, step=1, fmt="{:5.0f}"),
+        Slider("rhythm_temperature", "rhythm temp", c.rhythm_temperature, low=0.25, high=2.5, step=0.05),
+        Slider("pitch_temperature", "pitch temp", c.pitch_temperature, low=0.25, high=2.5, step=0.05),
+        Slider("motif", "motif", c.motif, low=0.0, high=1.0, step=0.05),
+    ]
 
 
 class RtgenApp(App[None]):
@@ -91,7 +106,7 @@ class RtgenApp(App[None]):
     CSS = """
     #main { height: 1fr; }
     #left { width: 40%; min-width: 39; max-width: 52; }
-    #controls { height: auto; max-height: 1fr; border: round $primary; padding: 0 1; overflow-y: auto; }
+    #controls { height: auto; max-height: 60%; border: round $primary; padding: 0 1; overflow-y: auto; }
     #log { border: round $panel-lighten-2; height: 1fr; min-height: 3; padding: 0 1; }
     #roll { border: round $secondary; width: 1fr; height: 1fr; }
     """
