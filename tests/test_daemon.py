@@ -116,6 +116,10 @@ def errors(daemon: Daemon) -> list[str]:
     return [line for _, kind, line in daemon.events_after(-1) if kind == "error"]
 
 
+def logs(daemon: Daemon) -> list[str]:
+    return [line for _, kind, line in daemon.events_after(-1) if kind == "log"]
+
+
 def run_until_beat(daemon: Daemon, beat: float) -> None:
     clock = daemon.clock
     run_for(daemon, max(0.0, clock.time_at(beat) - clock.now()))
@@ -321,6 +325,24 @@ def test_save_and_load_a_preset(make_daemon, tmp_path, monkeypatch):
     assert run_until(daemon, lambda: daemon.engine.controls.temperature == 0.7)
     daemon.submit(LoadPreset("nothing-here"))
     assert run_until(daemon, lambda: any("no such preset" in line for line in errors(daemon)))
+
+
+def test_a_seed_phrase_from_a_take_restarts_solo_from_its_last_bars(make_daemon, tmp_path):
+    from rtgen.daemon.commands import LoadSeed
+    from rtgen.daemon.recording import Recorder
+
+    recorder = Recorder(tmp_path / "take.mid", lambda t: t, 120.0)  # stamps in beats
+    for bar in range(20):  # 20 bars of one note each, then the last bar's pitch rises
+        recorder.add("performer", 4.0 * bar, mido.Message("note_on", note=40 + bar, velocity=90))
+        recorder.add("performer", 4.0 * bar + 2, mido.Message("note_off", note=40 + bar))
+    recorder.close()
+    daemon = make_daemon(mode="solo")
+    daemon.submit(LoadSeed(str(tmp_path / "take.mid")))
+    assert run_until(daemon, lambda: any("seed phrase: 8 notes" in line for line in logs(daemon)))
+    assert [n.pitch for n in daemon.player.seed] == list(range(52, 60))  # the last 32 beats, from 0
+    assert daemon.player.seed[0].start == 0 and daemon.player.voice is not None
+    daemon.submit(LoadSeed(str(tmp_path / "missing.mid")))
+    assert run_until(daemon, lambda: any("no such MIDI file" in line for line in errors(daemon)))
 
 
 def test_genres_flag_parses():

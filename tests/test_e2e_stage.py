@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import sys
 import time
 
 import mido
@@ -192,3 +193,30 @@ def test_a_restarted_jack_server_gets_the_same_ports_connections_and_a_panic(tmp
         if rtgen is not None:
             rtgen.terminate()
         server.stop()
+
+
+def test_rtgen_play_sends_a_file_on_time_and_closes_it(jack_server, tmp_path):
+    """`rtgen play FILE.mid --out PORT`: the file's notes at its times, every note closed (one cut by the end)."""
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(150)))  # 0.4 s a beat
+    for pitch in (60, 64, 67, 72):
+        track.append(mido.Message("note_on", note=pitch, velocity=90, time=0))
+        track.append(mido.Message("note_off", note=pitch, time=240))
+        track.append(mido.Message("note_on", note=pitch + 12, velocity=60, time=240))  # held past the end
+    midi.save(tmp_path / "phrase.mid")
+    with JackClient("play-synth") as synth:
+        synth.open_input("in")
+        result = subprocess.run(
+            [sys.executable, "-m", "rtgen", "play", str(tmp_path / "phrase.mid"), "--out", "play-synth:in"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert synth.wait_for(lambda got: unpaired_notes(got) == {} and len(note_ons(got)) == 8, timeout_s=3)
+        onsets = [t for t, m in note_ons(synth.received) if m.velocity == 90]
+        gaps_ms = [(b - a) * 1000 for a, b in zip(onsets, onsets[1:], strict=False)]
+        print(f"rtgen play: onsets {[round(g, 2) for g in gaps_ms]} ms apart (the file says 400)")
+        assert all(abs(gap - 400) < 3 for gap in gaps_ms), gaps_ms

@@ -126,6 +126,9 @@ class FakeDaemon:
         self.calls.append(("save_preset", name))
         self.saved.append(name)
 
+    def load_seed(self, path: str) -> None:
+        self.calls.append(("load_seed", path))
+
     def presets(self) -> list[tuple[str, str]]:
         return [
             (name, f"{name}: {PRESETS[name][1]:g} BPM" if name in PRESETS else "")
@@ -233,6 +236,18 @@ async def test_saving_a_preset_asks_for_a_name():
         await pilot.press(*["backspace"] * 20, *"gig night", "enter")
         await pilot.pause()
     assert daemon.commands("save_preset") == ["gig night"]
+
+
+@synchronous
+async def test_a_seed_phrase_is_read_from_a_file_the_performer_names():
+    daemon = FakeDaemon()
+    app = make_app(daemon)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press(*"takes/last.mid", "enter")
+        await pilot.pause()
+    assert daemon.commands("load_seed") == ["takes/last.mid"]
 
 
 @synchronous

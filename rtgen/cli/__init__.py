@@ -14,7 +14,20 @@ import sys
 from rtgen import __version__
 from rtgen.errors import RtgenError
 
-SUBCOMMANDS = ("corpus", "generate", "run", "attach", "demo", "presets", "ports", "train", "eval", "models", "bench")
+SUBCOMMANDS = (
+    "corpus",
+    "generate",
+    "run",
+    "attach",
+    "play",
+    "demo",
+    "presets",
+    "ports",
+    "train",
+    "eval",
+    "models",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

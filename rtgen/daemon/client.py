@@ -135,6 +135,9 @@ class DaemonClient:
     def save_preset(self, name: str) -> None:
         self.send("preset/save", name)
 
+    def load_seed(self, path: str) -> None:
+        self.send("seed/load", path)
+
     def learn(self, control: str | None) -> None:
         self.send("learn", control or "")
 

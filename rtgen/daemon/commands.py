@@ -81,6 +81,21 @@ class ApplyPreset:
 
 
 @dataclass(frozen=True)
+class LoadSeed:
+    """Read a .mid (a take, say) as the seed phrase (by the disk worker, then applied as ``ApplySeed``)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class ApplySeed:
+    """A seed phrase read from ``path``: solo and duet start again from it on the next beat."""
+
+    path: str
+    notes: tuple[Note, ...]
+
+
+@dataclass(frozen=True)
 class PortChanged:
     """The port watcher's news; ``back`` when a port returned (the peer may hold notes: all-notes-off)."""
 
@@ -88,7 +103,7 @@ class PortChanged:
     back: bool
 
 
-Command = SetControls | Transport | Learn | LoadPreset | SavePreset | ApplyPreset | PortChanged
+Command = SetControls | Transport | Learn | LoadPreset | SavePreset | ApplyPreset | LoadSeed | ApplySeed | PortChanged
 TRANSPORT_ACTIONS = ("play", "stop", "panic")
 
 
@@ -120,6 +135,8 @@ class Commands:
             LoadPreset: self._load_preset,
             SavePreset: self._save_preset,
             ApplyPreset: self._apply_preset,
+            LoadSeed: self._load_seed,
+            ApplySeed: self._apply_seed,
             PortChanged: self._port_changed,
         }
 
@@ -240,6 +257,17 @@ class Commands:
         self.preset_name = preset.name
         player.set_mode(preset.mode, self.clock.now())
         self.log(f"preset {preset.name} loaded")
+
+    def _load_seed(self, command: LoadSeed) -> None:
+        self.disk.run(lambda: self.disk.submit(self.disk.read_seed(command.path)))
+
+    def _apply_seed(self, command: ApplySeed) -> None:
+        player = self.player
+        player.prime_seed(command.notes)
+        if player.playing and player.mode != "call-and-response":
+            player.silence(self.clock.now())
+            player.begin_continuous(self.clock.now())
+        self.log(f"seed phrase: {len(command.notes)} notes from {command.path}")
 
     # ---- the port watcher ----
 

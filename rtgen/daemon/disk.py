@@ -69,3 +69,10 @@ class DiskWorker:
 
         preset = load_preset(name)
         return ApplyPreset(preset, tuple(seed_notes(preset.seed_phrase, self.genres)))
+
+    def read_seed(self, path: str):
+        """Worker thread: the last bars of the .mid ``path`` as an ``ApplySeed`` command."""
+        from rtgen.daemon.commands import ApplySeed
+        from rtgen.data.seeds import seed_from_file
+
+        return ApplySeed(path, tuple(seed_from_file(path)))

@@ -30,7 +30,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from rtgen.daemon.ccmap import CCMapError, control_spec
-from rtgen.daemon.commands import Learn, LoadPreset, SavePreset, SetControls, Transport
+from rtgen.daemon.commands import Learn, LoadPreset, LoadSeed, SavePreset, SetControls, Transport
 from rtgen.daemon.status import to_json
 from rtgen.errors import RtgenError
 from rtgen.live.player import MODES
@@ -122,6 +122,7 @@ class OscServer:
             "learn": self._learn,
             "preset/load": lambda client, args: self._submit(LoadPreset(_string("preset/load", args))),
             "preset/save": lambda client, args: self._submit(SavePreset(_string("preset/save", args))),
+            "seed/load": lambda client, args: self._submit(LoadSeed(_string("seed/load", args))),
             "presets": self._presets,
             "preset/list": self._preset_list,
             "subscribe": self._subscribe,

@@ -67,6 +67,8 @@ class DaemonControl(Protocol):
 
     def save_preset(self, name: str) -> None: ...  # the path written arrives as a log line
 
+    def load_seed(self, path: str) -> None: ...  # a .mid (a take, say): its last bars are the next seed phrase
+
     def presets(self) -> list[tuple[str, str]]: ...  # (name, one-line description), in program-change order
 
     def learn(self, control: str | None) -> None: ...  # next CC received maps to `control`; None cancels

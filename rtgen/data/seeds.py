@@ -95,3 +95,16 @@ def read_midi_notes(path: str | Path) -> list[Note]:
     if not notes:
         raise RtgenError(f"{path}: no notes in this MIDI file")
     return sorted(notes)
+
+
+def seed_from_file(path: str | Path, max_beats: int = 32) -> list[Note]:
+    """A .mid's notes from the first bar line within its last ``max_beats`` beats, from beat 0: a seed phrase.
+
+    A saved take can hold an hour of music; priming the models with all of it
+    would hold the engine thread for seconds, and only the recent bars shape
+    what comes next.
+    """
+    notes = read_midi_notes(path)
+    end = max(n.end for n in notes)
+    start = max(Fraction(0), Fraction(-((max_beats - end) // 4) * 4))  # the first bar line within the last beats
+    return [Note(n.start - start, n.pitch, n.duration, n.velocity) for n in notes if n.start >= start]

@@ -24,7 +24,7 @@ from rtgen.errors import RtgenError
 from rtgen.live.player import MODES
 from rtgen.tui.panels import LogPanel, StatusBar
 from rtgen.tui.roll import PianoRoll
-from rtgen.tui.screens import PresetPicker, SavePreset
+from rtgen.tui.screens import Ask, PresetPicker
 from rtgen.tui.widgets import Choice, ControlWidget, Slider, Toggle
 
 MAX_FPS = 30.0
@@ -118,6 +118,7 @@ class RtgenApp(App[None]):
         Binding("x", "panic", "Panic"),
         Binding("p", "presets", "Presets"),
         Binding("s", "save_preset", "Save"),
+        Binding("o", "open_seed", "Seed"),
         Binding("l", "learn", "Learn"),
         Binding("t", "focus_control('temperature')", "Temp", show=False),
         Binding("u", "focus_control('top_p')", "Top-p", show=False),
@@ -293,9 +294,18 @@ class RtgenApp(App[None]):
             self.notify(f"loading preset {name}")
 
     def action_save_preset(self) -> None:
-        self.push_screen(SavePreset(self.snap.preset or ""), self._save_preset)
+        ask = Ask("Save as a preset", "preset name, e.g. folk-jig", self.snap.preset or "")
+        self.push_screen(ask, self._save_preset)
 
     def _save_preset(self, name: str | None) -> None:
         if name is not None:
             self._command(self.daemon.save_preset, name)
             self.notify(f"saving preset {name}")
+
+    def action_open_seed(self) -> None:
+        self.push_screen(Ask("Seed phrase from a .mid", "path of a .mid or a saved take"), self._open_seed)
+
+    def _open_seed(self, path: str | None) -> None:
+        if path is not None:
+            self._command(self.daemon.load_seed, path)
+            self.notify(f"reading the seed phrase from {path}")

@@ -59,20 +59,20 @@ def _prompt(name: str, description: str) -> Text:
     return text
 
 
-class SavePreset(ModalScreen[str | None]):
-    """Asks for a name; Enter returns it (stripped, non-empty), Escape returns None."""
+class Ask(ModalScreen[str | None]):
+    """Asks for one line (a preset's name, a file's path); Enter returns it (stripped, non-empty), Escape None."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="SavePreset")
+    DEFAULT_CSS = MODAL_CSS.format(name="Ask")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, suggestion: str = "") -> None:
+    def __init__(self, title: str, placeholder: str, suggestion: str = "") -> None:
         super().__init__()
-        self.suggestion = suggestion
+        self.title, self.placeholder, self.suggestion = title, placeholder, suggestion
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("[b]Save as a preset[/b]  Enter saves · Esc cancels")
-            yield Input(value=self.suggestion, placeholder="preset name, e.g. folk-jig", id="name")
+            yield Label(f"[b]{self.title}[/b]  Enter takes it · Esc cancels")
+            yield Input(value=self.suggestion, placeholder=self.placeholder, id="name")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         name = event.value.strip()
