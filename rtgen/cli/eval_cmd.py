@@ -52,6 +52,15 @@ def register_fidelity(parser) -> None:
     classifier.add_argument("--max-train", type=int, default=1500, help="training pieces per genre (default 1500)")
     classifier.add_argument("--json", action="store_true")
     classifier.set_defaults(handler=run_classifier_cmd)
+    follow = evals.add_parser(
+        "follow",
+        help="follow mode's classifier on held-out validation phrases of 2 and 4 bars",
+        description="Cut every validation piece into phrases of 2 and 4 bars and print the share classified as "
+        "their own genre, per genre and overall: how well follow mode hears what the performer plays.",
+    )
+    follow.add_argument("--json", action="store_true")
+    follow.add_argument("--per-piece", type=int, default=4, help="phrases taken from each piece (default 4)")
+    follow.set_defaults(handler=run_follow_cmd)
     music = evals.add_parser(
         "music",
         help="repetition, rhythm, key, scale and copying of generated pieces against real ones, per genre and preset",
@@ -66,6 +75,18 @@ def register_fidelity(parser) -> None:
     music.add_argument("--seed", type=int, default=0)
     music.add_argument("--controls", help="controls set on every setting, e.g. repeat=0.5,key_prior=0.6")
     music.set_defaults(handler=run_music_cmd)
+
+
+def run_follow_cmd(args) -> int:
+    from rtgen.evaluate.fidelity import genre_sources, load_pieces
+    from rtgen.evaluate.follow import follow_accuracy, format_report
+    from rtgen.nets.classifier import installed_classifier
+
+    classifier = installed_classifier()
+    _, valid = load_pieces(genre_sources(classifier.genres), max_train=1)
+    report = follow_accuracy(classifier, valid, per_piece=args.per_piece)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
 
 
 def run_music_cmd(args) -> int:
@@ -86,8 +107,9 @@ def run_music_cmd(args) -> int:
 
 
 def run_classifier_cmd(args) -> int:
-    from rtgen.evaluate.fidelity import CLASSIFIER_FILE, fit_classifier
+    from rtgen.evaluate.fidelity import fit_classifier
     from rtgen.nets.checkpoint import installed_models
+    from rtgen.nets.classifier import CLASSIFIER_FILE
     from rtgen.paths import models_dir
 
     genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
@@ -99,13 +121,11 @@ def run_classifier_cmd(args) -> int:
 
 def run_fidelity_cmd(args) -> int:
     from rtgen.errors import RtgenError
-    from rtgen.evaluate.fidelity import CLASSIFIER_FILE, run_fidelity
+    from rtgen.evaluate.fidelity import run_fidelity
     from rtgen.nets.checkpoint import find_model
-    from rtgen.nets.classifier import GenreClassifier
-    from rtgen.paths import models_dirs
+    from rtgen.nets.classifier import installed_classifier
 
-    found = [folder / CLASSIFIER_FILE for folder in models_dirs() if (folder / CLASSIFIER_FILE).exists()]
-    classifier = GenreClassifier.load(found[0] if found else models_dirs()[-1] / CLASSIFIER_FILE)
+    classifier = installed_classifier()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "conditional" in methods and find_model("multi") is None:
         methods.remove("conditional")

@@ -30,7 +30,6 @@ from rtgen.nets.classifier import GenreClassifier
 SHARE_TARGET = 0.8
 SPEARMAN_TARGET = 0.9
 SWEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-CLASSIFIER_FILE = "classifier.npz"
 REBUILD_COMMAND = "rtgen eval classifier"
 # Fidelity judges fusion, not the performer's masks: full pitch range, room for renaissance breves and voices.
 OPEN_CONTROLS = Controls(pitch_min=0, pitch_max=127, max_polyphony=8, max_note_beats=16.0)

@@ -121,6 +121,7 @@ class Player:
         self.route: Callable[[float, mido.Message], bool] = lambda t, message: False
         self.on_sent: Callable[[float, mido.Message], None] = lambda t, message: None
         self.on_heard: Callable[[float, mido.Message], None] = lambda t, message: None
+        self.on_phrase_heard: Callable[[Phrase], None] = lambda phrase: None  # every finished phrase, any mode
         self.log: Callable[[str], None] = lambda line: None
         self.step_ms: deque[float] = deque(maxlen=512)
         self.notes_out = 0
@@ -170,6 +171,7 @@ class Player:
         self._take_heard(self.listener.expire(now))
         phrase = self.listener.poll(now)
         if phrase is not None:
+            self.on_phrase_heard(phrase)
             self.on_phrase(phrase, now)
         self.generate(now)
 

@@ -50,6 +50,7 @@ DURATION_CLASSES = (
     Fraction(4),
 )
 MAX_TEXTURE = 5
+CLASSIFIER_FILE = "classifier.npz"  # beside the genre models
 STREAMS: dict[str, int] = {"interval": 2 * MAX_INTERVAL + 1, "duration": len(DURATION_CLASSES), "texture": MAX_TEXTURE}
 _LOG_DURATIONS = np.log([float(d) for d in DURATION_CLASSES])
 
@@ -195,3 +196,11 @@ class GenreClassifier:
         except (OSError, ValueError, KeyError) as error:
             raise ClassifierError(f"{path}: not a readable classifier ({error})") from None
         return cls(tuple(meta["genres"]), counts, meta.get("info", {}))
+
+
+def installed_classifier() -> GenreClassifier:
+    """The classifier in the first models folder that has one (the user's, then the shipped one)."""
+    from rtgen.paths import models_dirs
+
+    found = [folder / CLASSIFIER_FILE for folder in models_dirs() if (folder / CLASSIFIER_FILE).exists()]
+    return GenreClassifier.load(found[0] if found else models_dirs()[-1] / CLASSIFIER_FILE)

@@ -65,6 +65,7 @@ class ControlWidget(Widget, can_focus=True):
         self.value = value
         self.read_only = read_only  # e.g. tempo while an external clock leads
         self.learning = False  # waiting for a CC in MIDI learn
+        self.note = ""  # drawn after the value, dimmed (a genre weight: the share the classifier hears)
         self._held_until = 0.0
 
     def action_adjust(self, steps: int) -> None:
@@ -93,6 +94,11 @@ class ControlWidget(Widget, can_focus=True):
         if changed:
             self.refresh()
 
+    def annotate(self, note: str) -> None:
+        if note != self.note:
+            self.note = note
+            self.refresh()
+
     def release(self) -> None:
         """Drop the hold: the next snapshot's value wins (after the daemon refused a change)."""
         self._held_until = 0.0
@@ -103,7 +109,9 @@ class ControlWidget(Widget, can_focus=True):
         text.append(f"{self.label[:LABEL_CELLS]:<{LABEL_CELLS}} ", style="bold" if self.has_focus else "")
         if self.learning:
             text.append("LEARN: move a knob ", style="black on yellow")
-        text.append_text(self.value_text(max(4, self.size.width - text.cell_len)))
+        note = f" {self.note}" if self.note else ""
+        text.append_text(self.value_text(max(4, self.size.width - text.cell_len - len(note))))
+        text.append(note, style="cyan")
         return text
 
 
