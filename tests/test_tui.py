@@ -68,6 +68,7 @@ def demo_snapshot(**changes: object) -> Snapshot:
         recording="/home/performer/Music/rtgen/take-2026-11-22-0941.mid",
         preset="case-study-5-5-5",
         roll=demo_roll(),
+        heard={"folk": 0.62, "fiddle": 0.3, "chorale": 0.05, "renaissance": 0.03},
         log=("loaded folk, fiddle, chorale, renaissance on cpu", "playing call-and-response at 120.0 BPM"),
     )
     return dataclasses.replace(snap, **changes)
@@ -344,7 +345,11 @@ async def test_usable_at_80x24():
             assert region.width >= 30 and region.height == 1, widget.control
             assert 0 <= region.y < 24
             shown = str(widget.render())
-            assert widget.control in {"mode", "method", "sampling", "scale_lock", "key"} or "█" in shown or "░" in shown
+            assert (
+                widget.control in {"mode", "method", "sampling", "scale_lock", "follow", "key"}
+                or "█" in shown
+                or "░" in shown
+            )
         await pilot.press("p", "escape", "s", "escape", "tab", "right")
     assert daemon.commands("set_controls")
 

@@ -53,7 +53,11 @@ def register(subparsers) -> None:
         help="shift every note by this many ms; negative sends early for the MIDI system's latency "
         "(default: one period early on JACK, read from the server; 0 elsewhere)",
     )
-    parser.add_argument("--clock", choices=("internal", "external"), help="external follows MIDI clock on the input")
+    parser.add_argument(
+        "--clock",
+        choices=("internal", "external", "link"),
+        help="external follows MIDI clock on the input; link joins an Ableton Link session on the local network",
+    )
     parser.add_argument("--send-clock", action="store_true", default=None, help="send MIDI clock on the output")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--record-dir", help="folder for the takes (default: your music folder/rtgen)")

@@ -81,6 +81,7 @@ _SPECS: dict[str, ControlSpec] = {
         ControlSpec("mode", choices=MODES),
         ControlSpec("key", choices=KEYS),
         ControlSpec("scale_lock", choices=("off", "on")),
+        ControlSpec("follow", choices=("off", "on")),
     )
 }
 _WEIGHT = ControlSpec("weights.*", 0.0, 10.0, 0.0, 100.0)
@@ -101,7 +102,7 @@ def scale(spec: ControlSpec, cc_value: int, low: float | None = None, high: floa
     fraction = min(max(cc_value, 0), 127) / 127
     if spec.is_choice:
         choice = spec.choices[min(int(fraction * len(spec.choices)), len(spec.choices) - 1)]
-        return choice == "on" if spec.name == "scale_lock" else choice
+        return choice == "on" if spec.choices == ("off", "on") else choice
     lo = spec.low if low is None else low
     hi = spec.high if high is None else high
     value = lo + (hi - lo) * fraction

@@ -25,7 +25,7 @@ from rtgen.daemon.ccmap import CCMap, default_path, preset_for_program
 from rtgen.daemon.presets import Preset
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
-from rtgen.live.clock import clamp_tempo
+from rtgen.live.clock import TEMPO_SETTABLE, clamp_tempo
 from rtgen.live.player import Player
 
 
@@ -171,7 +171,7 @@ class Commands:
                 self.player.set_mode(value, self.clock.now())
 
     def _set_tempo(self, tempo_bpm: float) -> None:
-        if self.clock.source != "internal":
+        if self.clock.source not in TEMPO_SETTABLE:
             raise RtgenError("tempo follows the external MIDI clock; set it there")
         self.clock.set_tempo(clamp_tempo(tempo_bpm))
 
@@ -249,7 +249,7 @@ class Commands:
             weights = self.engine.controls.weights
         fields = {f.name: getattr(preset.controls, f.name) for f in dataclasses.fields(preset.controls)}
         self.engine.set_controls(**{**fields, "weights": weights})
-        if self.clock.source == "internal":
+        if self.clock.source in TEMPO_SETTABLE:
             self.clock.set_tempo(preset.tempo_bpm)
         player = self.player
         player.config = dataclasses.replace(player.config, answer_bars=preset.answer_bars)

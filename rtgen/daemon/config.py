@@ -38,7 +38,7 @@ class DaemonConfig:
     genres: dict[str, float] = field(default_factory=dict)  # genre -> weight; overrides the preset's weights
     mode: str | None = None  # call-and-response | duet | solo; None: the preset's
     tempo_bpm: float | None = None  # None: the preset's; ignored with an external clock
-    clock: Literal["internal", "external"] = "internal"  # external follows MIDI clock on the input
+    clock: Literal["internal", "external", "link"] = "internal"  # external: MIDI clock on the input; link: Ableton Link
     send_clock: bool = False  # send MIDI clock (24 a beat) on the output, as master
     device: str = "auto"  # auto | cpu | cuda, where the models run
     record: bool = True  # write every run's take as a .mid
@@ -52,6 +52,8 @@ class DaemonConfig:
     osc: OscConfig = field(default_factory=OscConfig)  # the control protocol's endpoint
 
     def __post_init__(self) -> None:
+        if self.clock not in ("internal", "external", "link"):
+            raise RtgenError(f"clock {self.clock!r} is not one of internal, external, link")
         if self.mode is not None and self.mode not in MODES:
             raise RtgenError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.tempo_bpm is not None:

@@ -34,6 +34,7 @@ from rtgen.daemon.wiring import (
     echo_window_s,
     load_engine,
     open_clock,
+    open_follower,
     open_ports,
     open_recorder,
     output_offset_ms,
@@ -78,6 +79,7 @@ class Daemon:
         self.recorder = None
         self.scheduler = None
         self.player = None
+        self.follower = None
         self.watcher = None
         self.clock_sender = None
         self.preset_name: str | None = None
@@ -166,6 +168,10 @@ class Daemon:
         player.route = self.router.route
         player.on_heard = self._record_input
         player.on_sent = self._record_output
+        self.follower = open_follower(self.genres, player.submit, self.log)
+        if self.follower is not None:
+            follower = self.follower
+            player.on_phrase_heard = lambda phrase: follower.hear(phrase.notes, self.engine.controls.follow)
 
     def _record_input(self, t: float, message: mido.Message) -> None:
         if self.recorder is not None:
@@ -237,6 +243,8 @@ class Daemon:
             self._thread.join(timeout=5.0)
         if self.clock_sender is not None:
             self.clock_sender.stop()
+        if hasattr(self.clock, "close"):  # a Link session: leave it
+            self.clock.close()
         if self.watcher is not None:
             self.watcher.stop()
         if self.scheduler is not None:
@@ -293,6 +301,7 @@ class Daemon:
             preset=self.commands.preset_name,
             learning=self.cc_map.learning,
             roll=player.roll.notes(),
+            heard=dict(self.follower.reading) if self.follower is not None else {},
             log=tuple(line for _, _, line in tuple(self.events)[-20:]),
         )
 

@@ -27,7 +27,7 @@ class Snapshot:
     mode: Mode
     playing: bool
     tempo_bpm: float
-    clock_source: Literal["internal", "external"]
+    clock_source: Literal["internal", "external", "link"]
     current_beat: float
     clock_s: float = 0.0  # the daemon clock's time (perf_counter s, shared by processes on one machine) at current_beat
     backend: str = ""  # e.g. "UNIX_JACK"
@@ -43,6 +43,7 @@ class Snapshot:
     preset: str | None = None  # name of the last loaded preset
     learning: str | None = None  # control waiting for a CC in MIDI learn
     roll: tuple[RollNote, ...] = ()  # recent notes, oldest first
+    heard: dict[str, float] = field(default_factory=dict)  # genre -> share: the classifier's reading of the performer
     log: tuple[str, ...] = field(default_factory=tuple)  # recent log lines, oldest first
 
 

@@ -94,6 +94,10 @@ def open_clock(kind: str, tempo_bpm: float):
 
     if kind == "external":
         return ExternalClock(initial_tempo_bpm=tempo_bpm)
+    if kind == "link":
+        from rtgen.live.link import LinkClock
+
+        return LinkClock(tempo_bpm)
     return InternalClock(tempo_bpm)
 
 
@@ -155,6 +159,18 @@ def echo_window_s(configured_s: float, out_port, log: Callable[[str], None]) -> 
     if window_s > configured_s:
         log(f"echo window {window_s * 1000:.0f} ms: three JACK periods ({frames} frames at {rate} Hz)")
     return window_s
+
+
+def open_follower(genres: tuple[str, ...], submit: Callable[[object], None], log: Callable[[str], None]):
+    """The performer's genre reader (``rtgen.daemon.follow``), or None without a classifier (logged)."""
+    from rtgen.daemon.follow import Follower
+    from rtgen.nets.classifier import ClassifierError, installed_classifier
+
+    try:
+        return Follower(installed_classifier(), genres, submit)
+    except ClassifierError as error:
+        log(f"no genre classifier ({error}); follow mode is off")
+        return None
 
 
 def open_recorder(config: DaemonConfig, clock, tempo_bpm: float):

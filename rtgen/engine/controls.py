@@ -47,6 +47,7 @@ class Controls:
     rhythm_temperature: float = 1.0  # 0.1-4: the time shifts re-tempered among themselves
     pitch_temperature: float = 1.0  # 0.1-4: the note-ons re-tempered among themselves
     motif: float = 0.0  # 0-1: how strongly rtgen reuses the primed phrase's intervals and rhythm
+    follow: bool = False  # the genre weights follow the classifier's reading of the performer (rtgen.daemon.follow)
 
     def __post_init__(self) -> None:
         for genre, weight in self.weights.items():

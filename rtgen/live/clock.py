@@ -1,5 +1,7 @@
 """Beats <-> seconds: an internal tempo, a follower for external MIDI clock, and a clock sender.
 
+(Ableton Link is the third source: ``rtgen.live.link``.)
+
 One monotonic time base (``now``, seconds, ``time.perf_counter`` by default) is
 passed in everywhere, so anything that schedules also runs on a ``FakeClock``
 in tests. Beats are quarter notes. Every clock publishes its mapping as one
@@ -25,6 +27,7 @@ MIN_TEMPO_BPM = 20.0  # the tempo a performer, preset or knob may set
 MAX_TEMPO_BPM = 400.0
 FOLLOW_MIN_BPM = 1.0  # an external MIDI clock is followed anywhere in this range
 FOLLOW_MAX_BPM = 999.0
+TEMPO_SETTABLE = frozenset({"internal", "link"})  # clock sources whose tempo rtgen may set (Link: proposes it)
 
 
 class Clock(Protocol):
@@ -34,7 +37,7 @@ class Clock(Protocol):
     def tempo_bpm(self) -> float: ...
 
     @property
-    def source(self) -> Literal["internal", "external"]: ...
+    def source(self) -> Literal["internal", "external", "link"]: ...
 
     @property
     def running(self) -> bool: ...
@@ -46,7 +49,7 @@ class Clock(Protocol):
     def time_at(self, beat: float) -> float: ...
 
 
-class _Anchor(NamedTuple):
+class Anchor(NamedTuple):
     """Beat ``beat`` falls at time ``t`` (s); beats advance at ``tempo_bpm`` from there."""
 
     t: float
@@ -78,7 +81,7 @@ class InternalClock:
 
     def __init__(self, tempo_bpm: float = 120.0, now: Callable[[], float] = time.perf_counter) -> None:
         self._now = now
-        self._anchor = _Anchor(now(), 0.0, check_tempo(tempo_bpm))
+        self._anchor = Anchor(now(), 0.0, check_tempo(tempo_bpm))
         self._running = True
 
     def now(self) -> float:
@@ -107,16 +110,16 @@ class InternalClock:
     def set_tempo(self, tempo_bpm: float) -> None:
         tempo = check_tempo(tempo_bpm)
         t = self._now()
-        self._anchor = _Anchor(t, self.beat_at(t), tempo)
+        self._anchor = Anchor(t, self.beat_at(t), tempo)
 
     def start(self, beat: float = 0.0) -> None:
         """Run from ``beat`` starting now."""
-        self._anchor = _Anchor(self._now(), float(beat), self._anchor.tempo_bpm)
+        self._anchor = Anchor(self._now(), float(beat), self._anchor.tempo_bpm)
         self._running = True
 
     def stop(self) -> None:
         t = self._now()
-        self._anchor = _Anchor(t, self.beat_at(t), self._anchor.tempo_bpm)
+        self._anchor = Anchor(t, self.beat_at(t), self._anchor.tempo_bpm)
         self._running = False
 
     def resume(self) -> None:

@@ -78,6 +78,7 @@ def make_widgets(snap: Snapshot) -> list[ControlWidget]:
         Choice("method", "fusion", c.method, options=FUSION_METHODS, key="f"),
         Choice("sampling", "sampling", c.sampling, options=SAMPLING_MODES, key="a"),
         Toggle("scale_lock", "scale lock", c.scale_lock, key="k"),
+        Toggle("follow", "follow me", c.follow, key="w"),
         Choice("key", "key", c.key, options=ccmap.KEYS, key="y"),
         *steering_sliders(c),
     ]
@@ -127,6 +128,7 @@ class RtgenApp(App[None]):
         Binding("f", "cycle('method')", "Fusion", show=False),
         Binding("a", "cycle('sampling')", "Sampling", show=False),
         Binding("k", "cycle('scale_lock')", "Lock", show=False),
+        Binding("w", "cycle('follow')", "Follow", show=False),
         Binding("y", "cycle('key')", "Key", show=False),
         *[Binding(str(n), f"focus_genre({n})", f"genre {n}", show=False) for n in range(1, GENRE_KEYS + 1)],
     ]
@@ -200,6 +202,9 @@ class RtgenApp(App[None]):
         for control, widget in self.controls.items():
             read_only = external if control == "tempo_bpm" else None
             widget.sync(control_value(control, snap), read_only=read_only, learning=snap.learning == control)
+            if control.startswith("weights."):  # what the classifier hears the performer play, beside the weight
+                share = snap.heard.get(control[len("weights.") :])
+                widget.annotate("" if share is None else f"{share:4.0%}")
         self.roll.show(snap.roll, snap.current_beat)
         if snap.recording != self._recording:
             self._recording = snap.recording
