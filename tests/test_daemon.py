@@ -12,6 +12,7 @@ from rtgen.daemon.config import DaemonConfig
 from rtgen.daemon.presets import list_presets
 from rtgen.daemon.process import Daemon
 from rtgen.daemon.recording import read_take
+from rtgen.daemon.status import to_json
 from rtgen.daemon.supervisor import supervise
 from rtgen.encoding import EventEncoding
 from rtgen.engine.controls import Controls, parse_weights
@@ -170,7 +171,21 @@ def test_call_and_response_answers_from_the_next_bar(make_daemon):
     assert_all_closed(daemon)
     snapshot = daemon.snapshot()
     assert snapshot.notes_in == 8 and snapshot.notes_out == len(ons)
-    assert {n.source for n in snapshot.roll} == {"performer", "rtgen"}
+    assert {n.source for n in snapshot.roll} == {"performer", "rtgen"}  # the answer is over: nothing planned
+
+
+def test_an_answer_is_planned_ahead_and_the_status_shows_it(make_daemon):
+    daemon = make_daemon()
+    bar = 4 * (int(daemon.clock.beat_at(daemon.clock.now())) // 4 + 1)
+    play_phrase(daemon, bar, [62, 64, 65, 67, 69, 67, 65, 64])
+    run_until_beat(daemon, bar + 12.1)  # the answer has just begun
+    now = daemon.clock.beat_at(daemon.clock.now())
+    snap = daemon.snapshot()
+    planned = [n for n in snap.roll if n.source == "planned"]
+    assert planned and all(now < n.start_beat <= now + 2.05 for n in planned), (now, planned)
+    assert any(row[3] == "a" for row in to_json(snap)["roll"])  # the OSC status carries them
+    run_until_beat(daemon, bar + 17)
+    assert not [n for n in daemon.snapshot().roll if n.source == "planned"]  # all sounded
 
 
 def test_solo_plays_continuously_within_the_lookahead(make_daemon):

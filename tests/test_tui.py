@@ -12,16 +12,28 @@ import asyncio
 import dataclasses
 import functools
 import io
+import json
 
+import mido
 import pytest
 from rich.console import Console
 
-from rtgen.daemon.status import DaemonControl, Snapshot
+from rtgen.daemon.status import DaemonControl, Snapshot, from_json, to_json
 from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
-from rtgen.live.roll import RollNote
+from rtgen.live.roll import Roll, RollNote
 from rtgen.tui import make_app
-from rtgen.tui.roll import COLS_PER_BEAT, GUTTER_CELLS, occupancy, pitch_name, pitch_rows, render_roll, window
+from rtgen.tui.roll import (
+    AHEAD_BEATS,
+    COLS_PER_BEAT,
+    GUTTER_CELLS,
+    occupancy,
+    pitch_name,
+    pitch_rows,
+    playhead_column,
+    render_roll,
+    window,
+)
 from rtgen.tui.status import log_text, status_text
 from rtgen.tui.widgets import ControlWidget, Slider
 
@@ -43,10 +55,12 @@ def synchronous(test):
 
 
 def demo_roll() -> tuple[RollNote, ...]:
-    """A call (performer, beats 0-8) and its answer (rtgen, beats 8-16), the last note still sounding."""
+    """A call (performer, beats 0-8) and its answer (rtgen, beats 8-16), the last note still sounding, and the
+    answer's next notes planned ahead of the playhead (beat 16.25)."""
     call = [RollNote(i * 0.5, i * 0.5 + 0.4, 60 + (i * 5) % 12, "performer") for i in range(16)]
     answer = [RollNote(8 + i * 0.5, 8 + i * 0.5 + 0.45, 62 + (i * 7) % 12, "rtgen") for i in range(15)]
-    return (*call, *answer, RollNote(15.5, None, 67, "rtgen"))
+    ahead = [RollNote(16.5 + i * 0.5, 16.95 + i * 0.5, 65 + (i * 3) % 7, "planned") for i in range(3)]
+    return (*call, *answer, RollNote(15.5, None, 67, "rtgen"), *ahead)
 
 
 def demo_snapshot(**changes: object) -> Snapshot:
@@ -370,7 +384,8 @@ def test_slider_steps_stay_in_range():
 
 def test_roll_window_and_pitch_layout():
     start, end = window(16.1, 40)
-    assert end == 16.25 and start == 16.25 - 40 / COLS_PER_BEAT
+    assert end == 16.25 + AHEAD_BEATS and start == end - 40 / COLS_PER_BEAT
+    assert playhead_column(16.1, 40) == 40 - AHEAD_BEATS * COLS_PER_BEAT - 1  # the cell 16.0-16.25
     assert pitch_rows([60, 71], 12) == (71, 1)
     top, per_row = pitch_rows([36, 96], 10)
     assert per_row == 7 and top - 10 * per_row < 36 <= top
@@ -382,11 +397,14 @@ def test_roll_cells_by_source_and_time():
         RollNote(0.0, 1.0, 60, "performer"),
         RollNote(0.5, 1.5, 60, "rtgen"),
         RollNote(1.5, None, 62, "rtgen"),
+        RollNote(2.5, 3.0, 64, "planned"),
+        RollNote(3.5, None, 62, "planned"),  # its note-off is not generated yet: one cell
     )
-    grid, top, per_row = occupancy(notes, 2.0, 8, 3)  # 8 cells = beats 0-2
-    row60, row62 = (top - 60) // per_row, (top - 62) // per_row
+    grid, top, per_row = occupancy(notes, 2.0, 16, 5)  # 16 cells = beats 0-4; now is beat 2
+    row60, row62, row64 = ((top - p) // per_row for p in (60, 62, 64))
     assert grid[row60][:6] == [1, 1, 3, 3, 2, 2]
-    assert grid[row62][6:] == [2, 2]  # still sounding up to now
+    assert grid[row62][6:8] == [2, 2] and grid[row62][8:] == [0, 0, 0, 0, 0, 0, 4, 0]  # sounding up to now
+    assert grid[row64][8:] == [0, 0, 4, 4, 0, 0, 0, 0]  # planned, right of the playhead
 
 
 def test_roll_renders_bar_lines_and_labels():
@@ -397,10 +415,29 @@ def test_roll_renders_bar_lines_and_labels():
     assert per_row == 2 and lines[0].startswith(pitch_name(top))
     assert lines[-1].startswith(pitch_name(top - 12 * per_row + 1))
     empty_row = next(line for line in lines if "█" not in line)
-    assert empty_row[GUTTER_CELLS] == "│"  # beat 0 is a bar line
-    assert empty_row[GUTTER_CELLS + COLS_PER_BEAT] == "┊"  # beat 1 a beat line
+    assert empty_row[GUTTER_CELLS] == "┊"  # the window starts at beat 2 (now is 16, two beats are ahead)
+    assert empty_row[GUTTER_CELLS + 2 * COLS_PER_BEAT] == "│"  # beat 4 is a bar line
+    assert empty_row[GUTTER_CELLS + 14 * COLS_PER_BEAT] == "▏"  # the playhead, at beat 16
     styles = {str(span.style) for span in text.spans}
     assert {"bold cyan", "bold magenta"} <= styles
+
+
+def test_the_roll_plans_ahead_until_a_note_sounds_or_the_music_is_silenced():
+    roll = Roll()
+    on, off = mido.Message("note_on", note=67, velocity=90), mido.Message("note_off", note=67)
+    roll.plan(4.0, on)
+    roll.plan(4.5, off)
+    roll.plan(5.0, on)
+    assert [(n.start_beat, n.end_beat, n.source) for n in roll.notes()] == [
+        (4.0, 4.5, "planned"),
+        (5.0, None, "planned"),
+    ]
+    roll.rtgen(4.0, on)  # sent: it sounds, and is no longer ahead
+    assert [(n.start_beat, n.source) for n in roll.notes()] == [(4.0, "rtgen"), (5.0, "planned")]
+    roll.unplan_after(4.2)  # silenced: the note at 5 will not come
+    assert [n.source for n in roll.notes()] == ["rtgen"]
+    snap = demo_snapshot(roll=(RollNote(16.5, 17.0, 67, "planned"),))
+    assert from_json(json.loads(json.dumps(to_json(snap)))).roll == snap.roll
 
 
 def test_status_and_log_text():

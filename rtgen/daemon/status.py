@@ -77,15 +77,24 @@ class DaemonControl(Protocol):
     def take_errors(self) -> list[str]: ...  # errors reported since the last call, oldest first
 
 
+SOURCE_LETTERS = {"performer": "p", "rtgen": "r", "planned": "a"}  # a: ahead of the playhead
 ROLL_LIMIT = 400  # notes sent in one status message (the newest): keeps a datagram well under 64 KB
 
 
 def to_json(snap: Snapshot) -> dict[str, Any]:
-    """``snap`` as JSON-ready data; the roll as ``[start, end or null, pitch, "p" or "r"]`` rows, beats to 1/1000."""
+    """``snap`` as JSON-ready data; the roll as ``[start, end or null, pitch, source letter]`` rows, beats to 1/1000.
+
+    The letter is "p" (performer), "r" (rtgen) or "a" (rtgen's, planned ahead of the playhead).
+    """
     data = {f.name: getattr(snap, f.name) for f in dataclasses.fields(snap) if f.name not in ("controls", "roll")}
     data["controls"] = dataclasses.asdict(snap.controls)
     data["roll"] = [
-        [round(n.start_beat, 3), None if n.end_beat is None else round(n.end_beat, 3), n.pitch, n.source[0]]
+        [
+            round(n.start_beat, 3),
+            None if n.end_beat is None else round(n.end_beat, 3),
+            n.pitch,
+            SOURCE_LETTERS[n.source],
+        ]
         for n in snap.roll[-ROLL_LIMIT:]
     ]
     return data
@@ -93,7 +102,11 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
 
 def from_json(data: dict[str, Any]) -> Snapshot:
     """The ``Snapshot`` that ``to_json`` wrote (tuples restored)."""
-    sources = {"p": "performer", "r": "rtgen"}
+    sources = {letter: source for source, letter in SOURCE_LETTERS.items()}
     roll = tuple(RollNote(start, end, pitch, sources[source]) for start, end, pitch, source in data["roll"])
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k not in ("controls", "roll")}
     return Snapshot(**fields, controls=Controls(**data["controls"]), roll=roll)
+
+
+def _rounded(beat: float | None) -> float | None:
+    return None if beat is None else round(beat, 3)

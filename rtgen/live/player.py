@@ -56,6 +56,7 @@ class PlayerConfig:
 
     lookahead_s: float = 0.05  # generated notes reach at most this far ahead of now, 0.005-1
     max_lookahead_beats: float = 1.0  # and never more than this many beats, > 0
+    plan_ahead_beats: float = 2.0  # a call-and-response answer is generated this far ahead (the roll shows it), >= 0
     answer_bars: int | None = None  # answer length in bars; 0 = as long as the call; None = the preset's
     answer_start: Literal["bar", "beat"] = "bar"  # answers begin on the next bar line or beat
     beats_per_bar: int = 4  # 1-16
@@ -76,6 +77,8 @@ class PlayerConfig:
             raise RtgenError(f"lookahead_s {self.lookahead_s} outside 0.005-1")
         if self.max_lookahead_beats <= 0:
             raise RtgenError(f"max_lookahead_beats {self.max_lookahead_beats} must be > 0")
+        if not 0 <= self.plan_ahead_beats <= 16:
+            raise RtgenError(f"plan_ahead_beats {self.plan_ahead_beats} outside 0-16")
         if self.answer_bars is not None and not 0 <= self.answer_bars <= 64:
             raise RtgenError(f"answer_bars {self.answer_bars} outside 0-64")
         if not 1 <= self.beats_per_bar <= 16:
@@ -257,6 +260,7 @@ class Player:
         """End the voice: nothing scheduled after ``now`` sounds, sounding notes get their note-offs."""
         self.voice = None
         self.scheduler.cancel_after(now)
+        self.roll.unplan_after(self.clock.beat_at(now))
 
     def begin_continuous(self, now: float) -> None:
         """Solo and duet: restart the models from the seed phrase and play from the next beat."""
@@ -304,7 +308,15 @@ class Player:
     # ---- generation ----
 
     def lookahead_beats(self) -> float:
-        return min(self.config.max_lookahead_beats, self.config.lookahead_s * self.clock.tempo_bpm / 60.0)
+        """How far ahead of now the voice is generated: the lookahead, or further for a committed answer.
+
+        An answer in call-and-response is planned ``plan_ahead_beats`` ahead so
+        the performer sees it coming on the roll; a control change then reaches
+        it that much later. Solo and duet keep the short lookahead.
+        """
+        lookahead = min(self.config.max_lookahead_beats, self.config.lookahead_s * self.clock.tempo_bpm / 60.0)
+        answering = self.voice is not None and self.voice.end_beat is not None
+        return max(lookahead, self.config.plan_ahead_beats) if answering else lookahead
 
     def generate(self, now: float) -> None:
         """Step the engine until the voice is ``lookahead_beats`` ahead of ``now`` (or ends)."""
@@ -344,6 +356,7 @@ class Player:
                 self.skipped_late += 1
                 continue
             self.scheduler.schedule(t, message)
+            self.roll.plan(beat, message)
 
     def prime_seed(self, notes: Sequence[Note]) -> None:
         self.seed = tuple(notes)

@@ -1,7 +1,10 @@
 """The live piano roll: the performer's notes and rtgen's in two colours, scrolling right to left.
 
-Time runs left to right with "now" at the right edge, ``COLS_PER_BEAT`` cells
-a beat (a sixteenth per cell), bar lines every 4 beats (4/4). Pitch runs up
+Time runs left to right, ``COLS_PER_BEAT`` cells a beat (a sixteenth per
+cell), bar lines every 4 beats (4/4). "Now" is a playhead column
+``AHEAD_BEATS`` before the right edge: right of it, rtgen's notes already
+planned (the lookahead, and the rest of a committed answer) are drawn dimmed,
+so a performer sees the answer before it sounds. Pitch runs up
 the rows, compressed to the range of the notes in view: when the range is taller
 than the widget, one row holds several semitones. Rendering is a pure function
 of the notes and the current beat, so it is tested without a terminal.
@@ -23,8 +26,10 @@ from rtgen.live.roll import RollNote
 COLS_PER_BEAT = 4
 BEATS_PER_BAR = 4
 GUTTER_CELLS = 4  # pitch labels on the left, e.g. "C4 "
-PERFORMER, RTGEN = 1, 2  # bits per cell: who sounds there
-STYLES = {PERFORMER: "bold cyan", RTGEN: "bold magenta", PERFORMER | RTGEN: "bold white"}
+AHEAD_BEATS = 2  # beats right of the playhead, where planned notes show
+PERFORMER, RTGEN, PLANNED = 1, 2, 4  # bits per cell: who sounds there, or is planned to
+STYLES = {PERFORMER: "bold cyan", RTGEN: "bold magenta", PERFORMER | RTGEN: "bold white", PLANNED: "magenta dim"}
+BITS = {"performer": PERFORMER, "rtgen": RTGEN, "planned": PLANNED}
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
@@ -34,9 +39,16 @@ def pitch_name(pitch: int) -> str:
 
 
 def window(current_beat: float, cols: int) -> tuple[float, float]:
-    """The beats ``[start, end)`` shown in ``cols`` cells; ``end`` is ``current_beat`` snapped up to a cell."""
-    end = math.ceil(current_beat * COLS_PER_BEAT - 1e-9) / COLS_PER_BEAT
+    """The beats ``[start, end)`` shown in ``cols`` cells: ``current_beat`` snapped up to a cell, then
+    ``AHEAD_BEATS`` more."""
+    end = math.ceil(current_beat * COLS_PER_BEAT - 1e-9) / COLS_PER_BEAT + AHEAD_BEATS
     return end - cols / COLS_PER_BEAT, end
+
+
+def playhead_column(current_beat: float, cols: int) -> int:
+    """The cell "now" falls in."""
+    start, _ = window(current_beat, cols)
+    return min(cols - 1, max(0, math.floor((current_beat - start) * COLS_PER_BEAT)))
 
 
 def pitch_rows(pitches: Sequence[int], rows: int) -> tuple[int, int]:
@@ -55,20 +67,26 @@ def pitch_rows(pitches: Sequence[int], rows: int) -> tuple[int, int]:
 def occupancy(notes: Sequence[RollNote], current_beat: float, cols: int, rows: int) -> tuple[list[list[int]], int, int]:
     """Per cell, the bits of the sources sounding there; plus the pitch layout (top, semitones a row)."""
     start, end = window(current_beat, cols)
-    shown = [n for n in notes if n.start_beat < end and (current_beat if n.end_beat is None else n.end_beat) > start]
-    top, per_row = pitch_rows([n.pitch for n in shown], rows)
+    shown = [(note, *span) for note in notes if (span := _span(note, current_beat))[0] < end and span[1] > start]
+    top, per_row = pitch_rows([note.pitch for note, _, _ in shown], rows)
     grid = [[0] * cols for _ in range(rows)]
-    for note in shown:
+    for note, begin, stop in shown:
         row = (top - note.pitch) // per_row
         if not 0 <= row < rows:
             continue
-        stop = current_beat if note.end_beat is None else note.end_beat
-        first = max(0, math.floor((note.start_beat - start) * COLS_PER_BEAT))
+        first = max(0, math.floor((begin - start) * COLS_PER_BEAT))
         last = min(cols - 1, max(first, math.ceil((stop - start) * COLS_PER_BEAT) - 1))
-        bit = PERFORMER if note.source == "performer" else RTGEN
         for col in range(first, last + 1):
-            grid[row][col] |= bit
+            grid[row][col] |= BITS[note.source]
     return grid, top, per_row
+
+
+def _span(note: RollNote, current_beat: float) -> tuple[float, float]:
+    """Where ``note`` is drawn: a sounding note up to now; a planned one from now on (a cell if its end is unknown)."""
+    if note.source == "planned":
+        begin = max(note.start_beat, current_beat)
+        return begin, max(begin + 1 / COLS_PER_BEAT, note.end_beat or 0.0)
+    return note.start_beat, current_beat if note.end_beat is None else note.end_beat
 
 
 Run = tuple[str, "str | None"]  # characters and their Rich style
@@ -80,9 +98,9 @@ def roll_runs(notes: Sequence[RollNote], current_beat: float, width: int, height
     rows = max(1, height)
     grid, top, per_row = occupancy(notes, current_beat, cols, rows)
     start, _ = window(current_beat, cols)
-    first_step = round(start * COLS_PER_BEAT)
+    first_step, playhead = round(start * COLS_PER_BEAT), playhead_column(current_beat, cols)
     return [
-        [(_label(top - row * per_row, per_row, row, rows), "grey50"), *_cell_runs(cells, first_step)]
+        [(_label(top - row * per_row, per_row, row, rows), "grey50"), *_cell_runs(cells, first_step, playhead)]
         for row, cells in enumerate(grid)
     ]
 
@@ -113,7 +131,7 @@ def _label(row_top: int, per_row: int, row: int, rows: int) -> str:
     return f"{pitch_name(shown):<{GUTTER_CELLS - 1}} "[:GUTTER_CELLS]
 
 
-def _cell_runs(cells: list[int], first_step: int) -> list[Run]:
+def _cell_runs(cells: list[int], first_step: int, playhead: int) -> list[Run]:
     """One row's cells, merged into runs of equal style so a line is a handful of segments."""
     runs: list[Run] = []
     chars: list[str] = []
@@ -121,7 +139,9 @@ def _cell_runs(cells: list[int], first_step: int) -> list[Run]:
     for col, bits in enumerate(cells):
         step = first_step + col
         if bits:
-            char, style = "█", STYLES[bits]
+            char, style = "█", STYLES[bits & (PERFORMER | RTGEN) or bits]
+        elif col == playhead:
+            char, style = "▏", "yellow"
         elif step % (COLS_PER_BEAT * BEATS_PER_BAR) == 0:
             char, style = "│", "grey42"
         elif step % COLS_PER_BEAT == 0:
