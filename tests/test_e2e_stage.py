@@ -8,14 +8,16 @@ hanging at the synth.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import subprocess
 import sys
 import time
 
 import mido
 import pytest
-from jack_server import JackClient, unpaired_notes
+from jack_server import JackClient, unpaired_notes, wait_until
 from rtgen_process import Rtgen
 from test_e2e_jack import note_ons
 
@@ -145,7 +147,7 @@ def test_a_flood_of_input_never_delays_the_output(duet):
 
 
 def test_panic_on_the_output_channel_when_the_daemon_starts(jack_server, tmp_path):
-    """A synth left sounding by a run that crashed is silenced by the next one as it starts."""
+    """A synth left sounding by a run that crashed is silenced by the next one as it starts; SIGUSR1 panics."""
     with JackClient("stale-synth") as synth:
         synth.open_input("in")
         rtgen = Rtgen(tmp_path, "--mode", "call-and-response", "--out", "stale-synth:in")
@@ -154,6 +156,10 @@ def test_panic_on_the_output_channel_when_the_daemon_starts(jack_server, tmp_pat
             assert synth.wait_for(
                 lambda got: wanted <= {(m.channel, m.control) for _, m in got if m.type == "control_change"}, 5
             ), synth.messages()
+            synth.clear()
+            os.kill(rtgen.daemon_pid, signal.SIGUSR1)  # a panic on demand, headless
+            assert synth.wait_for(lambda got: any(m.type == "control_change" and m.control == 123 for _, m in got), 3)
+            assert rtgen.process.poll() is None  # and the daemon plays on
         finally:
             assert rtgen.terminate() == 0, rtgen.text()
 
@@ -220,3 +226,39 @@ def test_rtgen_play_sends_a_file_on_time_and_closes_it(jack_server, tmp_path):
         gaps_ms = [(b - a) * 1000 for a, b in zip(onsets, onsets[1:], strict=False)]
         print(f"rtgen play: onsets {[round(g, 2) for g in gaps_ms]} ms apart (the file says 400)")
         assert all(abs(gap - 400) < 3 for gap in gaps_ms), gaps_ms
+
+
+@pytest.mark.jack
+def test_follow_mode_moves_the_weights_toward_the_genre_the_performer_plays(jack_server, tmp_path):
+    """Two phrases of a real validation chorale (never the classifier's training split), played over JACK."""
+    from rtgen.daemon.client import DaemonClient
+    from rtgen.evaluate.fidelity import genre_sources, load_pieces
+    from rtgen.evaluate.follow import phrases
+
+    _, valid = load_pieces(genre_sources(["chorale"]), max_train=1)
+    calls = next(cut for piece in valid["chorale"] if len(cut := phrases(piece, 2, 2)) == 2 and len(cut[1]) >= 12)
+    tempo = 120.0
+    genres = "folk=5,fiddle=5,chorale=5,renaissance=5"
+    rtgen = Rtgen(
+        tmp_path, "--mode", "call-and-response", "--tempo", str(tempo), "--answer-bars", "1", "--genres", genres
+    )
+    client = DaemonClient(rtgen.osc_port).connect(timeout_s=10)
+    try:
+        client.set_controls(follow=True)
+        with JackClient("chorale-singer") as singer:
+            singer.send_to("rtgen in")
+            for count, call in enumerate(calls, start=1):
+                events = [(float(n.start) * 0.5, mido.Message("note_on", note=n.pitch, velocity=80)) for n in call]
+                events += [(float(n.end) * 0.5 - 0.01, mido.Message("note_off", note=n.pitch)) for n in call]
+                singer.send_phrase(sorted(events, key=lambda event: event[0]))
+                assert rtgen.wait_line(lambda line: "call of" in line, timeout_s=5, after=time.perf_counter() - 3)
+                assert wait_until(lambda n=count: answers(rtgen) >= n, timeout_s=5), rtgen.text()
+                time.sleep(3.0)  # the answer's bar
+        snap = client.snapshot()
+        weights, heard = snap.controls.weights, snap.heard
+        print(f"follow: after two chorale phrases, heard {heard}; weights {weights}")
+        assert max(heard, key=heard.get) == "chorale" and max(weights, key=weights.get) == "chorale"
+        assert weights["chorale"] > 5.0
+    finally:
+        client.close()
+        assert rtgen.terminate() == 0, rtgen.text()

@@ -61,3 +61,16 @@ def test_a_long_copied_run_pauses_the_lean_until_the_models_choose_otherwise():
     lookback.push(999)  # the models chose something else
     lookback.extend(range(CONTEXT_TOKENS))
     assert lookback.suggest() == CONTEXT_TOKENS
+
+
+def test_a_stream_of_hours_keeps_a_bounded_memory_and_still_comes_back():
+    from rtgen.engine.form import MAX_CONTEXTS
+
+    lookback = Lookback()
+    rng = np.random.default_rng(0)
+    lookback.extend(rng.integers(0, 300, 8 * MAX_CONTEXTS).tolist())  # no context repeats: all forgotten in turn
+    assert len(lookback.tokens) <= MAX_CONTEXTS and len(lookback.last_at) <= MAX_CONTEXTS
+    assert lookback.length == 8 * MAX_CONTEXTS
+    motif = [301, 302, 303, 304, 305]
+    lookback.extend(motif + rng.integers(0, 300, 40).tolist() + motif[:CONTEXT_TOKENS])
+    assert lookback.suggest() == 305  # what followed the context, found after the stream was trimmed

@@ -219,3 +219,10 @@ def test_any_playing_gives_grid_notes_that_stay_within_the_phrase(notes):
             assert (note.start * 12).denominator == 1 and (note.duration * 12).denominator == 1
             assert note.start >= 0 and note.duration > 0
             assert phrase.origin_beat + float(note.end) <= phrase.end_beat + 1e-9
+
+
+def test_the_echo_filter_forgets_sends_that_never_echoed():
+    listener = make(echo_window_s=0.05)
+    for k in range(10_000):
+        listener.remember_sent(k * 0.01, on(60 + k % 12))
+    assert max(len(times) for times in listener.echo._sent.values()) <= 5  # a window's worth, not 10,000

@@ -432,8 +432,8 @@ def test_the_roll_plans_ahead_until_a_note_sounds_or_the_music_is_silenced():
         (4.0, 4.5, "planned"),
         (5.0, None, "planned"),
     ]
-    roll.rtgen(4.0, on)  # sent: it sounds, and is no longer ahead
-    assert [(n.start_beat, n.source) for n in roll.notes()] == [(4.0, "rtgen"), (5.0, "planned")]
+    roll.rtgen(3.99, on)  # sent (a period early): it sounds, and is no longer ahead
+    assert [(n.start_beat, n.source) for n in roll.notes()] == [(3.99, "rtgen"), (5.0, "planned")]
     roll.unplan_after(4.2)  # silenced: the note at 5 will not come
     assert [n.source for n in roll.notes()] == ["rtgen"]
     snap = demo_snapshot(roll=(RollNote(16.5, 17.0, 67, "planned"),))

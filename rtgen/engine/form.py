@@ -37,13 +37,20 @@ class Lookback:
     """The stream since the last reset, indexed by context; ``suggest`` names the token to come back to."""
 
     def __init__(self) -> None:
-        self.tokens: list[int] = []
-        self.last_at: dict[tuple[int, ...], int] = {}  # context -> index of the token that followed it, latest
+        self.tokens: list[int] = []  # the stream from position ``base`` on
+        self.base = 0  # stream position of ``tokens[0]`` (older tokens are forgotten with their contexts)
+        self.last_at: dict[tuple[int, ...], int] = {}  # context -> position of the token that followed it, latest
         self.run = 0  # tokens in a row that were the suggestion
         self._suggested: int | None = None
 
+    @property
+    def length(self) -> int:
+        """Tokens the stream has taken since the last reset."""
+        return self.base + len(self.tokens)
+
     def reset(self) -> None:
         self.tokens.clear()
+        self.base = 0
         self.last_at.clear()
         self.run = 0
         self._suggested = None
@@ -53,7 +60,7 @@ class Lookback:
         self._suggested = None
         tokens = self.tokens
         if len(tokens) >= CONTEXT_TOKENS:
-            self.last_at[tuple(tokens[-CONTEXT_TOKENS:])] = len(tokens)
+            self.last_at[tuple(tokens[-CONTEXT_TOKENS:])] = self.length
         tokens.append(token)
         if len(self.last_at) > MAX_CONTEXTS:
             self._forget()
@@ -67,14 +74,18 @@ class Lookback:
         if len(self.tokens) < CONTEXT_TOKENS or self.run >= MAX_RUN_TOKENS:
             return None
         at = self.last_at.get(tuple(self.tokens[-CONTEXT_TOKENS:]))
-        if at is None or len(self.tokens) - at < MIN_GAP_TOKENS:
+        if at is None or self.length - at < MIN_GAP_TOKENS:
             return None
-        self._suggested = self.tokens[at]
+        self._suggested = self.tokens[at - self.base]
         return self._suggested
 
     def _forget(self) -> None:
-        keep_from = len(self.tokens) - MAX_CONTEXTS // 2
+        """Drop the older half of the contexts, and the tokens only they pointed into (a live set runs for hours)."""
+        keep_from = self.length - MAX_CONTEXTS // 2
         self.last_at = {context: at for context, at in self.last_at.items() if at >= keep_from}
+        cut = keep_from - self.base
+        del self.tokens[:cut]
+        self.base = keep_from
 
 
 def lean_towards(values: list[float], token: int, strength: float) -> None:

@@ -123,7 +123,10 @@ class EchoFilter:
     def remember(self, t: float, message: mido.Message) -> None:
         key = _note_key(message)
         if key is not None and self.window_s > 0:
-            self._sent[key].append(t)
+            times = self._sent[key]
+            while times and times[0] < t - self.window_s:  # forgotten here too: most sends never echo
+                times.popleft()
+            times.append(t)
 
     def is_echo(self, t: float, message: mido.Message) -> bool:
         """True (and forget that send) if ``message`` at ``t`` matches a recent send."""

@@ -15,6 +15,9 @@ import mido
 
 from rtgen.live.listener import Heard
 
+SENT_EARLY = 0.125  # beats: a note-on sent this much before its planned beat is still that planned note
+STALE = 4.0  # beats: a planned note this far behind the last note sent never sounded (a skipped late note)
+
 
 @dataclass(frozen=True)
 class RollNote:
@@ -46,10 +49,11 @@ class Roll:
     def rtgen(self, beat: float, message: mido.Message) -> None:
         on = message.type == "note_on" and message.velocity > 0
         self._note("rtgen", beat, message.note, on)
-        if on:  # it sounds now: the earliest planned note of that pitch is no longer ahead
-            starts = [start for pitch, start in self._planned if pitch == message.note and start <= beat + 1e-6]
+        if on:  # it sounds now (sent up to a JACK period early): that planned note is no longer ahead
+            starts = [start for pitch, start in self._planned if pitch == message.note and start <= beat + SENT_EARLY]
             if starts:
                 del self._planned[(message.note, min(starts))]
+            self._planned = {key: note for key, note in self._planned.items() if note.start_beat > beat - STALE}
 
     def plan(self, beat: float, message: mido.Message) -> None:
         """A note-on or note-off handed to the output thread for ``beat``."""
