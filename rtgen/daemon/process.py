@@ -110,7 +110,7 @@ class Daemon:
             self.clock = open_clock(config.clock, tempo)
         if self.in_port is None and self.out_port is None:
             self.in_port, self.out_port = open_ports(config, self.clock, self.log)
-        self.tap = TapPort(self.out_port)
+        self.tap = TapPort(self.out_port, now=self.clock.now)
         self.scheduler = (self.scheduler_factory or self._real_scheduler)(self.tap, self.clock)
         self.listener = Listener(config.listener, self.engine.encoding.steps_per_beat, self.clock.beat_at)
         self.listener.echo.window_s = echo_window_s(config.listener.echo_window_s, self.out_port, self.log)
