@@ -162,7 +162,7 @@ class RtgenApp(App[None]):
     async def on_mount(self) -> None:
         self.controls_panel.border_title = "controls"
         self.roll.border_title = "piano roll"
-        self.roll.border_subtitle = "[bold cyan]█[/] performer  [bold magenta]█[/] rtgen"
+        self.roll.border_subtitle = "[bold cyan]█[/] performer  [bold magenta]█[/] rtgen  [dim magenta]█[/] planned"
         self.log_panel.border_title = "log"
         await self._mount_controls(self.snap)
         self._show(self.snap)
