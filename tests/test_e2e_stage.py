@@ -109,23 +109,24 @@ def duet(jack_server, tmp_path):
 
 
 def test_duet_keeps_playing_under_a_dense_performer(duet):
-    """Before: 39 notes in 10 s alone, 6 with block chords four times a second, 17 under a fast melody."""
+    """Before: 39 notes in 10 s alone, 6 with block chords four times a second (17 under a 10 notes/s melody)."""
     _, client = duet
     alone_start = time.perf_counter()
     time.sleep(10.0)
     busy_start = time.perf_counter()
-    rng = random.Random(1)
-    while time.perf_counter() - busy_start < 10.0:  # ten notes a second
-        pitch = rng.choice([60, 62, 64, 65, 67, 69, 71, 72])
-        client.send(mido.Message("note_on", note=pitch, velocity=80))
-        time.sleep(0.08)
-        client.send(mido.Message("note_off", note=pitch))
-        time.sleep(0.02)
+    while time.perf_counter() - busy_start < 10.0:  # block chords, four a second
+        chord = [60, 64, 67, 72]
+        for pitch in chord:
+            client.send(mido.Message("note_on", note=pitch, velocity=80))
+        time.sleep(0.2)
+        for pitch in chord:
+            client.send(mido.Message("note_off", note=pitch))
+        time.sleep(0.05)
     busy_end = time.perf_counter()
     alone = onsets_between(client, alone_start, busy_start)
     busy = onsets_between(client, busy_start, busy_end)
-    print(f"duet: {alone} notes in 10 s alone, {busy} with a performer playing 10 notes a second")
-    assert busy >= 0.5 * alone, (alone, busy)
+    print(f"duet: {alone} notes in 10 s alone, {busy} under block chords four times a second")
+    assert busy >= 0.6 * alone, (alone, busy)
 
 
 def test_a_flood_of_input_never_delays_the_output(duet):
