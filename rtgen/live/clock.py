@@ -56,6 +56,13 @@ class Anchor(NamedTuple):
     beat: float
     tempo_bpm: float
 
+    def beat_at(self, t: float) -> float:
+        return self.beat + (t - self.t) * self.tempo_bpm / 60.0
+
+    def time_at(self, beat: float, t0: float | None = None) -> float:
+        """When ``beat`` falls, counting from ``t0`` instead of the anchor's time if given (a held clock)."""
+        return (self.t if t0 is None else t0) + (beat - self.beat) * 60.0 / self.tempo_bpm
+
 
 def check_tempo(tempo_bpm: float) -> float:
     """``tempo_bpm`` as a float; outside ``MIN_TEMPO_BPM``-``MAX_TEMPO_BPM`` raises naming the range."""
@@ -97,15 +104,11 @@ class InternalClock:
 
     def beat_at(self, t: float) -> float:
         anchor = self._anchor
-        if not self._running:
-            return anchor.beat
-        return anchor.beat + (t - anchor.t) * anchor.tempo_bpm / 60.0
+        return anchor.beat_at(t) if self._running else anchor.beat
 
     def time_at(self, beat: float) -> float:
         """When ``beat`` falls; while stopped, as if the clock restarted now."""
-        anchor = self._anchor
-        t0 = anchor.t if self._running else self._now()
-        return t0 + (beat - anchor.beat) * 60.0 / anchor.tempo_bpm
+        return self._anchor.time_at(beat, None if self._running else self._now())
 
     def set_tempo(self, tempo_bpm: float) -> None:
         tempo = check_tempo(tempo_bpm)

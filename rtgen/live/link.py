@@ -97,12 +97,10 @@ class LinkClock:
         return self._state[0]
 
     def beat_at(self, t: float) -> float:
-        anchor = self._anchor
-        return anchor.beat + (t - anchor.t) * anchor.tempo_bpm / 60.0
+        return self._anchor.beat_at(t)
 
     def time_at(self, beat: float) -> float:
-        anchor = self._anchor
-        return anchor.t + (beat - anchor.beat) * 60.0 / anchor.tempo_bpm
+        return self._anchor.time_at(beat)
 
     def set_tempo(self, tempo_bpm: float) -> None:
         """Propose ``tempo_bpm`` to the session (every peer follows); taken at the next poll."""
