@@ -360,6 +360,19 @@ def test_a_seed_phrase_from_a_take_restarts_solo_from_its_last_bars(make_daemon,
     assert run_until(daemon, lambda: any("no such MIDI file" in line for line in errors(daemon)))
 
 
+def test_a_steering_knob_glides_over_a_beat_and_a_preset_jumps(make_daemon):
+    daemon = make_daemon(mode="solo")
+    daemon.submit(SetControls.one("register", 60.0))  # switched on: at once
+    run_for(daemon, 0.01)
+    assert daemon.engine.controls.register == 60.0
+    start = daemon.clock.beat_at(daemon.clock.now())
+    daemon.submit(SetControls((("register", 72.0), ("temperature", 0.5))))
+    run_until_beat(daemon, start + 0.5)
+    assert 62.0 <= daemon.engine.controls.register <= 70.0 and daemon.engine.controls.temperature == 0.5
+    run_until_beat(daemon, start + 1.2)
+    assert daemon.engine.controls.register == 72.0
+
+
 def test_genres_flag_parses():
     assert parse_weights("folk=5, fiddle=2.5,chorale") == {"folk": 5.0, "fiddle": 2.5, "chorale": 1.0}
     with pytest.raises(RtgenError, match="not a number"):

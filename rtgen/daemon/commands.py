@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rtgen.daemon.ccmap import CCMap, default_path, preset_for_program
+from rtgen.daemon.glide import GLIDED, Glide
 from rtgen.daemon.presets import Preset
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
@@ -126,6 +127,7 @@ class Commands:
         self.engine, self.clock, self.player, self.scheduler = engine, clock, player, scheduler
         self.cc_map, self.disk, self.log, self.report = cc_map, disk, log, report
         self.cc_map_path = cc_map_path
+        self.glide = Glide()
         self.preset_name: str | None = None
         self.genres = tuple(engine.genres)
         self._handlers: dict[type, Callable] = {
@@ -139,6 +141,16 @@ class Commands:
             ApplySeed: self._apply_seed,
             PortChanged: self._port_changed,
         }
+
+    def glide_tick(self, now: float) -> None:
+        """Engine thread, each tick: the steering controls that are gliding take their value for now."""
+        if not self.glide.moves:
+            return
+        values = self.glide.due(self.clock.beat_at(now))
+        current = self.engine.controls
+        moved = {name: value for name, value in values.items() if getattr(current, name) != value}
+        if moved:
+            self.engine.set_controls(**moved)
 
     def apply(self, command: Command) -> None:
         """Engine thread: do what ``command`` asks; a user-level error is reported, not raised."""
@@ -163,7 +175,13 @@ class Commands:
             else:
                 changes[name] = value
         if changes:
-            self.engine.set_controls(**changes)
+            checked = self.engine.controls.replace(**changes)  # every value checked before any moves
+            beat = self.clock.beat_at(self.clock.now())
+            for name in [n for n in changes if n in GLIDED]:
+                if self.glide.aim(name, getattr(self.engine.controls, name), getattr(checked, name), beat):
+                    del changes[name]
+            if changes:
+                self.engine.set_controls(**changes)
         for name, value in others:
             if name == "tempo_bpm":
                 self._set_tempo(float(value))
@@ -248,6 +266,7 @@ class Commands:
             self.report(f"preset {preset.name}: none of its genres is loaded; genre weights kept")
             weights = self.engine.controls.weights
         fields = {f.name: getattr(preset.controls, f.name) for f in dataclasses.fields(preset.controls)}
+        self.glide.moves.clear()  # a preset sets its values at once; no earlier glide goes on over them
         self.engine.set_controls(**{**fields, "weights": weights})
         if self.clock.source in TEMPO_SETTABLE:
             self.clock.set_tempo(preset.tempo_bpm)

@@ -161,6 +161,7 @@ class Daemon:
         self.commands.preset_name = self.preset_name
         player.log = self.log
         player.apply = self.commands.apply
+        player.glide = self.commands.glide_tick
         player.inputs = self.in_port.poll if self.in_port is not None else (lambda limit: [])
         self.router = InputRouter(
             clock=self.clock, player=player, commands=self.commands, counts=self.listener.counts, log=self.log

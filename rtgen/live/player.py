@@ -118,6 +118,7 @@ class Player:
         self.roll = Roll()
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
         self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
+        self.glide: Callable[[float], None] = lambda now: None  # steering controls gliding to a new value
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # appended by the output thread
         self.sending: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # the same, stamped before the send
         self.inputs: Callable[[int], list[tuple[float, mido.Message]]] = lambda limit: []
@@ -165,6 +166,7 @@ class Player:
             except queue.Empty:
                 break
             self.apply(command)
+        self.glide(now)
         self.drain_sent()
         self._top_up_steering(now)
         for t, message in self.inputs(self._inputs_now(now)):
