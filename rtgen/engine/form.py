@@ -30,7 +30,7 @@ from collections.abc import Sequence
 CONTEXT_TOKENS = 4  # a context this long is a note or two with their timing
 MIN_GAP_TOKENS = 12  # copy only from material at least this far back
 MAX_RUN_TOKENS = 48  # copied tokens in a row (about 16 notes) before the lean pauses
-MAX_CONTEXTS = 1 << 14  # a long live stream forgets its oldest contexts past this many
+MAX_CONTEXTS = 1 << 12  # a live stream forgets its oldest contexts past this many (minutes of music; ~1 MB)
 
 
 class Lookback:
