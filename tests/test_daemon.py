@@ -517,3 +517,11 @@ def test_a_port_change_is_printed_once_by_the_headless_daemon(monkeypatch, capsy
     PortWatcher([port], on_event=lambda text: _print_event("log", text)).check_once()
     out, err = capsys.readouterr()
     assert out == f"rtgen: {line}\n" and err == ""
+
+
+def test_the_daemon_limits_malloc_arenas_on_linux():
+    import sys
+
+    from rtgen.daemon.supervisor import limit_malloc_arenas
+
+    assert limit_malloc_arenas() is sys.platform.startswith("linux")

@@ -74,11 +74,3 @@ def test_a_stream_of_hours_keeps_a_bounded_memory_and_still_comes_back():
     motif = [301, 302, 303, 304, 305]
     lookback.extend(motif + rng.integers(0, 300, 40).tolist() + motif[:CONTEXT_TOKENS])
     assert lookback.suggest() == 305  # what followed the context, found after the stream was trimmed
-
-
-def test_the_daemon_limits_malloc_arenas_on_linux():
-    import sys
-
-    from rtgen.daemon.supervisor import limit_malloc_arenas
-
-    assert limit_malloc_arenas() is sys.platform.startswith("linux")
