@@ -145,7 +145,7 @@ def top_p_(probs: Tensor, p: float) -> Tensor:
     """
     if p >= 1.0:
         return probs
-    ordered, order = torch.sort(probs, descending=True)
+    ordered, order = torch.sort(probs, descending=True, stable=True)  # ties keep index order: argmax stays
     before = ordered.cumsum(dim=0) - ordered  # mass of the likelier tokens
     probs[order[before >= p * float(ordered.sum())]] = 0.0
     return probs
