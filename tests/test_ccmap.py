@@ -115,6 +115,12 @@ def test_every_steering_control_can_be_learned_and_gives_a_valid_value(control, 
     Controls().replace(**{control: cmap.apply(cc(40, 64))[1]})  # inside the control's range
 
 
+def test_follow_is_a_learnable_switch():
+    cmap = CCMap()
+    cmap.learn("follow")
+    assert cmap.apply(cc(41, 127)) == ("follow", True) and cmap.apply(cc(41, 0)) == ("follow", False)
+
+
 def test_learn_checks_the_name_and_can_cancel():
     cmap = CCMap()
     with pytest.raises(CCMapError, match="unknown control 'volume'"):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtgen.daemon.client import DaemonClient
-from rtgen.daemon.commands import Learn, LoadPreset, SavePreset, SetControls, Transport
+from rtgen.daemon.commands import Learn, LoadPreset, LoadSeed, SavePreset, SetControls, Transport
 from rtgen.daemon.osc import OscConfig, OscError, OscServer, message
 from rtgen.daemon.status import Snapshot, from_json, to_json
 from rtgen.engine.controls import Controls
@@ -88,6 +88,12 @@ def test_every_steering_control_has_an_address(server, control, value):
     with pytest.raises(OscError, match=f"/rtgen/{control} -5.0 outside"):
         server.handle(f"/rtgen/{control}", [-5.0], CLIENT)
     assert server.daemon.commands == [SetControls.one(control, float(value))]
+
+
+def test_follow_and_a_seed_file_have_addresses(server):
+    server.handle("/rtgen/follow", [1], CLIENT)
+    server.handle("/rtgen/seed/load", ["takes/last.mid"], CLIENT)
+    assert server.daemon.commands == [SetControls.one("follow", True), LoadSeed("takes/last.mid")]
 
 
 def test_transport_presets_and_learn(server):

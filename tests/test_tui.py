@@ -210,8 +210,10 @@ async def test_every_steering_control_is_a_slider_that_reaches_the_daemon():
             app.controls[control].focus()
             await pilot.press("right")
         await pilot.pause()
+        await pilot.press("w")  # follow me
+        await pilot.pause()
     moved = {name for change in daemon.commands("set_controls") for name in change}
-    assert moved == set(steering)
+    assert moved == {*steering, "follow"} and daemon.snap.controls.follow is True
     assert daemon.snap.controls.density == 0.25 and daemon.snap.controls.register == 1
     assert daemon.snap.controls.motif == 0.05
 
