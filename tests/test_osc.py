@@ -182,7 +182,7 @@ osc_args = st.lists(
     st.one_of(
         st.integers(-(2**31), 2**31 - 1),
         st.floats(allow_nan=True, allow_infinity=True, width=32),
-        st.text(max_size=12),
+        st.text(st.characters(exclude_characters="\x00"), max_size=12),  # an OSC string ends at its first NUL
         st.booleans(),
     ),
     max_size=4,
