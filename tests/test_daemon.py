@@ -525,3 +525,12 @@ def test_the_daemon_limits_malloc_arenas_on_linux():
     from rtgen.daemon.supervisor import limit_malloc_arenas
 
     assert limit_malloc_arenas() is sys.platform.startswith("linux")
+
+
+def test_an_allowance_refills_at_its_rate_up_to_its_burst():
+    from rtgen.live.player import Allowance
+
+    allowance = Allowance(rate=100.0, burst=10.0)
+    assert allowance.take_all(0.0) == 10 and allowance.take_all(0.05) == 5
+    allowance.refill(10.0)
+    assert allowance.left == 10.0 and all(allowance.take_one() for _ in range(10)) and not allowance.take_one()

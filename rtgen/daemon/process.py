@@ -121,7 +121,7 @@ class Daemon:
         )
         mode: Mode = config.mode or preset.mode
         self.player = Player(self.engine, self.clock, self.scheduler, self.listener, player_config, mode)
-        self.tap.sent, self.tap.sending = self.player.sent, self.player.sending
+        self.tap.sent = self.player.sent
         self.player.prime_seed(seed_notes(preset.seed_phrase, self.genres))
         if mode != "call-and-response":
             self.player.begin_continuous(self.clock.now())

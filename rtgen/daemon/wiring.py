@@ -25,18 +25,17 @@ GENRE_PHRASES = {"folk": "folk", "fiddle": "fiddle", "chorale": "chorale", "rena
 class TapPort:
     """The output port as the scheduler sees it: every message sent is also stamped into ``sent``.
 
-    The output thread appends ``(perf_counter(), message)`` right after the
-    send; the engine thread drains it (roll, recording), so what is recorded is
-    what actually went out, when it went out. It also stamps each message into
-    ``sending`` right before the send: the echo filter must know of a send
-    before its echo can arrive, whatever the output thread is preempted by.
+    The output thread appends ``(now(), message)`` right before the send (the
+    echo filter must know of a send before its echo can arrive, whatever the
+    output thread is preempted by); the engine thread drains it for the echo
+    filter, the roll and the take. A send that then fails (the peer gone) is
+    still in the take, as what rtgen played, and is counted by the port.
     """
 
     def __init__(self, port, now: Callable[[], float] = time.perf_counter) -> None:
         self.port = port
         self.now = now
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)
-        self.sending: deque[tuple[float, mido.Message]] = deque(maxlen=65536)
 
     @property
     def name(self) -> str:
@@ -47,9 +46,8 @@ class TapPort:
         return getattr(self.port, "failed", 0)
 
     def send(self, message: mido.Message) -> None:
-        self.sending.append((self.now(), message))
-        self.port.send(message)
         self.sent.append((self.now(), message))
+        self.port.send(message)
 
     def panic(self) -> None:
         self.port.panic()

@@ -55,10 +55,6 @@ class DensityHold:
             return None
         return self._target
 
-    def boosting_target(self, beat: float, wanted: float | None = None) -> float | None:
-        """The target while rtgen's note-ons are being raised toward it at ``beat``, else None."""
-        return self.target(beat, wanted) if self.factor(beat, wanted) > 1.0 else None
-
     def factor(self, beat: float, wanted: float | None = None) -> float:
         """What rtgen's note-on probabilities are multiplied by at ``beat``; 1 with nothing to keep."""
         target = self.target(beat, wanted)
@@ -71,11 +67,9 @@ def lean_factor(target: float, rate: float) -> float:
     return min(MAX_FACTOR, max(1.0 / MAX_FACTOR, ratio))
 
 
-def shift_cap_steps(target: float | None, steps_per_beat: int) -> int | None:
+def shift_cap_steps(target: float, steps_per_beat: int) -> int:
     """The longest time shift (grid steps) allowed while the rate is being raised: two of rtgen's own
-    inter-onset intervals at the target rate (None: no cap)."""
-    if not target:
-        return None
+    inter-onset intervals at the target rate."""
     return max(1, round(2.0 * steps_per_beat / target))
 
 

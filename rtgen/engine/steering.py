@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from rtgen.engine.density import DensityHold, scale_range, shift_cap_steps
+from rtgen.engine.density import DensityHold, lean_factor, scale_range, shift_cap_steps
 
 
 def register_weights(centre: float, width: float) -> list[float]:
@@ -129,13 +129,14 @@ class Steering:
     def apply(self, values: list[float], controls, beat: float, room_steps: int) -> int:
         """Reshape the event tokens' ``values`` in place for ``controls`` at ``beat``; the shift room left."""
         enc, c = self.encoding, controls
-        factor = self.hold.factor(beat, c.density or None)
-        if factor != 1.0:  # a note starts with its velocity token or its note-on; rests get shorter or longer
+        target = self.hold.target(beat, c.density or None)
+        if target is not None and (factor := lean_factor(target, self.hold.rate(beat))) != 1.0:
+            # a note starts with its velocity token or its note-on; rests get shorter or longer
             scale_range(values, enc.on_base, enc.off_base, factor)
             scale_range(values, enc.velocity_base, len(values), factor)
             tilt_shifts(values, enc.shift_base, enc.max_shift_steps, enc.steps_per_beat, -0.5 * math.log2(factor))
-            cap = shift_cap_steps(self.hold.boosting_target(beat, c.density or None), enc.steps_per_beat)
-            room_steps = min(room_steps, cap or room_steps)
+            if factor > 1.0:
+                room_steps = min(room_steps, shift_cap_steps(target, enc.steps_per_beat))
         if c.pitch_temperature != 1.0:
             temper_group(values, enc.on_base, enc.off_base, 1.0 / c.pitch_temperature)
         if c.rhythm_temperature != 1.0:

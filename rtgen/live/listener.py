@@ -268,6 +268,8 @@ class Listener:
 
     def expire(self, t: float) -> list[Heard]:
         """Notes held past ``stuck_note_beats`` at ``t``, ended as if released (their note-offs were lost)."""
+        if not self._open and not self._aside:  # every tick: nothing to look at most of the time
+            return []
         beat, limit = self.beat_at(t), self.config.stuck_note_beats
         stuck = [p for p, (start, _) in self._open.items() if beat - start >= limit]
         stuck_aside = [p for p, start in self._aside.items() if beat - start >= limit]

@@ -9,11 +9,12 @@ starves generation; no lock is ever shared. Each tick:
 1. applies queued commands;
 2. learns what the output thread sent or is about to send (echo filter, roll,
    counts): before the input, so an echo is never judged before its send;
-3. takes at most ``max_inputs_per_tick`` stamped input messages (clock, CC,
-   notes; the rest wait in the port's bounded queue, which drops and counts
-   the oldest) and routes them; in duet at most ``max_steer_tokens_per_tick``
-   of the performer's notes go into the models, so a flood of input never
-   starves generation (a note-off whose note-on went in always goes in);
+3. takes stamped input messages (clock, CC, notes), at most
+   ``max_inputs_per_s`` a second (the rest wait in the port's bounded queue,
+   which drops and counts what arrives while it is full), and routes them; in
+   duet at most ``max_steer_onsets_per_beat`` of the performer's onsets go
+   into the models (each costs an engine step), so a flood never starves
+   generation;
 4. ends the performer's notes held past the listener's limit, and asks it
    whether a phrase just ended (call-and-response answers it);
 5. generates tokens while the voice's time is less than the lookahead ahead
@@ -96,6 +97,33 @@ class PlayerConfig:
             raise RtgenError(f"output_offset_ms {self.output_offset_ms} outside -50-50")
 
 
+class Allowance:
+    """A token bucket: ``rate`` a unit of time (seconds or beats), at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.left = burst
+        self._at: float | None = None
+
+    def refill(self, at: float) -> None:
+        if self._at is not None:
+            self.left = min(self.burst, self.left + max(0.0, at - self._at) * self.rate)
+        self._at = at
+
+    def take_one(self) -> bool:
+        if self.left < 1.0:
+            return False
+        self.left -= 1.0
+        return True
+
+    def take_all(self, at: float) -> int:
+        """Refill to ``at`` and take every whole unit left."""
+        self.refill(at)
+        taken = int(self.left)
+        self.left -= taken
+        return taken
+
+
 class Player:
     """Owns engine, listener and voice; ``run`` is the engine thread's body, ``tick`` one pass of it.
 
@@ -119,8 +147,7 @@ class Player:
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
         self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
         self.glide: Callable[[float], None] = lambda now: None  # steering controls gliding to a new value
-        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # appended by the output thread
-        self.sending: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # the same, stamped before the send
+        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # stamped by the output thread, pre-send
         self.inputs: Callable[[int], list[tuple[float, mido.Message]]] = lambda limit: []
         self.route: Callable[[float, mido.Message], bool] = lambda t, message: False
         self.on_sent: Callable[[float, mido.Message], None] = lambda t, message: None
@@ -133,10 +160,10 @@ class Player:
         self.catch_ups = 0  # times the voice fell behind the clock and was moved on
         self.unsteered = 0  # duet: performer notes heard but not fed to the models (over the tick's budget)
         self.loop_warned = False
-        self._input_allowance = config.max_inputs_per_s / 16  # input messages the next tick may take
-        self._input_t: float | None = None  # when the allowance was last topped up, s
-        self._steer_allowance = config.max_steer_onsets_per_beat  # onsets the models may take now
-        self._steer_beat = 0.0  # clock beat the allowance was last topped up at
+        self._inputs = Allowance(config.max_inputs_per_s, burst=config.max_inputs_per_s / 16)  # per second
+        self._steer_allowance = Allowance(
+            config.max_steer_onsets_per_beat, burst=config.max_steer_onsets_per_beat
+        )  # a beat
         self.skipped_late = 0  # note-ons generated too late to play (their note-offs are dropped as strays)
         self.phrase_latency_ms: deque[float] = deque(maxlen=64)  # call detected -> answer scheduled
         self.answer_starts: deque[tuple[float, float]] = deque(maxlen=64)  # (call detected at s, answer beat)
@@ -168,8 +195,8 @@ class Player:
             self.apply(command)
         self.glide(now)
         self.drain_sent()
-        self._top_up_steering(now)
-        for t, message in self.inputs(self._inputs_now(now)):
+        self._steer_allowance.refill(self.clock.beat_at(now))
+        for t, message in self.inputs(self._inputs.take_all(now)):
             if not self.route(t, message):
                 self.hear(t, message)
         self._warn_of_loop()
@@ -192,27 +219,10 @@ class Player:
             voice = self.voice
             if self.mode != "duet" or voice is None or not heard.on:
                 continue
-            if self._steer_allowance < 1.0:
+            if not self._steer_allowance.take_one():
                 self.unsteered += 1
                 continue
-            if voice.steer(heard, self.engine):
-                self._steer_allowance -= 1.0
-
-    def _inputs_now(self, now: float) -> int:
-        """How many input messages this tick takes (a token bucket of ``max_inputs_per_s``)."""
-        rate = self.config.max_inputs_per_s
-        elapsed = 0.0 if self._input_t is None else max(0.0, now - self._input_t)
-        self._input_t = now
-        allowance = min(rate / 16, self._input_allowance + elapsed * rate)
-        taken = int(allowance)
-        self._input_allowance = allowance - taken
-        return taken
-
-    def _top_up_steering(self, now: float) -> None:
-        rate, beat = self.config.max_steer_onsets_per_beat, self.clock.beat_at(now)
-        elapsed = max(0.0, beat - self._steer_beat)
-        self._steer_allowance = min(rate, self._steer_allowance + elapsed * rate)
-        self._steer_beat = beat
+            voice.steer(heard, self.engine)
 
     def _warn_of_loop(self) -> None:
         echoes = self.listener.counts.echoes
@@ -221,11 +231,9 @@ class Player:
             self.log(f"warning: your output is looped to your input ({echoes} of rtgen's own notes came back)")
 
     def drain_sent(self) -> None:
-        while self.sending:
-            t, message = self.sending.popleft()
-            self.listener.remember_sent(t, message)
         while self.sent:
             t, message = self.sent.popleft()
+            self.listener.remember_sent(t, message)
             self.on_sent(t, message)
             if message.type in ("note_on", "note_off"):
                 if message.type == "note_on" and message.velocity > 0:

@@ -17,6 +17,7 @@ from rtgen.live.listener import Heard
 
 SENT_EARLY = 0.125  # beats: a note-on sent this much before its planned beat is still that planned note
 STALE = 4.0  # beats: a planned note this far behind the last note sent never sounded (a skipped late note)
+PLANNED_LIMIT = 64  # planned notes kept before the stale ones are looked for
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class Roll:
             starts = [start for pitch, start in self._planned if pitch == message.note and start <= beat + SENT_EARLY]
             if starts:
                 del self._planned[(message.note, min(starts))]
-            self._planned = {key: note for key, note in self._planned.items() if note.start_beat > beat - STALE}
+            if len(self._planned) > PLANNED_LIMIT:  # a skipped late note never sounds: forget what is far behind
+                self._planned = {key: note for key, note in self._planned.items() if note.start_beat > beat - STALE}
 
     def plan(self, beat: float, message: mido.Message) -> None:
         """A note-on or note-off handed to the output thread for ``beat``."""

@@ -117,8 +117,8 @@ class Voice:
         self.finished = True
         return out
 
-    def steer(self, heard: Heard, engine) -> int:
-        """Duet: feed the performer's note onset into the models at the voice's current step; the tokens fed.
+    def steer(self, heard: Heard, engine) -> None:
+        """Duet: feed the performer's note onset into the models at the voice's current step.
 
         The note lands where the generated stream stands (at most the lookahead
         after it was played); if the stream lags behind the note, silence is
@@ -131,7 +131,7 @@ class Voice:
         """
         encoding = self.encoding
         if not hasattr(encoding, "off_base") or not heard.on:
-            return 0
+            return
         tokens: list[int] = []
         behind_steps = round((heard.beat - self.position) * encoding.steps_per_beat)
         if self.started and behind_steps > 0:
@@ -140,7 +140,6 @@ class Voice:
                 self.decoder.feed(token)
         tokens += [encoding.note_on_id(heard.pitch), encoding.off_base + heard.pitch]
         engine.feed(tokens, performer=True)
-        return len(tokens)
 
     def _clamp(self, beat: float) -> float:
         return beat if self.end_beat is None else min(beat, self.end_beat)
