@@ -10,7 +10,8 @@ import torch
 from rtgen.encoding import EventEncoding
 from rtgen.engine.controls import Controls
 from rtgen.nets.checkpoint import save_checkpoint
-from rtgen.nets.recurrent import NetConfig, RecurrentLM
+from rtgen.nets.config import NetConfig
+from rtgen.nets.recurrent import RecurrentLM
 
 GENRES = ("folk", "fiddle", "chorale")
 

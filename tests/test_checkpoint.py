@@ -18,7 +18,8 @@ from rtgen.nets.checkpoint import (
     save_checkpoint,
     save_train_state,
 )
-from rtgen.nets.recurrent import NetConfig, RecurrentLM
+from rtgen.nets.config import NetConfig
+from rtgen.nets.recurrent import RecurrentLM
 
 
 def tiny_model(vocab=338, genres=0):

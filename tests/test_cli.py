@@ -13,7 +13,8 @@ from rtgen.cli.progress import Counter
 from rtgen.encoding import EventEncoding
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import find_model, installed_folders, load_model, save_checkpoint
-from rtgen.nets.recurrent import NetConfig, RecurrentLM
+from rtgen.nets.config import NetConfig
+from rtgen.nets.recurrent import RecurrentLM
 
 
 class Ticks:

@@ -109,7 +109,8 @@ def test_bad_controls_raise_naming_the_control() -> None:
 
 def test_models_with_another_vocabulary_are_refused_by_name(tmp_path) -> None:
     from rtgen.nets.checkpoint import save_checkpoint
-    from rtgen.nets.recurrent import NetConfig, RecurrentLM
+    from rtgen.nets.config import NetConfig
+    from rtgen.nets.recurrent import RecurrentLM
 
     encoding = TimeStepEncoding()
     save_checkpoint(tmp_path / "odd", RecurrentLM(NetConfig(vocab_size=len(encoding))), encoding, {"genre": "odd"})

@@ -20,8 +20,9 @@ from rtgen.evaluate.metrics import (
     sample_pieces,
     token_metrics,
 )
+from rtgen.nets.config import NetConfig
 from rtgen.nets.ngram import KneserNey
-from rtgen.nets.recurrent import NetConfig, RecurrentLM
+from rtgen.nets.recurrent import RecurrentLM
 from rtgen.train.data import GenreData, join_pieces
 
 ENCODING = EventEncoding()

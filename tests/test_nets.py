@@ -7,7 +7,8 @@ import torch
 
 from rtgen.config import ConfigError, from_dict
 from rtgen.errors import RtgenError
-from rtgen.nets.recurrent import NetConfig, RecurrentLM, StackedStepper, genre_vector, parameter_count
+from rtgen.nets.config import NetConfig, genre_vector
+from rtgen.nets.recurrent import RecurrentLM, StackedStepper, parameter_count
 
 VOCAB = 40
 

@@ -17,7 +17,7 @@ from rtgen.config import ConfigError, load
 from rtgen.encoding import EventEncoding, Note
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import load_model
-from rtgen.nets.recurrent import NetConfig
+from rtgen.nets.config import NetConfig
 from rtgen.train.config import TrainConfig, lr_at, parse_genres, replace
 from rtgen.train.data import GenreData, WindowSampler, join_pieces, load_prepared, save_prepared, split_pieces
 from rtgen.train.loop import train

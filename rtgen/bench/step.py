@@ -31,7 +31,8 @@ def bench_models(count: int, device: str, net_config=None) -> list:
 
     from rtgen.encoding import EventEncoding
     from rtgen.nets.checkpoint import LoadedModel, installed_models, load_model
-    from rtgen.nets.recurrent import NetConfig, RecurrentLM
+    from rtgen.nets.config import NetConfig
+    from rtgen.nets.recurrent import RecurrentLM
 
     shipped = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
     if len(shipped) >= count:

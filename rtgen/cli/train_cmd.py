@@ -23,6 +23,7 @@ def register(subparsers) -> None:
         help="conditional model: NAME=SOURCE[:melody|all[:LIMIT]],... e.g. folk=essenFolksong,chorale=bach:all",
     )
     parser.add_argument("--encoding", choices=["event", "timestep"])
+    parser.add_argument("--arch", help="a seed paper's network: " + ", ".join(_architectures()))
     parser.add_argument("--hidden", help="hidden sizes per layer, e.g. 256,512,256")
     parser.add_argument("--embedding", type=int, help="embedding width")
     parser.add_argument("--cell", choices=["lstm", "gru"])
@@ -47,9 +48,16 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def _architectures() -> list[str]:
+    from rtgen.nets.architectures import ARCHITECTURES
+
+    return list(ARCHITECTURES)
+
+
 # Config key (``net.``/``corpus.`` for nested fields) -> the flag that sets it, as argparse stores it.
 FLAGS = {
     "genre": "genre",
+    "arch": "arch",
     "genres": "genres",
     "encoding": "encoding",
     "seq_len": "seq_len",
@@ -96,12 +104,13 @@ def flag_values(args) -> dict:
 
 def build_config(args):
     """TrainConfig from --config and the overriding flags; with --resume, the run's own saved config."""
-    from rtgen.config import load
-    from rtgen.train.config import TrainConfig, replace
+    from rtgen.config import from_dict, read_toml
+    from rtgen.train.config import TrainConfig, replace, with_architecture
 
     if args.resume:
         return resumed_config(args)
-    config = load(TrainConfig, args.config) if args.config else TrainConfig()
+    table = with_architecture(read_toml(args.config) if args.config else {}, args.arch)
+    config = from_dict(TrainConfig, table, args.config or "--arch")
     config = replace(config, **flag_values(args))
     if args.out is None and not args.config:
         config = replace(config, out_dir=f"runs/{config.genre}")

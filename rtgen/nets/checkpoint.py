@@ -38,7 +38,7 @@ class CheckpointError(RtgenError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: Any  # rtgen.nets.recurrent.RecurrentLM, in eval mode on the requested device
+    model: Any  # RecurrentLM or a window model (rtgen.nets.architectures), in eval mode on the requested device
     encoding: Encoding
     meta: dict
 
@@ -145,7 +145,8 @@ def load_model(path_or_name: str | Path, device: str = "cpu", expect_encoding: E
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from rtgen.nets.recurrent import NetConfig, RecurrentLM
+    from rtgen.nets.architectures import build_model
+    from rtgen.nets.config import NetConfig
 
     weights = resolve(path_or_name)
     _check_safetensors(weights)
@@ -165,7 +166,7 @@ def load_model(path_or_name: str | Path, device: str = "cpu", expect_encoding: E
         state = load_file(str(weights), device="cpu")
     except SafetensorError as error:
         raise CheckpointError(f"{weights}: cannot read weights ({error})") from None
-    model = RecurrentLM(config)
+    model = build_model(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

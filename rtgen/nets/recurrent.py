@@ -26,9 +26,7 @@ from __future__ import annotations
 import dataclasses
 import mmap
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
 
 import numpy as np
 import torch
@@ -36,46 +34,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rtgen.errors import RtgenError
+from rtgen.nets.config import NetConfig, genre_vector
 
 HUGE_PAGE = 2 << 20  # bytes in an x86-64 transparent huge page
 State = list[tuple[Tensor, ...]]  # per layer: (h, c) for LSTM, (h,) for GRU; each [B, hidden]
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Shape of one network; stored in every checkpoint so it rebuilds from the file alone."""
-
-    vocab_size: int = 338  # tokens in the shared vocabulary (EventEncoding: 338)
-    embedding_dim: int = 96  # width of the token embedding
-    hidden_sizes: tuple[int, ...] = (384, 384)  # one recurrent layer per entry, e.g. (256, 512, 256)
-    cell: Literal["lstm", "gru"] = "lstm"
-    dropout: float = 0.2  # between layers and before the head; training only; 0-0.9
-    input_dropout: float | None = None  # on the embedding (with the genre vector); None: the same as dropout
-    genre_count: int = 0  # > 0: a genre weight vector of this length joins the embedding
-    layer_norm: bool = False  # LayerNorm on each recurrent layer's output
-
-    def __post_init__(self) -> None:
-        if self.vocab_size < 2 or self.embedding_dim < 1 or not self.hidden_sizes:
-            raise ValueError("vocab_size >= 2, embedding_dim >= 1 and at least one hidden size are required")
-        if any(h < 1 for h in self.hidden_sizes):
-            raise ValueError(f"hidden sizes must be positive, got {self.hidden_sizes}")
-        for name in ("dropout", "input_dropout"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value < 0.9:
-                raise ValueError(f"{name} {value} outside 0-0.9")
-        if self.genre_count < 0:
-            raise ValueError(f"genre_count {self.genre_count} is negative")
-
-
-def genre_vector(weights: Sequence[float] | Tensor, genre_count: int) -> Tensor:
-    """Non-negative genre weights normalised to sum 1; all zeros means uniform."""
-    vector = torch.as_tensor(weights, dtype=torch.float32).flatten()
-    if vector.numel() != genre_count:
-        raise RtgenError(f"expected {genre_count} genre weights, got {vector.numel()}")
-    if bool((vector < 0).any()) or not bool(torch.isfinite(vector).all()):
-        raise RtgenError(f"genre weights must be finite and non-negative, got {vector.tolist()}")
-    total = float(vector.sum())
-    return vector / total if total > 0 else torch.full_like(vector, 1.0 / genre_count)
 
 
 class RecurrentLM(nn.Module):
@@ -91,7 +53,8 @@ class RecurrentLM(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(h) for h in config.hidden_sizes) if config.layer_norm else None
         self.drop = nn.Dropout(config.dropout)
         self.input_drop = nn.Dropout(config.dropout if config.input_dropout is None else config.input_dropout)
-        self.head = nn.Linear(config.hidden_sizes[-1], config.vocab_size)
+        self.dense = dense_stack(config.hidden_sizes[-1], config.dense_sizes, config.dropout)
+        self.head = nn.Linear((config.hidden_sizes[-1], *config.dense_sizes)[-1], config.vocab_size)
 
     @property
     def device(self) -> torch.device:
@@ -135,7 +98,7 @@ class RecurrentLM(nn.Module):
             new_state.append(tuple(s.squeeze(0) for s in out_state))
             if self.norms is not None:
                 x = self.norms[index](x)
-        return self.head(self.drop(x)), new_state
+        return self.head(self.dense(self.drop(x))), new_state
 
     @torch.inference_mode()
     def step(self, tokens: Tensor, state: State, genre: Tensor | None = None) -> tuple[Tensor, State]:
@@ -154,7 +117,7 @@ class RecurrentLM(nn.Module):
             x = layer_state[0]
             if self.norms is not None:
                 x = self.norms[index](x)
-        return F.linear(x, self.head.weight, self.head.bias), new_state
+        return F.linear(self.dense(x), self.head.weight, self.head.bias), new_state
 
 
 def _lstm_cell(x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor):
@@ -177,6 +140,14 @@ def _gru_cell(x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, 
     z = torch.sigmoid(i_z + h_z)
     n = torch.tanh(i_n + r * h_n)
     return (n + z * (h - n),)
+
+
+def dense_stack(width: int, sizes: Sequence[int], dropout: float) -> nn.Sequential:
+    """ReLU layers of ``sizes`` after an input of ``width``, each followed by dropout (empty: the identity)."""
+    layers: list[nn.Module] = []
+    for a, b in pairwise((width, *sizes)):
+        layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -203,8 +174,8 @@ class StackedStepper:
     * LSTM gate columns are reordered to (input, forget, output, cell) so the
       nonlinearities are one sigmoid and one tanh.
 
-    Models with different configs (same vocabulary) fall back to stepping each
-    model in turn behind the same API. Conditional models see the genre vector
+    Models with different configs, dense layers or a window family (same
+    vocabulary) fall back to stepping each model in turn behind the same API. Conditional models see the genre vector
     set by ``set_genre`` (uniform until then).
     """
 
@@ -217,7 +188,8 @@ class StackedStepper:
         self.models = list(models)
         self.device = models[0].device
         self.vocab_size = vocab.pop()
-        self.stacked = len({_shape(m.config) for m in models}) == 1
+        plain = all(m.config.family == "rnn" and not m.config.dense_sizes for m in models)
+        self.stacked = plain and len({_shape(m.config) for m in models}) == 1
         self._genre: Tensor | None = None
         with torch.inference_mode():
             self.logits = torch.zeros(len(models), self.vocab_size, device=self.device)

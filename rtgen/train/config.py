@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rtgen.errors import RtgenError
-from rtgen.nets.recurrent import NetConfig
+from rtgen.nets.config import NetConfig
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class TrainConfig:
     """One training run; loaded from TOML (``[net]`` and ``[corpus]`` tables) plus flag overrides."""
 
     genre: str = "custom"  # the model's name in meta.json (and `rtgen models`)
+    arch: str = ""  # a seed paper's network by name (rtgen.nets.architectures); "": the [net] table alone
     corpus: CorpusSpec = CorpusSpec()
     genres: dict[str, CorpusSpec] = field(default_factory=dict)  # non-empty: ONE conditional model over these
     encoding: str = "event"  # "event" or "timestep"
@@ -107,6 +108,27 @@ def parse_genres(text: str) -> dict[str, CorpusSpec]:
     if len(genres) < 2:
         raise RtgenError("--genres needs at least two NAME=SOURCE items for a conditional model")
     return genres
+
+
+def with_architecture(table: dict, arch: str | None = None) -> dict:
+    """A TOML table with a named architecture's settings beneath it: the table's own keys win.
+
+    ``arch`` (the ``--arch`` flag) wins over the table's ``arch`` key.
+    """
+    from rtgen.nets.architectures import architecture
+
+    name = arch or table.get("arch") or ""
+    if not name:
+        return table
+    spec = architecture(name)
+    merged = {**_listed(spec.train), **table, "arch": name}
+    merged["net"] = {**_listed(spec.net), **table.get("net", {})}
+    return merged
+
+
+def _listed(settings: dict) -> dict:
+    """Tuples as lists, as TOML gives them."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in settings.items()}
 
 
 def net_config_for(config: TrainConfig, encoding) -> NetConfig:

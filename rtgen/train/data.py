@@ -177,8 +177,11 @@ def score_stream(
     """Score every next-token prediction in ``stream`` (all but the first token of each lane).
 
     ``genre`` (weights, [G]) is passed to conditional models. ``max_tokens``
-    keeps only the stream's head (for fast per-epoch validation).
+    keeps only the stream's head (for fast per-epoch validation). A window
+    model scores every token after a full window of its own length.
     """
+    if model.config.windowed:
+        return score_windows(model, stream, model.window, genre, max_tokens)
     was_training = model.training
     model.eval()
     device = model.head.weight.device
@@ -201,6 +204,36 @@ def score_stream(
         empty = np.zeros(0)
         return StreamScore(empty, empty.astype(np.int64), empty.astype(np.int64))
     return StreamScore(torch.cat(nll).numpy(), torch.cat(targets).numpy(), torch.cat(predictions).numpy())
+
+
+@torch.no_grad()
+def score_windows(
+    model, stream: np.ndarray, context: int, genre=None, max_tokens: int | None = None, batch: int = 256
+) -> StreamScore:
+    """Score each token of ``stream`` from exactly the ``context`` tokens before it, from a fresh state.
+
+    The papers' evaluation (a fixed input window per prediction), for any
+    model: an RNN starts from zero state at every window, so its accuracy is
+    that of a network which only ever sees ``context`` tokens. The first
+    ``context`` tokens are not scored.
+    """
+    was_training = model.training
+    model.eval()
+    device = model.head.weight.device
+    data = np.asarray(stream if max_tokens is None else stream[:max_tokens], dtype=np.int64)
+    if len(data) <= context:
+        raise RtgenError(f"a stream of {len(data)} tokens has none to score after a context of {context}")
+    windows = np.lib.stride_tricks.sliding_window_view(data, context + 1)
+    genre = None if genre is None else torch.as_tensor(genre, dtype=torch.float32)
+    nll, predictions = [], []
+    for begin in range(0, len(windows), batch):
+        rows = torch.from_numpy(np.ascontiguousarray(windows[begin : begin + batch])).to(device)
+        logits, _ = model(rows[:, :-1], None, genre)
+        last = logits[:, -1]
+        nll.append(F.cross_entropy(last, rows[:, -1], reduction="none").cpu())
+        predictions.append(last.argmax(-1).cpu())
+    model.train(was_training)
+    return StreamScore(torch.cat(nll).numpy(), data[context:], torch.cat(predictions).numpy())
 
 
 def load_data(config: TrainConfig, progress: bool = True):

@@ -19,8 +19,9 @@ from torch.nn import functional as F
 
 from rtgen.config import to_dict
 from rtgen.errors import RtgenError
+from rtgen.nets.architectures import build_model
 from rtgen.nets.checkpoint import TRAIN_STATE, load_train_state, save_checkpoint, save_train_state, write_meta
-from rtgen.nets.recurrent import RecurrentLM, parameter_count
+from rtgen.nets.recurrent import parameter_count
 from rtgen.train.config import TrainConfig, default_threads, epochs_since_best, lr_at, net_config_for
 from rtgen.train.data import WindowSampler, load_data, score_stream
 
@@ -53,7 +54,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.encoding, self.data = data if data is not None else load_data(config, progress=self.progress)
         self.net_config = net_config_for(config, self.encoding)
-        self.model = RecurrentLM(self.net_config).to(self.device)
+        self.model = build_model(self.net_config).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.sampler = WindowSampler(
             [d.train for d in self.data], config.seq_len, config.batch_size, config.seed, self.rank, self.world
@@ -115,7 +116,7 @@ class Trainer:
             group["lr"] = lr
 
     def _epoch(self, epoch: int, start: float, budget_s: float) -> tuple[float, int, bool]:
-        """Train ``steps_per_epoch`` batches; (mean train CE, tokens seen by all ranks, budget reached)."""
+        """Train ``steps_per_epoch`` batches; (mean train CE, tokens predicted by all ranks, budget reached)."""
         from tqdm import tqdm
 
         config, net = self.config, self.ddp or self.model
@@ -128,6 +129,7 @@ class Trainer:
             x, y, g = self.sampler.batch()
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             logits, _ = net(x, None, genres[g.to(self.device)] if genres is not None else None)
+            y = y[:, -logits.shape[1] :]  # a window model predicts only the token after its window
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -135,9 +137,9 @@ class Trainer:
             self.optimizer.step()
             self.step_count += 1
             losses.append(loss.detach())
-            tokens += x.numel() * self.world
+            tokens += y.numel() * self.world
             now = time.monotonic()
-            bar.set_postfix(loss=f"{losses[-1].item():.3f}", tok_s=f"{x.numel() * self.world / (now - tick):,.0f}")
+            bar.set_postfix(loss=f"{losses[-1].item():.3f}", tok_s=f"{y.numel() * self.world / (now - tick):,.0f}")
             bar.update()
             tick = now
             if self._agree(self.elapsed_before + now - start >= budget_s):
