@@ -17,7 +17,7 @@ import numpy as np
 WINDOW_TOKENS = 100  # the papers' context window
 
 
-def _percentiles(seconds: Sequence[float]) -> tuple[float, float]:
+def percentiles(seconds: Sequence[float]) -> tuple[float, float]:
     ms = np.asarray(seconds) * 1000.0
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
@@ -100,6 +100,34 @@ def time_windowed_steps(models: Sequence, steps: int) -> list[float]:
     return timings
 
 
+def arch_rows(names: Sequence[str], steps: int, device: str = "cpu") -> list[dict]:
+    """One row per named architecture (random weights, event vocabulary): one model's ``Engine.step`` p50/p99.
+
+    The first row is the shipped network (``rnn``, 2 x 256) timed in the same
+    run, the baseline each ``ratio`` (p50 over the baseline's p50) is taken against.
+    """
+    import torch
+
+    from rtgen.encoding import EventEncoding
+    from rtgen.nets.architectures import architecture, build_model
+    from rtgen.nets.checkpoint import LoadedModel
+    from rtgen.nets.config import NetConfig
+
+    encoding = EventEncoding()
+    configs = {"shipped (rnn 2 x 256)": NetConfig(vocab_size=len(encoding), embedding_dim=64, hidden_sizes=(256, 256))}
+    for name in names:
+        configs[name] = NetConfig(vocab_size=len(encoding), embedding_dim=64, **architecture(name).net)
+    rows = []
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        model = LoadedModel(build_model(config).to(device).eval(), encoding, {"genre": name})
+        p50, p99 = percentiles(time_fused_steps([model], steps))
+        rows.append({"arch": name, "device": device, "steps": steps, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3)})
+    for row in rows:
+        row["ratio"] = round(row["p50_ms"] / rows[0]["p50_ms"], 1)
+    return rows
+
+
 def step_rows(
     model_counts: Sequence[int], devices: Sequence[str], steps: int, windowed_steps: int, net_config=None
 ) -> list[dict]:
@@ -113,9 +141,9 @@ def step_rows(
     for device in devices:
         for count in model_counts:
             models = bench_models(count, device, net_config)
-            p50, p99 = _percentiles(time_fused_steps(models, steps))
-            f50, f99 = _percentiles(time_fused_steps(models, steps, **FORM_CONTROLS))
-            w50, w99 = _percentiles(time_windowed_steps(models, windowed_steps))
+            p50, p99 = percentiles(time_fused_steps(models, steps))
+            f50, f99 = percentiles(time_fused_steps(models, steps, **FORM_CONTROLS))
+            w50, w99 = percentiles(time_windowed_steps(models, windowed_steps))
             config = models[0].model.config
             rows.append(
                 {

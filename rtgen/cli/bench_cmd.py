@@ -152,6 +152,8 @@ def run_step(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.arch:
+        return _print_arch_rows(args)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     counts = [int(c) for c in args.models.split(",")]
     _, net, _ = _shipped_net_config(None)
@@ -170,6 +172,23 @@ def run_step(args) -> int:
     return 0
 
 
+def _print_arch_rows(args) -> int:
+    from rtgen.bench.step import arch_rows
+    from rtgen.nets.architectures import ARCHITECTURES
+
+    names = list(ARCHITECTURES) if args.arch == "all" else [n.strip() for n in args.arch.split(",")]
+    rows = arch_rows(names, args.steps)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(
+            f"{row['arch']:>22} on {row['device']}: one model's step p50 {row['p50_ms']:.3f} ms "
+            f"p99 {row['p99_ms']:.3f} ms ({row['steps']} steps), {row['ratio']:g}x the shipped network's p50"
+        )
+    return 0
+
+
 def register_step(benches) -> None:
     parser = benches.add_parser(
         "step",
@@ -181,6 +200,7 @@ def register_step(benches) -> None:
     parser.add_argument("--models", default="1,4", help="comma-separated model counts (default 1,4)")
     parser.add_argument("--steps", type=int, default=2000, help="fused steps timed per row")
     parser.add_argument("--windowed-steps", type=int, default=100, help="windowed steps timed per row")
+    parser.add_argument("--arch", help="time these architectures instead (comma-separated names, or 'all')")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the engine uses)")
     parser.set_defaults(handler=run_step)
 

@@ -75,6 +75,18 @@ def register_fidelity(parser) -> None:
     music.add_argument("--seed", type=int, default=0)
     music.add_argument("--controls", help="controls set on every setting, e.g. repeat=0.5,key_prior=0.6")
     music.set_defaults(handler=run_music_cmd)
+    zoo = evals.add_parser(
+        "zoo",
+        help="every trained architecture (runs/zoo/) and the shipped models of its corpora, side by side",
+        description="Per checkpoint: parameters, training tokens/minutes/device, validation CE, accuracy and macro "
+        "F1 beside the best n-gram on the same validation head, one model's live step p50/p99, in-scale ratio "
+        "and copy rate of samples; the papers' own figures beneath (rtgen.evaluate.zoo).",
+    )
+    zoo.add_argument("--json", action="store_true", help="print the rows as JSON")
+    zoo.add_argument("--models", help="comma-separated checkpoint folders or model names (default: runs/zoo/*)")
+    zoo.add_argument("--no-shipped", action="store_true", help="leave out the shipped fiddle and folk models")
+    zoo.add_argument("--max-tokens", type=int, default=20_000, help="validation head scored per row")
+    zoo.set_defaults(handler=run_zoo_cmd)
 
 
 def run_follow_cmd(args) -> int:
@@ -86,6 +98,23 @@ def run_follow_cmd(args) -> int:
     _, valid = load_pieces(genre_sources(classifier.genres), max_train=1)
     report = follow_accuracy(classifier, valid, per_piece=args.per_piece)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def run_zoo_cmd(args) -> int:
+    from rtgen.errors import RtgenError
+    from rtgen.evaluate.zoo import SHIPPED_BASELINES, ZooConfig, format_table, run_zoo, zoo_folders
+
+    models = [m.strip() for m in args.models.split(",")] if args.models else [str(p) for p in zoo_folders()]
+    if not args.no_shipped and not args.models:
+        models += list(SHIPPED_BASELINES)
+    if not models:
+        raise RtgenError(
+            "no trained architectures in runs/zoo/: train them with rtgen train --config "
+            "models/configs/zoo/NAME.toml (docs/zoo.md)"
+        )
+    rows = run_zoo(models, ZooConfig(max_valid_tokens=args.max_tokens), progress=note)
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
     return 0
 
 

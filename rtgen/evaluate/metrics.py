@@ -221,7 +221,7 @@ def evaluate_models(
     results: dict[str, dict] = {}
     for number, name in enumerate(chosen, 1):
         say = functools.partial(_say, progress, f"eval [{number}/{len(chosen)}] {name}")
-        conditional, per_model = _evaluate_model(name, config, device, say)
+        conditional, per_model = evaluate_model(name, config, device, say)
         results.update({f"{name}/{genre}" if conditional else name: m for genre, m in per_model.items()})
         if write:
             folder = resolve(name).parent
@@ -236,7 +236,7 @@ def _say(progress: Callable[[str], None] | None, prefix: str, line: str) -> None
         progress(f"{prefix}: {line}")
 
 
-def _evaluate_model(name: str, config: EvalConfig, device: str, say: Callable[[str], None]) -> tuple[bool, dict]:
+def evaluate_model(name: str, config: EvalConfig, device: str, say: Callable[[str], None]) -> tuple[bool, dict]:
     """(whether the model is conditional, {genre: metrics}) for one installed model."""
     import dataclasses
     import time

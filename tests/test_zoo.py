@@ -1,0 +1,69 @@
+"""``rtgen eval zoo``: a trained window model and a trained RNN, from a folder corpus, in one table."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from test_corpus import tune
+
+from rtgen.cli import main
+from rtgen.evaluate.zoo import ZooConfig, format_table, run_zoo
+from rtgen.nets.config import NetConfig
+from rtgen.train.config import CorpusSpec, TrainConfig
+from rtgen.train.loop import train
+
+
+@pytest.fixture
+def trained(tmp_path, monkeypatch):
+    """Two tiny checkpoints trained on twelve MIDI files: bilstm2 and lstm3x512 shapes, narrowed."""
+    monkeypatch.setenv("RTGEN_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = tmp_path / "tunes"
+    corpus.mkdir()
+    for i in range(12):
+        tune(corpus / f"t{i:02}.mid", shift=i)
+    nets = {
+        "bilstm2": NetConfig(embedding_dim=8, hidden_sizes=(12, 12), family="bilstm2", window=8, dropout=0.0),
+        "lstm3x512": NetConfig(embedding_dim=8, hidden_sizes=(12, 12, 12), dense_sizes=(8,), layer_norm=True),
+    }
+    folders = []
+    for arch, net in nets.items():
+        config = TrainConfig(
+            genre="tunes",
+            arch=arch,
+            corpus=CorpusSpec(str(corpus), "melody"),
+            net=net,
+            seq_len=max(net.window, 16),
+            batch_size=8,
+            steps_per_epoch=5,
+            epochs=2,
+            transpose=False,
+            valid_fraction=0.25,
+            threads=1,
+            device="cpu",
+            out_dir=str(tmp_path / "zoo" / arch),
+        )
+        folders.append(train(config, progress=False))
+    return folders
+
+
+def test_each_checkpoint_gets_its_row_with_costs_scores_and_samples(trained):
+    rows = run_zoo(trained, ZooConfig(max_valid_tokens=400, samples=2, step_count=20))
+    assert [row["arch"] for row in rows] == ["bilstm2", "lstm3x512"]
+    for row in rows:
+        assert row["encoding"] == "event" and row["device"] == "cpu" and row["parameters"] > 0
+        assert row["train_tokens"] > 0 and math.isfinite(row["model_ce"]) and 0 <= row["accuracy"] <= 1
+        assert 0 < row["step_p50_ms"] <= row["step_p99_ms"] and math.isfinite(row["ngram_ce"])
+    assert rows[0]["valid_tokens"] < rows[1]["valid_tokens"]  # the window model skips its first window
+    table = format_table(rows)
+    assert table.count("\n| bilstm2 | ") == 1 and "lstm3x512: genre paper" in table
+
+
+def test_the_command_prints_json_rows_and_says_how_to_train_when_there_is_nothing(trained, capsys, monkeypatch):
+    assert main(["eval", "zoo", "--models", str(trained[0]), "--json", "--max-tokens", "300"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["arch"] == "bilstm2" and row["valid_tokens"] <= 300
+    monkeypatch.chdir(trained[0].parent)
+    assert main(["eval", "zoo", "--no-shipped"]) == 2
+    assert "rtgen train --config models/configs/zoo/NAME.toml" in capsys.readouterr().err
