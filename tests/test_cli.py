@@ -106,9 +106,12 @@ def test_rtgen_models_adds_the_users_models_to_the_shipped_ones_and_the_user_win
     save_checkpoint(user / "bare", model, EventEncoding(), {"genre": "bare"})  # no corpus, no metrics
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "bare: corpus not recorded; 0 pieces" in out and "? epochs in 0.0 min, valid CE ?" in out
+    assert (
+        "bare (rnn 8, event encoding): corpus not recorded; 0 pieces" in out
+        and "? epochs in 0.0 min, valid CE ?" in out
+    )
     assert f"from {user / 'folk'} (RTGEN_MODELS), used instead of the shipped {shipped / 'folk'}" in out
-    assert f"from {user / 'jazz'} (RTGEN_MODELS)\n" in out and "fiddle: " in out
+    assert f"from {user / 'jazz'} (RTGEN_MODELS)\n" in out and "\nfiddle (rnn " in out
 
 
 def test_rtgen_models_lists_a_broken_checkpoint_as_broken_with_its_reason(two_folders, capsys):
@@ -122,7 +125,7 @@ def test_rtgen_models_lists_a_broken_checkpoint_as_broken_with_its_reason(two_fo
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("fiddle: BROKEN, not loadable: ") and "do not fit the config" in lines[0]
     assert any(line.startswith("jazz: BROKEN, not loadable: ") and "truncated" in line for line in lines)
-    assert any(line.startswith("folk: ") and "valid CE 1.500" in line for line in lines)
+    assert any(line.startswith("folk (rnn 12, event encoding): ") and "valid CE 1.500" in line for line in lines)
     assert main(["models", "--json"]) == 0
     listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
     assert "truncated" in listed["jazz"]["broken"] and listed["folk"]["broken"] is None

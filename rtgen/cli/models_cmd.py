@@ -18,11 +18,15 @@ def register(subparsers) -> None:
 
 def summary(name: str, meta: dict) -> dict:
     """The figures of one model, from its meta.json (``metrics.eval`` once `rtgen eval --write` ran)."""
+    from rtgen.nets.architectures import arch_name
+
     metrics = meta.get("metrics", {})
     evaluated = metrics.get("eval", {})
     corpus = meta.get("corpus", {})
     return {
         "name": name,
+        "arch": arch_name(meta),
+        "encoding": meta.get("encoding", {}).get("name", "?"),
         "genres": meta.get("genres", [meta.get("genre", name)]),
         "corpus": ", ".join(f"{c.get('source')} ({c.get('parts')})" for c in corpus.values()),
         "pieces": sum(int(c.get("pieces", 0)) for c in corpus.values()),
@@ -78,7 +82,8 @@ def describe(model: dict) -> list[str]:
         lines.append(f"{model['name']}: BROKEN, not loadable: {model['broken']}")
     else:
         lines.append(
-            f"{model['name']}: {model['corpus'] or 'corpus not recorded'}; {model['pieces']:,} pieces, "
+            f"{model['name']} ({model['arch']}, {model['encoding']} encoding): "
+            f"{model['corpus'] or 'corpus not recorded'}; {model['pieces']:,} pieces, "
             f"{model['train_tokens']:,} train tokens, {model['parameters'] or 0:,} parameters, "
             f"{_shown(model['epochs'], 'd')} epochs in {model['train_minutes']} min, "
             f"valid CE {_shown(model['valid_ce'], '.3f')}"

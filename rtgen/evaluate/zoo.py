@@ -49,11 +49,11 @@ def zoo_folders(root: Path = ZOO_DIR) -> list[Path]:
 
 def describe(meta: dict) -> dict:
     """What a checkpoint is and what it cost, from its meta.json."""
+    from rtgen.nets.architectures import arch_name
+
     train, metrics = meta.get("train", {}), meta.get("metrics", {})
-    net = meta.get("config", {})
-    arch = train.get("arch") or f"{net.get('family', 'rnn')} {' x '.join(str(h) for h in net.get('hidden_sizes', []))}"
     return {
-        "arch": arch,
+        "arch": arch_name(meta),
         "corpus": (train.get("corpus") or {}).get("source", "?"),
         "encoding": meta.get("encoding", {}).get("name", "?"),
         "parameters": meta.get("parameters"),

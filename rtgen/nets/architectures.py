@@ -80,6 +80,15 @@ def architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
+def arch_name(meta: dict) -> str:
+    """A checkpoint's architecture as people say it: the paper's name, else the family and layer sizes."""
+    named = meta.get("train", {}).get("arch")
+    if named:
+        return named
+    net = meta.get("config", {})
+    return f"{net.get('family', 'rnn')} {' x '.join(str(h) for h in net.get('hidden_sizes', []))}"
+
+
 def build_model(config: NetConfig) -> nn.Module:
     """The untrained module for ``config``: ``RecurrentLM`` or one of the window models."""
     if config.windowed:
