@@ -250,3 +250,30 @@ def test_output_peer_vanishes_and_returns(jack_server, tmp_path):
             assert rtgen.terminate() == 0, rtgen.text()
         synth.wait_for(lambda got: any(m.type == "control_change" and m.control == 120 for _, m in got), 2)
         assert unpaired_notes(list(synth.received)) == {}
+
+
+def test_a_window_model_plays_fused_with_a_shipped_one(jack_server, jack_client, tmp_path, monkeypatch):
+    """A bidirectional window model (it recomputes its window every token) plays live beside fiddle."""
+    import torch
+
+    from rtgen.encoding import EventEncoding
+    from rtgen.nets.architectures import build_model
+    from rtgen.nets.checkpoint import save_checkpoint
+    from rtgen.nets.config import NetConfig
+
+    encoding = EventEncoding()
+    torch.manual_seed(0)
+    config = NetConfig(vocab_size=len(encoding), embedding_dim=16, hidden_sizes=(32, 32), family="bilstm2", window=64)
+    save_checkpoint(tmp_path / "models" / "bilstm2", build_model(config), encoding, {"genre": "bilstm2"})
+    monkeypatch.setenv("RTGEN_MODELS", str(tmp_path / "models"))
+    rtgen = Rtgen(tmp_path, "--mode", "solo", "--tempo", "150", "--genres", "bilstm2=1,fiddle=1")
+    try:
+        jack_client.listen_to("rtgen out")
+        assert jack_client.wait_for(lambda got: len(note_ons(got)) >= 8, timeout_s=15), rtgen.text()
+        status = rtgen.status(after=time.perf_counter())
+        assert status["send_p99_ms"] <= 1.0, status
+    finally:
+        assert rtgen.terminate() == 0, rtgen.text()
+    assert jack_client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=2), unpaired_notes(
+        jack_client.received
+    )
