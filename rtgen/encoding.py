@@ -1,7 +1,7 @@
 """Notes, and the token vocabularies every rtgen model shares.
 
 Time is counted in beats (quarter notes), never seconds, so a phrase keeps its
-meaning when the tempo changes live. Two encodings implement one interface:
+meaning when the tempo changes live. Three encodings implement one interface:
 
 * ``EventEncoding`` (the default): NOTE_ON/NOTE_OFF per pitch, SHIFT by grid
   steps, VELOCITY bins and a piece separator. The vocabulary is fixed and
@@ -9,8 +9,11 @@ meaning when the tempo changes live. Two encodings implement one interface:
   tokens and their distributions can be fused token by token.
 * ``TimeStepEncoding``: the ESAC paper's one token per sixteenth (a MIDI
   pitch, hold ``_`` or rest ``r``), monophonic, kept to reproduce that setup.
+* ``ChordEncoding`` (``rtgen.data.chords``, built on this module): the
+  one-composer and genre papers' one token per onset, its vocabulary counted
+  on a training corpus; ``rtgen.data.vocabulary`` names all three.
 
-Both decode through a streaming decoder that turns ANY token sequence into
+All decode through a streaming decoder that turns ANY token sequence into
 valid MIDI: no note-off for a silent pitch, no second note-on for a sounding
 one (the first is closed), and ``close_all`` ends whatever still sounds.
 """
@@ -388,11 +391,18 @@ def encoding_from_json(data: dict) -> Encoding:
 
 
 def check_same_vocabulary(expected: dict, found: dict) -> None:
-    """Raise ``EncodingError`` naming the first difference between two saved vocabularies."""
-    for key in ("name", "steps_per_beat", "max_shift_steps", "velocity_bins"):
+    """Raise ``EncodingError`` naming the first difference between two saved vocabularies.
+
+    Models fuse and share a stream token by token, so they need the very same
+    tokens; the message says why two vocabularies cannot be mixed.
+    """
+    why = "token ids of different vocabularies mean different things, so the models cannot be fused or mixed"
+    for key in ("name", "steps_per_beat", "max_shift_steps", "velocity_bins", "lengths"):
         if expected.get(key) != found.get(key):
-            raise EncodingError(f"encoding differs: {key} is {found.get(key)!r}, expected {expected.get(key)!r}")
+            raise EncodingError(f"encoding differs: {key} is {found.get(key)!r}, expected {expected.get(key)!r}; {why}")
     if list(expected["tokens"]) != list(found.get("tokens", [])):
+        built = " (a chord vocabulary is built from its training corpus)" if "vocabulary" in expected else ""
         raise EncodingError(
-            f"vocabulary differs: {len(found.get('tokens', []))} tokens, expected {len(expected['tokens'])}"
+            f"vocabulary differs: {len(found.get('tokens', []))} tokens, expected {len(expected['tokens'])}{built}; "
+            f"{why}"
         )

@@ -37,7 +37,7 @@ def tokens(count: int, seed: int = 1) -> torch.Tensor:
     return torch.randint(2, VOCAB, (count,), generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", [name for name in ARCHITECTURES if name != "vae"])  # no token steps: test_vae.py
 def test_each_step_gives_what_a_forward_over_its_context_gives(name):
     model, sequence = small(name), tokens(14)
     state = model.initial_state(1)

@@ -75,7 +75,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_choices_bool_and_integers():
     assert CCMapping(1, "method").value(0) == "mixture"
-    assert CCMapping(1, "method").value(127) == "conditional"
+    assert CCMapping(1, "method").value(127) == "two-phase"
     assert CCMapping(1, "scale_lock").value(63) is False
     assert CCMapping(1, "scale_lock").value(64) is True
     assert CCMapping(1, "mode").value(127) == "solo"

@@ -147,7 +147,7 @@ def test_rtgen_models_lists_installed_models_with_their_figures(saved, monkeypat
     monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(folder.parent / "no-shipped-models"))
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("folk:") and "valid CE 1.500" in out
+    assert out.startswith("folk (rnn 16, event encoding): ") and "valid CE 1.500" in out
     assert main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["name"] == "folk" and listed[0]["valid_ce"] == 1.5

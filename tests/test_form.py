@@ -74,3 +74,14 @@ def test_a_stream_of_hours_keeps_a_bounded_memory_and_still_comes_back():
     motif = [301, 302, 303, 304, 305]
     lookback.extend(motif + rng.integers(0, 300, 40).tolist() + motif[:CONTEXT_TOKENS])
     assert lookback.suggest() == 305  # what followed the context, found after the stream was trimmed
+
+
+def test_a_repeating_stream_forgets_its_oldest_tokens_too():
+    """A live set that repeats itself has few contexts; its token list must not grow for hours."""
+    from rtgen.engine.form import MAX_TOKENS
+
+    lookback = Lookback()
+    phrase = list(range(10, 140, 10))  # 13 tokens: it comes back further than MIN_GAP_TOKENS
+    lookback.extend(phrase * MAX_TOKENS)
+    assert len(lookback.tokens) <= MAX_TOKENS and len(lookback.last_at) == len(phrase)
+    assert lookback.suggest() == 10 and lookback.length == len(phrase) * MAX_TOKENS

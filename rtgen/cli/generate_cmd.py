@@ -15,18 +15,33 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--preset", help="preset name or .toml path (default: equal weights over installed genres)")
     parser.add_argument("--genres", help="genre weights, e.g. folk=5,fiddle=1 (a bare name weighs 1)")
-    parser.add_argument("--method", choices=("mixture", "product", "conditional"))
+    parser.add_argument("--method", choices=("mixture", "product", "conditional", "two-phase"))
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--sampling", choices=("sample", "argmax", "hybrid"))
     parser.add_argument("--seed-midi", help="a .mid whose notes prime the models (default: the preset's phrase)")
+    parser.add_argument(
+        "--from-rests",
+        nargs="?",
+        type=int,
+        const=0,
+        metavar="STEPS",
+        help="prime time-step models with STEPS rests only, the fiddle paper's seed (no number: the training window)",
+    )
     parser.add_argument("--bars", type=int, default=16, help="bars of 4/4 to generate (default 16)")
     parser.add_argument("--tempo", type=float, help="tempo in BPM written to the file (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same file")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("-o", "--out", required=True, help="output .mid path")
     parser.add_argument("--musicxml", help="also write MusicXML to this path")
+    parser.add_argument(
+        "--interpolate",
+        nargs=2,
+        metavar=("A.mid", "B.mid"),
+        help="with a vae model in --genres: phrases along the line from A's first 2 bars to B's, one after another",
+    )
+    parser.add_argument("--steps", type=int, default=4, help="--interpolate: phrases written, A and B included")
     parser.set_defaults(handler=run)
 
 
@@ -38,6 +53,7 @@ def build_preset(args: argparse.Namespace):
     from rtgen.engine.controls import parse_weights
     from rtgen.live.clock import check_tempo
     from rtgen.nets.checkpoint import installed_models
+    from rtgen.nets.vae import VAE_FAMILY
 
     preset = load_preset(args.preset) if args.preset else Preset(name="generate")
     changes = {
@@ -50,7 +66,11 @@ def build_preset(args: argparse.Namespace):
     }
     controls = preset.controls.replace(**{k: v for k, v in changes.items() if v is not None})
     if not controls.weights:
-        genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+        genres = [
+            name
+            for name, meta in installed_models()
+            if not meta.get("config", {}).get("genre_count") and meta.get("config", {}).get("family") != VAE_FAMILY
+        ]
         if not genres:
             raise RtgenError("no genre models installed; train one (rtgen train) or pass --genres with model paths")
         controls = controls.replace(weights=dict.fromkeys(genres, 1.0))
@@ -61,6 +81,10 @@ def build_preset(args: argparse.Namespace):
 def seed_notes(args: argparse.Namespace, preset):
     from rtgen.data.seeds import PHRASES, load_phrase
 
+    if args.from_rests is not None:  # rests only: generate_notes feeds them (rest_steps)
+        if args.seed_midi:
+            raise RtgenError("--from-rests and --seed-midi both choose the seed; give one of them")
+        return []
     if args.seed_midi:
         return load_phrase(args.seed_midi)
     if preset.seed_phrase:
@@ -73,21 +97,78 @@ def run(args: argparse.Namespace) -> int:
     from rtgen.cli.outputs import output_file
     from rtgen.cli.progress import Counter
     from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
+    from rtgen.engine.variation import VariationEngine, is_vae
     from rtgen.engine.warm import Engine
+    from rtgen.nets.twophase import TWO_PHASE_MODEL
 
     out = output_file(args.out, "-o")
     musicxml = output_file(args.musicxml, "--musicxml") if args.musicxml else None
     preset = build_preset(args)
+    if args.interpolate:
+        return interpolate(args, preset, out)
     phrase = seed_notes(args, preset)
-    if preset.controls.method == "conditional":  # the multi-genre model alone: no genre model needs stepping
-        engine = Engine.from_names([], args.device, preset.controls, conditional="multi", seed=args.seed)
+    if any(is_vae(name) for name in preset.controls.weights):  # variations of the seed phrase, 2 bars at a time
+        engine = VariationEngine.from_names(list(preset.controls.weights), args.device, preset.controls, args.seed)
+    elif preset.controls.method == "conditional":  # the multi-genre model alone: no genre model needs stepping
+        engine = Engine.from_names([], args.device, preset.controls, conditional="multi", twophase=None, seed=args.seed)
+    elif preset.controls.method == "two-phase":  # the fusion paper's model alone, fed the weights
+        engine = Engine.from_names(
+            [], args.device, preset.controls, conditional=None, twophase=TWO_PHASE_MODEL, seed=args.seed
+        )
     else:
         genres = list(preset.controls.weights)
-        engine = Engine.from_names(genres, args.device, preset.controls, conditional=None, seed=args.seed)
+        engine = Engine.from_names(
+            genres, args.device, preset.controls, conditional=None, twophase=None, seed=args.seed
+        )
     counter = Counter("generate", args.bars, "bars")
-    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter)
+    rests = rest_steps(args, preset)
+    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests)
     path = write_midi(notes, out, preset.tempo_bpm, name=f"rtgen {preset.name}")
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
     if musicxml:
         print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
     return 0
+
+
+def interpolate(args: argparse.Namespace, preset, out) -> int:
+    """``--interpolate A B``: the vae's phrases from A's first two bars to B's, written one after another."""
+    from rtgen.data.seeds import load_phrase
+    from rtgen.engine.offline import write_midi
+    from rtgen.engine.variation import PhraseModel
+    from rtgen.engine.warm import pick_device
+    from rtgen.nets.checkpoint import load_model
+
+    names = list(preset.controls.weights)
+    if len(names) != 1:
+        raise RtgenError(f"--interpolate needs one vae model in --genres, got {len(names)} models")
+    phrases = PhraseModel(load_model(names[0], device=str(pick_device(args.device)), kind="vae"))
+    first, last = (load_phrase(path) for path in args.interpolate)
+    notes = phrases.interpolate(first, last, args.steps)
+    path = write_midi(notes, out, preset.tempo_bpm, name=f"rtgen {names[0]} interpolation")
+    print(
+        f"{path}: {args.steps} phrases of {float(phrases.beats):g} beats from {args.interpolate[0]} to "
+        f"{args.interpolate[1]}, {len(notes)} notes"
+    )
+    return 0
+
+
+def rest_steps(args: argparse.Namespace, preset) -> int:
+    """Rest steps of the ``--from-rests`` seed: the number given, else the longest window the models read.
+
+    The fiddle paper fills each network's whole input (64, 128 or 256 steps)
+    with rests; a model's window is its ``window`` or its training ``seq_len``
+    in meta.json, and one bar for a checkpoint that records neither.
+    """
+    from rtgen.engine.offline import BEATS_PER_BAR
+    from rtgen.nets.checkpoint import read_meta, resolve
+
+    if args.from_rests is None:
+        return 0
+    if args.from_rests:
+        return args.from_rests
+    windows = []
+    for name in preset.controls.weights:
+        meta = read_meta(resolve(name))
+        bar = BEATS_PER_BAR * meta["encoding"].get("steps_per_beat", 4)
+        windows.append(meta["config"].get("window") or meta.get("train", {}).get("seq_len") or bar)
+    return max(windows)

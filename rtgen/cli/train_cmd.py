@@ -22,7 +22,11 @@ def register(subparsers) -> None:
         "--genres",
         help="conditional model: NAME=SOURCE[:melody|all[:LIMIT]],... e.g. folk=essenFolksong,chorale=bach:all",
     )
-    parser.add_argument("--encoding", choices=["event", "timestep"])
+    parser.add_argument(
+        "--encoding",
+        choices=["event", "timestep", "chord"],
+        help="event (default), timestep (one token per sixteenth), chord (one per onset, vocabulary from the corpus)",
+    )
     parser.add_argument("--arch", help="a seed paper's network: " + ", ".join(_architectures()))
     parser.add_argument("--hidden", help="hidden sizes per layer, e.g. 256,512,256")
     parser.add_argument("--embedding", type=int, help="embedding width")
@@ -209,16 +213,19 @@ def usage_hint(out, config) -> str:
     from pathlib import Path
 
     from rtgen.daemon.wiring import CONDITIONAL_MODEL
+    from rtgen.nets.twophase import TWO_PHASE_MODEL
     from rtgen.paths import shipped_models_dir
 
     folder = Path(out).resolve()
     env = f"RTGEN_MODELS={shlex.quote(str(folder.parent))}"
     name = folder.name
     if config.genres:
-        if name != CONDITIONAL_MODEL:
-            return f"to use it, rename {folder} to {folder.parent / CONDITIONAL_MODEL}: the engine's conditional model"
+        two_phase = config.net.family == "two-phase"
+        model, method = (TWO_PHASE_MODEL, "two-phase") if two_phase else (CONDITIONAL_MODEL, "conditional")
+        if name != model:
+            return f"to use it, rename {folder} to {folder.parent / model}: the engine's {method} model"
         weights = ",".join(f"{genre}=1" for genre in config.genres)
-        return f"use it: {env} python -m rtgen generate --method conditional --genres {weights} -o {name}.mid"
+        return f"use it: {env} python -m rtgen generate --method {method} --genres {weights} -o {name}.mid"
     hides = f" (it replaces the shipped {name})" if (shipped_models_dir() / name).is_dir() else ""
     return (
         f"use it{hides}: {env} python -m rtgen generate --genres {name} -o {name}.mid\n"

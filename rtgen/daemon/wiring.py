@@ -58,9 +58,15 @@ class TapPort:
 
 def shipped_genres() -> list[str]:
     """Installed genre models (the user's and the shipped ones, each a folder with meta.json), sorted by name."""
+    from rtgen.engine.variation import is_vae
     from rtgen.nets.checkpoint import META, installed_folders
+    from rtgen.nets.twophase import TWO_PHASE_MODEL
 
-    found = [m.name for m in installed_folders() if m.name != CONDITIONAL_MODEL and (m.folder / META).exists()]
+    found = [
+        m.name
+        for m in installed_folders()
+        if m.name not in (CONDITIONAL_MODEL, TWO_PHASE_MODEL) and (m.folder / META).exists() and not is_vae(m.folder)
+    ]
     if not found:
         where = " or ".join(str(folder) for folder in models_dirs())
         raise RtgenError(f"no genre models in {where}; train one with `rtgen train` or pass --genres with paths")
@@ -70,16 +76,22 @@ def shipped_genres() -> list[str]:
 def load_engine(genres: list[str], device: str, controls: Controls, seed: int | None):
     """The real engine: shipped (or given) genre models on ``device``, warmed by a few steps.
 
+    A phrase VAE among ``genres`` plays alone, answering with variations
+    (``rtgen.engine.variation``); the default genres (``shipped_genres``) skip VAEs.
+
     Torch gets one CPU thread: a step is a few small matmuls, and a second
     thread only adds hand-offs that cost more than they save (measured on a
     busy 2-core machine: 4 models, p50 3.3 ms with one thread, 44 ms with two).
     """
     import torch
 
+    from rtgen.engine.variation import VariationEngine, is_vae
     from rtgen.engine.warm import Engine
 
     torch.set_num_threads(1)
 
+    if any(is_vae(name) for name in genres):
+        return VariationEngine.from_names(genres, device=device, settings=controls, seed=seed)
     engine = Engine.from_names(genres, device=device, settings=controls, seed=seed)
     for _ in range(8):  # first steps allocate and pick kernels; do that before the first note
         engine.step()

@@ -215,7 +215,8 @@ def load_tokens(
     """Token arrays of ``source``, split by piece into training and validation (``valid_fraction``).
 
     ``encoding`` defaults to ``EventEncoding()``; the time-step encoding is
-    monophonic and needs ``parts="melody"``. A second call with the same
+    monophonic and needs ``parts="melody"``; a chord encoding must have its
+    vocabulary (``rtgen.data.vocabulary.fit_vocabulary``). A second call with the same
     arguments on unchanged files is served from the cache; a call that only
     changes the encoding or the split reuses the cached notes.
     """
@@ -223,6 +224,8 @@ def load_tokens(
     encoding = encoding if encoding is not None else EventEncoding()
     if encoding.name == "timestep" and parts != "melody":
         raise CorpusError("the timestep encoding is monophonic: it needs parts='melody' (--parts melody)")
+    if not getattr(encoding, "fitted", True):
+        raise CorpusError(f"the {encoding.name} encoding has no vocabulary yet: count it on the training pieces first")
     if not 0 <= valid_fraction < 1:
         raise CorpusError(f"valid_fraction must be at least 0 and below 1, not {valid_fraction}")
     resolved, notes_key = _notes_key(source, parts, limit)

@@ -4,7 +4,9 @@ Transposition (the ESAC paper's "all 12 keys"): every training piece is also
 shifted by -5..+6 semitones, except shifts that would take it further outside
 the piano range (21-108) than the original already is. Validation pieces stay
 in their own key. Shifting works on tokens through a lookup table, exact for
-both encodings, so each piece is encoded once.
+the event and time-step encodings, so each piece is encoded once; a chord
+token whose shifted form was dropped from the vocabulary becomes its nearest
+kept one (exact wherever the shifted form was kept).
 """
 
 from __future__ import annotations
@@ -80,10 +82,13 @@ def transposition_table(encoding: Encoding, semitones: int) -> np.ndarray:
     """``table[tokens]`` is ``tokens`` transposed by ``semitones``.
 
     Found by encoding one note at each pitch and at its shifted pitch: the
-    tokens that differ are the pitch tokens. Exact for both encodings, since
-    shifting every pitch changes no order among events. Pitches pushed out of
+    tokens that differ are the pitch tokens. Exact for both fixed vocabularies,
+    since shifting every pitch changes no order among events; a chord encoding
+    maps each onset token itself (``transposed_id``). Pitches pushed out of
     0-127 stay unmapped (``shift_allowed`` never asks for them).
     """
+    if hasattr(encoding, "transposed_id"):  # a chord vocabulary: onset tokens map one by one, nearest kept
+        return np.array([encoding.transposed_id(t, semitones) for t in range(len(encoding))], dtype=np.int16)
     table = np.arange(len(encoding), dtype=np.int16)
     for pitch in range(max(0, -semitones), min(128, 128 - semitones)):
         before = encoding.encode([Note(Fraction(0), pitch, Fraction(1))])
@@ -121,8 +126,12 @@ def assemble(
     }
     in_valid = valid[arrays["piece"]]
     own_key = arrays["shift"] == 0
-    note_on_ids = np.array([encoding.note_on_id(p) for p in range(128)])
-    note_ons = np.array([np.isin(tokens, note_on_ids).sum() for tokens in originals], dtype=np.int64)
+    notes_of = np.zeros(len(encoding), dtype=np.int64)  # notes each token starts
+    if hasattr(encoding, "note_count"):  # a chord token starts every pitch of its set
+        notes_of[:] = [encoding.note_count(t) for t in range(len(encoding))]
+    else:
+        notes_of[[encoding.note_on_id(p) for p in range(128)]] = 1
+    note_ons = np.array([notes_of[tokens].sum() for tokens in originals], dtype=np.int64)
     stats = CorpusStats(
         source=notes.source,
         parts=notes.parts,

@@ -13,9 +13,9 @@ from typing import Literal
 
 from rtgen.errors import RtgenError
 
-FusionMethod = Literal["mixture", "product", "conditional"]
+FusionMethod = Literal["mixture", "product", "conditional", "two-phase"]
 SamplingMode = Literal["sample", "argmax", "hybrid"]
-FUSION_METHODS: tuple[str, ...] = ("mixture", "product", "conditional")
+FUSION_METHODS: tuple[str, ...] = ("mixture", "product", "conditional", "two-phase")
 SAMPLING_MODES: tuple[str, ...] = ("sample", "argmax", "hybrid")
 
 

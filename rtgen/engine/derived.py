@@ -19,6 +19,13 @@ from rtgen.engine.controls import ControlError, Controls, normalise
 from rtgen.engine.form import soften_out_of_key
 from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
 from rtgen.engine.steering import register_weights
+from rtgen.nets.twophase import TWO_PHASE_MODEL
+
+# Methods played by one genre-conditioned model fed the weights: the installed model each plays, and what it is.
+MODEL_METHODS = {
+    "conditional": ("multi", "the multi-genre model (models/multi)"),
+    "two-phase": (TWO_PHASE_MODEL, "the two-phase model (models/two-phase, from `rtgen train --arch two-phase`)"),
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class Derived:
     mask: np.ndarray  # [V] float32 multiplicative mask: pitch range, scale, PAD, SEP (key prior: fractions)
     key: tuple[int, str] | None  # the scale lock's key, None when unlocked
     max_note_steps: int  # grid steps a note may sound before it is closed
-    genre_input: tuple[float, ...] | None  # the conditional model's genre vector (method "conditional")
+    genre_input: tuple[float, ...] | None  # the genre vector of the model a ``MODEL_METHODS`` method plays
     inverse_temperature: float  # logits are multiplied by this (1 / temperature)
 
 
@@ -43,19 +50,26 @@ def derive(
     genres: Sequence[str],
     conditional_genres: Sequence[str] | None,
     device: torch.device,
+    twophase_genres: Sequence[str] | None = None,
 ) -> Derived:
-    """``genres``: the genre models loaded (empty: none); ``conditional_genres``: None without the multi model."""
-    known = set(genres) | set(conditional_genres or ())
+    """The tensors a step reads for ``controls``.
+
+    ``genres``: the genre models loaded (empty: none); ``conditional_genres``
+    and ``twophase_genres``: the genres of the multi and the two-phase model,
+    None when that model is not loaded.
+    """
+    known = set(genres) | set(conditional_genres or ()) | set(twophase_genres or ())
     unknown = sorted(set(controls.weights) - known)
     if unknown:
-        raise ControlError(f"weight for {unknown[0]!r}, but no such genre is loaded ({', '.join(genres)})")
-    if controls.method == "conditional":
-        if conditional_genres is None:
-            raise ControlError("method 'conditional' needs the multi-genre model (models/multi); none is loaded")
-        genre_input = controls.normalised_weights(conditional_genres)
+        raise ControlError(f"weight for {unknown[0]!r}, but no such genre is loaded ({', '.join(sorted(known))})")
+    if controls.method in MODEL_METHODS:
+        model_genres = conditional_genres if controls.method == "conditional" else twophase_genres
+        if model_genres is None:
+            raise ControlError(f"method {controls.method!r} needs {MODEL_METHODS[controls.method][1]}; none is loaded")
+        genre_input = controls.normalised_weights(model_genres)
         weights = normalise([1.0] * len(genres)) if genres else ()
     elif not genres:
-        raise ControlError(f"method {controls.method!r} needs genre models; only the conditional model is loaded")
+        raise ControlError(f"method {controls.method!r} needs genre models; only a genre-conditioned one is loaded")
     else:
         genre_input = None
         weights = controls.normalised_weights(genres)

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rtgen.engine.sampling import note_tokens
+
 CONTEXT_TOKENS = 4  # a context this long is a note or two with their timing
 MIN_GAP_TOKENS = 12  # copy only from material at least this far back
 MAX_RUN_TOKENS = 48  # copied tokens in a row (about 16 notes) before the lean pauses
 MAX_CONTEXTS = 1 << 12  # a live stream forgets its oldest contexts past this many (minutes of music; ~1 MB)
+MAX_TOKENS = 2 * MAX_CONTEXTS  # ... and its oldest tokens past this many: a repeating stream has few contexts
 
 
 class Lookback:
@@ -62,7 +65,7 @@ class Lookback:
         if len(tokens) >= CONTEXT_TOKENS:
             self.last_at[tuple(tokens[-CONTEXT_TOKENS:])] = self.length
         tokens.append(token)
-        if len(self.last_at) > MAX_CONTEXTS:
+        if len(self.last_at) > MAX_CONTEXTS or len(tokens) > MAX_TOKENS:
             self._forget()
 
     def extend(self, tokens: Sequence[int]) -> None:
@@ -104,4 +107,4 @@ def soften_out_of_key(mask, encoding, in_key, strength: float) -> None:
     """Scale the note-ons of pitches outside ``in_key`` ([128] bool) by ``1 - strength`` in ``mask`` [V]."""
     for pitch in range(128):
         if not in_key[pitch]:
-            mask[encoding.note_on_id(pitch)] *= 1.0 - strength
+            mask[note_tokens(encoding, pitch)] *= 1.0 - strength

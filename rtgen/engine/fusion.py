@@ -1,7 +1,7 @@
 """Genre fusion: K genre models' next-token logits and K weights -> one next-token distribution.
 
 Pure functions over tensors; the engine calls ``fuse_probs`` once per step with the
-logits of its K warm genre models. Three methods, picked by ``Controls.method``:
+logits of its K warm genre models. Four methods, picked by ``Controls.method``:
 
 * ``mixture``: ``log sum_k w_k softmax(logits_k / T)``. Every genre keeps its
   own choices; a weight is the chance that this genre speaks for the step. A
@@ -14,10 +14,13 @@ logits of its K warm genre models. Three methods, picked by ``Controls.method``:
 * ``conditional``: one multi-genre model trained with genre labels receives the
   weight vector as its genre input; its single distribution is used as it is
   (``fuse_conditional``), one forward per step whatever the number of genres.
+* ``two-phase``: the fusion paper's model (``rtgen.nets.twophase``): genre
+  RNNs whose next-token distributions, multiplied by the weights, feed a
+  fusion LSTM; like ``conditional``, its one distribution is used as it is.
 
 Temperature T is applied in one place for every method: each model's logits are
 divided by T before its softmax. With one genre (or one weight above zero)
-all three methods therefore give exactly ``log_softmax(logits / T)``.
+mixture, product and conditional therefore give exactly ``log_softmax(logits / T)``.
 
 Weights are any non-negative numbers; they are normalised here (all zero is
 refused: ``Controls`` refuses it first, this is the last line of defence).

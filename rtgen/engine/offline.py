@@ -52,12 +52,16 @@ def generate_notes(
     *,
     seed: int | None = None,
     on_bar: Callable[[int], None] | None = None,
+    rest_steps: int = 0,
 ) -> list[Note]:
     """``bars`` bars of 4/4 continuing ``seed_phrase``; times from 0 at the first generated token.
 
     Notes still sounding at the end are closed at the last bar line; a note
     reaching past it is cut there. ``on_bar(n)`` is called as the stream
     passes the end of bar n (1..bars), for progress on long pieces.
+    ``rest_steps``: time steps of rest fed after the phrase (time-step
+    encoding only); an empty phrase and a window of rests is the fiddle
+    paper's seed.
     """
     if bars < 1:
         raise RtgenError(f"bars must be >= 1, got {bars}")
@@ -65,6 +69,8 @@ def generate_notes(
         engine.seed(seed)
     engine.reset()
     engine.prime(list(seed_phrase))
+    if rest_steps:
+        engine.feed(rest_tokens(engine.encoding, rest_steps))
     limit = Fraction(bars * BEATS_PER_BAR)
     decoder = engine.encoding.decoder(collect_notes=True)
     done = 0
@@ -77,6 +83,15 @@ def generate_notes(
             break
     decoder.close_all()
     return [_clip(n, limit) for n in decoder.notes if n.start < limit]
+
+
+def rest_tokens(encoding, steps: int) -> list[int]:
+    """``steps`` rest tokens of a time-step encoding; other encodings have no rest token and are refused."""
+    if encoding.name != "timestep":
+        raise RtgenError(f"a seed of rests needs a timestep-encoding model; this one uses the {encoding.name} encoding")
+    if steps < 0:
+        raise RtgenError(f"rest steps must be >= 0, got {steps}")
+    return [encoding.rest_id] * steps
 
 
 def _clip(note: Note, limit: Fraction) -> Note:

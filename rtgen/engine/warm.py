@@ -21,10 +21,11 @@ that change only with controls or sounding notes are kept multiplied into one
 [V] tensor (one op per step); uniform draws come in batches of ``DRAWS``.
 
 Only the models the current method reads are advanced: the K genre models
-for ``mixture``/``product``, the conditional model for ``conditional`` (a
-step reads every weight from memory, so an idle model would cost as much as
-a used one). Every token the stream takes is also written to a ring of the
-last ``HISTORY_TOKENS``; when the method switches, the model that sat idle
+for ``mixture``/``product``, the conditional model for ``conditional``, the
+two-phase model (``rtgen.nets.twophase``) for ``two-phase`` (a step reads
+every weight from memory, so an idle model would cost as much as a used
+one). Every token the stream takes is also written to a ring of the last
+``HISTORY_TOKENS``; when the method switches, the model that sat idle
 catches up by running the tokens it missed through its sequence forward
 (exact), or, when it missed more than the ring holds, from a fresh state
 through the whole ring (``Engine.last_switch_ms`` times it).
@@ -44,7 +45,7 @@ from torch import Tensor
 
 from rtgen.encoding import EncodingError, Note, check_same_vocabulary
 from rtgen.engine.controls import Controls
-from rtgen.engine.derived import Derived, derive
+from rtgen.engine.derived import MODEL_METHODS, Derived, derive
 from rtgen.engine.form import Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
@@ -81,10 +82,13 @@ class Engine:
         settings: Controls | None = None,
         *,
         conditional: LoadedModel | None = None,
+        twophase: LoadedModel | None = None,
         seed: int | None = None,
         threads: int | None = 1,
     ) -> None:
         """``models``: ``LoadedModel``s in ``genres`` order; ``conditional``: the multi-genre one or None.
+
+        ``twophase``: the fusion paper's model (``rtgen.nets.twophase``) or None.
 
         ``threads``: torch intra-op threads for this process (None leaves torch's
         setting). One token step is a few small matrix products; splitting them
@@ -95,18 +99,19 @@ class Engine:
 
         if threads is not None:
             torch.set_num_threads(threads)
-        if len(models) != len(genres) or not (models or conditional):
+        if len(models) != len(genres) or not (models or conditional or twophase):
             raise EngineError(f"{len(genres)} genre names for {len(models)} models, and no conditional model")
         self.genres = tuple(genres)
-        first = models[0] if models else conditional
+        first = models[0] if models else (conditional or twophase)
         self.encoding, self.device = first.encoding, first.model.device
-        names = [*self.genres, "multi"]
-        for genre, loaded in zip(names, [*models, conditional], strict=True):
+        names = [*self.genres, "multi", "two-phase"]
+        for genre, loaded in zip(names, [*models, conditional, twophase], strict=True):
             if loaded is not None:
                 _same_vocabulary(self.encoding, loaded, genre, names[0])
         self._stepper = StackedStepper([m.model for m in models]) if models else None
         self._conditional = StackedStepper([conditional.model]) if conditional is not None else None
-        self._steppers = [s for s in (self._stepper, self._conditional) if s is not None]
+        self._twophase = StackedStepper([twophase.model]) if twophase is not None else None
+        self._steppers = [s for s in (self._stepper, self._conditional, self._twophase) if s is not None]
         self._active: tuple = ()  # the steppers advanced per token (those the current method reads)
         self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
@@ -114,6 +119,7 @@ class Engine:
         self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
         self.last_switch_ms = 0.0  # how long the last method switch took to warm the idle model
         self.conditional_genres = tuple(conditional.meta.get("genres") or self.genres) if conditional else ()
+        self.twophase_genres = tuple(twophase.meta["genres"]) if twophase else ()
         self.generator = torch.Generator().manual_seed(_seed(seed))
         self._draws: list[float] = []  # uniform numbers from ``generator``, used from the end
         self._mask = np.ones(len(self.encoding), dtype=np.float32)  # controls' mask x note-off mask
@@ -129,7 +135,9 @@ class Engine:
         self._is_event = hasattr(self.encoding, "off_base")
         settings = settings or Controls()
         if not settings.weights:
-            settings = settings.replace(weights=dict.fromkeys(self.genres or self.conditional_genres, 1.0))
+            settings = settings.replace(
+                weights=dict.fromkeys(self.genres or self.conditional_genres or self.twophase_genres, 1.0)
+            )
         self._latest = settings
         self._derived = self._derive(settings, None)
         self._use(self._derived)
@@ -143,27 +151,28 @@ class Engine:
         settings: Controls | None = None,
         *,
         conditional: str | None = "auto",
+        twophase: str | None = "auto",
         seed: int | None = None,
         threads: int | None = 1,
     ) -> Engine:
         """Load shipped models by genre name (or checkpoint paths) onto ``device``.
 
-        ``conditional``: a name/path of the multi-genre model, "auto" (``multi``
-        when installed) or None (the ``conditional`` method is then refused).
+        ``conditional``/``twophase``: a name or path of the multi-genre or the
+        two-phase model, "auto" (``multi`` or ``two-phase`` when installed) or
+        None (the ``conditional`` or ``two-phase`` method is then refused).
         """
-        from rtgen.nets.checkpoint import find_model, load_model
+        from rtgen.nets.checkpoint import load_model
 
-        if not genres and conditional in (None, "auto"):
+        if not genres and conditional in (None, "auto") and twophase in (None, "auto"):
             raise EngineError("no genres given; name at least one model, e.g. folk")
         where = str(pick_device(device))
         loaded = [load_model(name, device=where) for name in genres]
         names = [_genre_name(name, m.meta) for name, m in zip(genres, loaded, strict=True)]
-        multi = None
-        if conditional == "auto":
-            conditional = "multi" if find_model("multi") is not None else None
-        if conditional is not None:
-            multi = load_model(conditional, device=where)
-        return cls(names, loaded, settings, conditional=multi, seed=seed, threads=threads)
+        if settings is not None:  # a weight given by checkpoint path weighs that model under its genre name
+            named = dict(zip(genres, names, strict=True))
+            settings = settings.replace(weights={named.get(g, g): w for g, w in settings.weights.items()})
+        multi, fused = _optional_model(conditional, "conditional", where), _optional_model(twophase, "two-phase", where)
+        return cls(names, loaded, settings, conditional=multi, twophase=fused, seed=seed, threads=threads)
 
     @property
     def controls(self) -> Controls:
@@ -199,16 +208,17 @@ class Engine:
 
     def _derive(self, controls: Controls, auto_key: tuple[int, str] | None) -> Derived:
         conditional_genres = self.conditional_genres if self._conditional is not None else None
+        twophase_genres = self.twophase_genres if self._twophase is not None else None
         genres = self.genres if self._stepper is not None else ()
-        return derive(controls, auto_key, self.encoding, genres, conditional_genres, self.device)
+        return derive(controls, auto_key, self.encoding, genres, conditional_genres, self.device, twophase_genres)
 
     def _use(self, derived: Derived) -> None:
         self._derived = derived
         self._combine_masks()
-        if derived.genre_input is not None:
-            self._conditional.set_genre(derived.genre_input)
-        conditional = derived.controls.method == "conditional"
-        self._activate((self._conditional,) if conditional else (self._stepper,))
+        weighted = {"conditional": self._conditional, "two-phase": self._twophase}.get(derived.controls.method)
+        if weighted is not None:
+            weighted.set_genre(derived.genre_input)
+        self._activate((weighted or self._stepper,))
 
     def _follow_key(self) -> None:
         """With the scale lock on key "auto", rebuild the masks when the detected key changed."""
@@ -334,8 +344,8 @@ class Engine:
         reaches its maximum length; longer shifts are masked so no note overstays.
         """
         c, enc = derived.controls, self.encoding
-        if c.method == "conditional":
-            probs = _tempered_softmax(self._conditional.logits[0], derived.inverse_temperature)
+        if derived.genre_input is not None:  # conditional or two-phase: the one active model's distribution
+            probs = _tempered_softmax(self._active[0].logits[0], derived.inverse_temperature)
         elif derived.single >= 0:
             probs = _tempered_softmax(self._stepper.logits[derived.single], derived.inverse_temperature)
         else:
@@ -395,6 +405,21 @@ def _same_vocabulary(encoding, loaded, genre: str, first: str) -> None:
         check_same_vocabulary(encoding.to_json(), loaded.encoding.to_json())
     except EncodingError as error:
         raise EngineError(f"model {genre!r} cannot play with {first!r}: {error}") from None
+
+
+def _optional_model(name: str | None, method: str, device: str) -> LoadedModel | None:
+    """The model ``method`` plays: ``name`` (a name or path), None, or "auto" (the installed one when there is one).
+
+    Naming the installed model when none is installed is refused in one line that says what the model is.
+    """
+    from rtgen.nets.checkpoint import find_model, load_model
+
+    installed, what = MODEL_METHODS[method]
+    if name == "auto":
+        name = installed if find_model(installed) is not None else None
+    elif name == installed and find_model(installed) is None and not Path(name).exists():
+        raise EngineError(f"method {method!r} needs {what}; none is installed")
+    return load_model(name, device=device) if name is not None else None
 
 
 def _genre_name(name_or_path: str, meta: dict) -> str:

@@ -159,17 +159,26 @@ class FidelityRun:
         self._cache: dict[tuple, dict[str, float]] = {}
 
     def engine(self, method: str, genres: tuple[str, ...]):
-        """An engine stepping only the models a setting needs (a genre at weight 0 adds only time)."""
-        from rtgen.engine.warm import Engine
+        """An engine stepping only the models a setting needs (a genre at weight 0 adds only time).
 
-        key = ("conditional",) if method == "conditional" else genres
+        ``conditional`` and ``two-phase`` play one installed model fed the
+        weights (``multi``, ``two-phase``) and no genre model.
+        """
+        from rtgen.engine.derived import MODEL_METHODS
+        from rtgen.engine.warm import Engine
+        from rtgen.nets.twophase import TWO_PHASE_MODEL
+
+        key = (method,) if method in MODEL_METHODS else genres
         if key not in self.engines:
-            if method == "conditional":
-                settings = OPEN_CONTROLS.replace(weights={genres[0]: 1.0}, method="conditional")
-                self.engines[key] = Engine.from_names([], self.device, settings, conditional="multi")
+            if method in MODEL_METHODS:
+                settings = OPEN_CONTROLS.replace(weights={genres[0]: 1.0}, method=method)
+                multi, twophase = ("multi", None) if method == "conditional" else (None, TWO_PHASE_MODEL)
+                self.engines[key] = Engine.from_names([], self.device, settings, conditional=multi, twophase=twophase)
             else:
                 settings = OPEN_CONTROLS.replace(weights=dict.fromkeys(genres, 1.0))
-                self.engines[key] = Engine.from_names(list(genres), self.device, settings, conditional=None)
+                self.engines[key] = Engine.from_names(
+                    list(genres), self.device, settings, conditional=None, twophase=None
+                )
         return self.engines[key]
 
     def shares(self, method: str, weights: dict[str, float]) -> dict[str, float]:
@@ -178,10 +187,11 @@ class FidelityRun:
         With one genre weighted, mixture and product are the same distribution,
         so that setting is generated once for both.
         """
+        from rtgen.engine.derived import MODEL_METHODS
         from rtgen.engine.offline import generate_notes
 
         positive = {g: w for g, w in weights.items() if w > 0}
-        single = len(positive) == 1 and method != "conditional"
+        single = len(positive) == 1 and method not in MODEL_METHODS
         key = ("fused" if single else method, tuple(sorted(positive.items())))
         if key in self._cache:
             return self._cache[key]

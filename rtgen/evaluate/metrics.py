@@ -126,13 +126,25 @@ def music_metrics(notes) -> dict:
     }
 
 
+def onset_pitches(piece, encoding) -> np.ndarray:
+    """A piece's pitches in the order they start (a chord low to high).
+
+    Event and time-step pieces have one token per pitch, read directly; a
+    chord token holds several, so those pieces are decoded.
+    """
+    piece = np.asarray(piece, dtype=np.int64)
+    if encoding.name == "chord":
+        notes = sorted(encoding.decode(piece.tolist()), key=lambda note: (note.start, note.pitch))
+        return np.array([note.pitch for note in notes], dtype=np.int64)
+    base = encoding.note_on_id(0)
+    return piece[(piece >= base) & (piece < base + 128)] - base
+
+
 def pitch_ngrams(pieces, encoding, n: int = 8) -> np.ndarray:
     """Unique int64 keys of every n-note pitch sequence (note-ons in order) within single pieces."""
-    base = encoding.note_on_id(0)
     keys = []
     for piece in pieces:
-        piece = np.asarray(piece, dtype=np.int64)
-        on = piece[(piece >= base) & (piece < base + 128)] - base
+        on = onset_pitches(piece, encoding)
         if len(on) < n:
             continue
         key = np.zeros(len(on) - n + 1, dtype=np.int64)

@@ -302,12 +302,14 @@ class Player:
         self.log(f"call of {len(phrase.notes)} notes; answering {bars} bars from beat {start:g}")
 
     def _voice(self, start_beat: float, end_beat: float | None) -> Voice:
+        # A VAE's variation sits on the call's bar grid (rtgen.engine.variation): its leading rest is kept.
+        keeps_phase = getattr(self.engine, "keeps_bar_phase", False)
         return Voice(
             self.engine.encoding,
             start_beat,
             end_beat,
             channel=self.config.out_channel,
-            compress_beats=float(self.config.beats_per_bar),
+            compress_beats=0.0 if keeps_phase else float(self.config.beats_per_bar),
         )
 
     def _next_boundary(self, now: float, unit_beats: int) -> float:

@@ -32,15 +32,17 @@ ARCHITECTURES: dict[str, Architecture] = {
             "lstm3x512",
             "genre-specific",
             {"hidden_sizes": (512, 512, 512), "layer_norm": True, "dropout": 0.3, "dense_sizes": (256,)},
-            {"seq_len": 100, "batch_size": 64, "lr": 0.001},
-            "LayerNorm on each LSTM output stands in for the paper's batch norm: it steps one token at a time",
+            {"seq_len": 100, "batch_size": 64, "lr": 0.001, "encoding": "chord"},
+            "LayerNorm on each LSTM output stands in for the paper's batch norm: it steps one token at a time; "
+            "the paper's notes-and-chords tokens (rtgen.data.chords), with each onset's length folded in",
         ),
         Architecture(
             "lstm-256-512-256",
             "one-composer",
             {"hidden_sizes": (256, 512, 256), "dropout": 0.5, "dense_sizes": (256,)},
-            {"seq_len": 75, "batch_size": 256, "lr": 0.001},
-            "batch 256, the paper's choice for speed; loss.png shows where validation turns (early stopping)",
+            {"seq_len": 75, "batch_size": 256, "lr": 0.001, "encoding": "chord"},
+            "batch 256, the paper's choice for speed; loss.png shows where validation turns (early stopping); "
+            "the paper's notes-and-chords tokens (rtgen.data.chords), with each onset's length folded in",
         ),
         Architecture(
             "bigru-attention",
@@ -70,6 +72,31 @@ ARCHITECTURES: dict[str, Architecture] = {
             {"family": "bilstm2", "hidden_sizes": (256, 256), "dropout": 0.3, "window": 64},
             {"seq_len": 64, "batch_size": 100, "lr": 0.001, "valid_max_tokens": 20_000},
         ),
+        Architecture(
+            "two-phase",
+            "fusion",
+            {"family": "two-phase", "hidden_sizes": (256, 512), "dense_sizes": (128, 256), "genre_count": 4},
+            {"seq_len": 100, "batch_size": 32, "lr": 0.001, "valid_max_tokens": 20_000},
+            "phase 2 reads the genre RNNs' weighted next-token distributions, not sampled melodies, so it steps "
+            "live; batch 32 in both phases (paper: 10 for the LSTM); genre_count is set by --genres; "
+            "how the weights learn to steer: rtgen.train.twophase",
+        ),
+        Architecture(
+            "vae",
+            "ESAC, model 2",
+            {},
+            {
+                "encoding": "timestep",
+                "lr": 0.005,
+                "lr_factor": 0.1,
+                "batch_size": 128,
+                "epochs": 30,
+                "patience_epochs": 10,
+            },
+            "a phrase VAE (rtgen.nets.vae), shaped by the [vae] table: 2-bar time-step phrases as one-hot grids, "
+            "fc 512-256, latent 32, beta 1 (the paper gives no sizes); lr 0.005 x0.1 every 10 epochs as the paper; "
+            "it answers a call with a variation rather than stepping tokens",
+        ),
     )
 }
 
@@ -90,7 +117,11 @@ def arch_name(meta: dict) -> str:
 
 
 def build_model(config: NetConfig) -> nn.Module:
-    """The untrained module for ``config``: ``RecurrentLM`` or one of the window models."""
+    """The untrained module for ``config``: ``RecurrentLM``, one of the window models or ``TwoPhaseLM``."""
+    if config.family == "two-phase":
+        from rtgen.nets.twophase import TwoPhaseLM
+
+        return TwoPhaseLM(config)
     if config.windowed:
         from rtgen.nets.windowed import WINDOW_MODELS
 

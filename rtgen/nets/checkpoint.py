@@ -18,11 +18,12 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rtgen import __version__
 from rtgen.config import ConfigError, from_dict, to_dict
-from rtgen.encoding import Encoding, EncodingError, check_same_vocabulary, encoding_from_json
+from rtgen.data.vocabulary import encoding_from_json
+from rtgen.encoding import Encoding, EncodingError, check_same_vocabulary
 from rtgen.errors import RtgenError
 from rtgen.paths import models_dirs, shipped_models_dir
 
@@ -38,7 +39,7 @@ class CheckpointError(RtgenError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: Any  # RecurrentLM or a window model (rtgen.nets.architectures), in eval mode on the requested device
+    model: Any  # RecurrentLM, a window model (rtgen.nets.architectures) or a PhraseVAE, in eval mode on the device
     encoding: Encoding
     meta: dict
 
@@ -135,11 +136,18 @@ def read_meta(weights: Path) -> dict:
     return meta
 
 
-def load_model(path_or_name: str | Path, device: str = "cpu", expect_encoding: Encoding | None = None) -> LoadedModel:
+def load_model(
+    path_or_name: str | Path,
+    device: str = "cpu",
+    expect_encoding: Encoding | None = None,
+    kind: Literal["token", "vae"] | None = "token",
+) -> LoadedModel:
     """Rebuild a model from a checkpoint folder, weights file or shipped genre name.
 
-    Refuses pickles, truncated files, and (with ``expect_encoding``) a model
-    trained on another vocabulary, each with a one-line ``CheckpointError``.
+    Refuses pickles, truncated files, (with ``expect_encoding``) a model
+    trained on another vocabulary, and a model of another ``kind`` than asked
+    (``"token"``: a next-token model the engine steps; ``"vae"``: a phrase VAE,
+    ``rtgen.nets.vae``; None: either), each with a one-line ``CheckpointError``.
     """
     import torch
     from safetensors import SafetensorError
@@ -147,15 +155,20 @@ def load_model(path_or_name: str | Path, device: str = "cpu", expect_encoding: E
 
     from rtgen.nets.architectures import build_model
     from rtgen.nets.config import NetConfig
+    from rtgen.nets.vae import VAE_FAMILY, PhraseVAE, VaeConfig
 
     weights = resolve(path_or_name)
     _check_safetensors(weights)
     meta = read_meta(weights)
+    is_vae = isinstance(meta["config"], dict) and meta["config"].get("family") == VAE_FAMILY
+    if kind is not None and is_vae != (kind == "vae"):
+        found, wanted = ("a phrase VAE", "a next-token model") if is_vae else ("a next-token model", "a phrase VAE")
+        raise CheckpointError(f"{weights.parent}: {found}, where {wanted} is needed")
     try:
         encoding = encoding_from_json(meta["encoding"])
         if expect_encoding is not None:
             check_same_vocabulary(expect_encoding.to_json(), meta["encoding"])
-        config = from_dict(NetConfig, meta["config"], f"{weights.parent / META} config")
+        config = from_dict(VaeConfig if is_vae else NetConfig, meta["config"], f"{weights.parent / META} config")
     except (EncodingError, ConfigError) as error:
         raise CheckpointError(f"{weights.parent}: {error}") from None
     if config.vocab_size != len(encoding):
@@ -166,7 +179,7 @@ def load_model(path_or_name: str | Path, device: str = "cpu", expect_encoding: E
         state = load_file(str(weights), device="cpu")
     except SafetensorError as error:
         raise CheckpointError(f"{weights}: cannot read weights ({error})") from None
-    model = build_model(config)
+    model = PhraseVAE(config) if is_vae else build_model(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -211,7 +224,7 @@ def find_model(name: str) -> Path | None:
 def check_model(folder: Path) -> str | None:
     """Why the checkpoint in ``folder`` cannot be used (one line), or None when it loads and its shapes fit."""
     try:
-        load_model(folder)
+        load_model(folder, kind=None)
     except CheckpointError as error:
         return str(error)
     return None

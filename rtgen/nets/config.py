@@ -4,8 +4,9 @@
 ``rnn`` is the stepping recurrent model the shipped genre models use; the
 window families (the ESAC paper's bidirectional and attention models) read
 the last ``window`` tokens and predict the next, recomputing over that window
-at every live step. Checkpoints written before ``family`` existed read as
-``rnn`` with no dense layers.
+at every live step; ``two-phase`` is the fusion paper's genre RNNs and
+fusion LSTM (``rtgen.nets.twophase``). Checkpoints written before ``family``
+existed read as ``rnn`` with no dense layers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import Tensor
 from rtgen.errors import RtgenError
 
 WINDOW_FAMILIES = ("bigru-attention", "bilstm-conv-mha", "bilstm2")
-FAMILIES = ("rnn", *WINDOW_FAMILIES)
+FAMILIES = ("rnn", *WINDOW_FAMILIES, "two-phase")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class NetConfig:
             raise ValueError(f"{self.family} needs window >= 2, layers of one size and no genre conditioning")
         if not windowed and self.window:
             raise ValueError("window is for the window families; an rnn carries its whole past")
+        two_phase_sizes = len(self.hidden_sizes) == len(self.dense_sizes) == 2
+        if self.family == "two-phase" and (not two_phase_sizes or self.genre_count < 1):
+            raise ValueError("two-phase needs hidden and dense sizes (genre RNN, fusion LSTM) and genre_count >= 1")
 
     @property
     def windowed(self) -> bool:

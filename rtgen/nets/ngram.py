@@ -94,18 +94,24 @@ class KneserNey:
         return np.concatenate([pad, np.asarray(stream, dtype=np.int64)])
 
     def fit(self, streams: Sequence[np.ndarray]) -> KneserNey:
-        """Count every order on ``streams`` (each padded on the left with ``pad_id``)."""
+        """Count every order on ``streams`` (each padded on the left with ``pad_id``).
+
+        Continuation counts are kept for the orders below the top only (the top
+        order interpolates raw counts), so no key is longer than ``max_order``
+        tokens and every key fits the 64-bit range the constructor checked.
+        """
         padded = [self._padded(s) for s in streams]
         unique = []
-        for order in range(1, self.max_order + 2):
+        for order in range(1, self.max_order + 1):
             parts = [_ngram_keys(s, order, self.vocab) for s in padded if len(s) >= order]
             keys, counts = np.unique(np.concatenate(parts) if parts else np.zeros(0, np.int64), return_counts=True)
             unique.append((keys, counts))
         for order in range(1, self.max_order + 1):
             self.raw.append(_Table.build(*unique[order - 1], self.vocab))
-            longer = unique[order][0] % (self.vocab**order)  # drop the first token of each (order+1)-gram
-            keys, counts = np.unique(longer, return_counts=True)
-            self.continuation.append(_Table.build(keys, counts, self.vocab))
+            if order < self.max_order:
+                longer = unique[order][0] % (self.vocab**order)  # drop the first token of each (order+1)-gram
+                keys, counts = np.unique(longer, return_counts=True)
+                self.continuation.append(_Table.build(keys, counts, self.vocab))
         return self
 
     def _level(self, table: _Table, contexts: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -134,7 +140,7 @@ class KneserNey:
         for k in range(1, width + 1):
             contexts.append(contexts[-1] + history[:, width - k] * self.vocab ** (k - 1))
         result = {1: self._unigram(self.raw[0], rows)}
-        lower = self._unigram(self.continuation[0], rows)
+        lower = self._unigram(self.continuation[0], rows) if self.continuation else result[1]
         for order in range(2, self.max_order + 1):
             result[order] = self._level(self.raw[order - 1], contexts[order - 1], lower)
             if order < self.max_order:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from rtgen.errors import RtgenError
 from rtgen.nets.config import NetConfig
+from rtgen.nets.vae import VaeConfig
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,10 @@ class TrainConfig:
     arch: str = ""  # a seed paper's network by name (rtgen.nets.architectures); "": the [net] table alone
     corpus: CorpusSpec = CorpusSpec()
     genres: dict[str, CorpusSpec] = field(default_factory=dict)  # non-empty: ONE conditional model over these
-    encoding: str = "event"  # "event" or "timestep"
+    encoding: str = "event"  # "event", "timestep" or "chord" (its vocabulary counted on the training pieces)
     data_file: str | None = None  # prepared streams (.npz from `rtgen train --prepare`) instead of the corpora
     net: NetConfig = NetConfig()  # vocab_size and genre_count are set from the data
+    vae: VaeConfig = VaeConfig()  # arch "vae" only (a [vae] table): the phrase VAE's shape; vocab_size from data
     seq_len: int = 128  # tokens per training window
     batch_size: int = 64  # windows per batch (per rank under torchrun)
     lr: float = 2e-3  # Adam learning rate at the start

@@ -95,7 +95,7 @@ def save_prepared(path: str | Path, encoding, data: Sequence[GenreData]) -> Path
 
 def load_prepared(path: str | Path, genres: Sequence[str]):
     """(encoding, [GenreData]) for ``genres``, in that order, from ``save_prepared``'s file (which may hold more)."""
-    from rtgen.encoding import encoding_from_json
+    from rtgen.data.vocabulary import encoding_from_json
 
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -237,16 +237,25 @@ def score_windows(
 
 
 def load_data(config: TrainConfig, progress: bool = True):
-    """(encoding, [GenreData]) for every corpus of the run, via the shared corpus cache or ``data_file``."""
-    from rtgen.encoding import check_same_vocabulary, make_encoding
+    """(encoding, [GenreData]) for every corpus of the run, via the shared corpus cache or ``data_file``.
+
+    A chord encoding gets one vocabulary, counted on the training pieces of every corpus of the run.
+    """
+    from rtgen.data.vocabulary import fit_vocabulary, is_fitted, make_encoding
+    from rtgen.encoding import check_same_vocabulary
 
     encoding = make_encoding(config.encoding)
     if config.data_file:
         found, data = load_prepared(config.data_file, list(config.corpora))
-        check_same_vocabulary(encoding.to_json(), found.to_json())
-        return encoding, data
-    from rtgen.data.corpus import load_tokens
+        if is_fitted(encoding) or found.name != encoding.name:  # a prepared chord file brings its vocabulary
+            check_same_vocabulary(encoding.to_json(), found.to_json())
+        return found, data
+    from rtgen.data.corpus import load_notes, load_tokens
 
+    if not is_fitted(encoding):
+        notes = [load_notes(s.source, parts=s.parts, limit=s.limit, progress=progress) for s in config.corpora.values()]
+        split = {"transpose": config.transpose, "valid_fraction": config.valid_fraction, "seed": config.seed}
+        encoding = fit_vocabulary(encoding, notes, **split)
     data = []
     for name, spec in config.corpora.items():
         corpus = load_tokens(

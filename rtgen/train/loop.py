@@ -254,8 +254,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, data
     """Run (or resume) training; returns the checkpoint folder holding the best model.
 
     ``data`` is ``(encoding, [GenreData])`` to train on given streams instead of
-    loading ``config``'s corpora (tests, notebooks).
+    loading ``config``'s corpora (tests, notebooks). ``--arch two-phase`` trains
+    its genre RNNs and then its fusion LSTM (``rtgen.train.twophase``); ``--arch
+    vae`` learns whole phrases, not next tokens (``rtgen.train.phrases``).
     """
+    if config.arch == "vae":
+        from rtgen.train.phrases import train_phrases
+
+        return train_phrases(config, pick_device(config.device), resume=resume, progress=progress, data=data)
+    if config.net.family == "two-phase":
+        from rtgen.train.twophase import train_two_phase
+
+        return train_two_phase(config, pick_device(config.device), resume=resume, progress=progress, data=data)
     trainer = Trainer(config, resume=resume, progress=progress, data=data)
     try:
         return trainer.run()
