@@ -22,14 +22,14 @@ from rtgen.train.loop import train
 VOCAB = 40
 
 
-def small(name: str, seed: int = 0, **changes) -> torch.nn.Module:
+def small(name: str, seed: int = 0, vocab: int = VOCAB, **changes) -> torch.nn.Module:
     """The architecture at a test size: its family and layer count, narrow layers and a short window."""
     net = dict(architecture(name).net)
     layers = len(net.pop("hidden_sizes"))
     net.update(hidden_sizes=(16,) * layers, dense_sizes=(12,) * len(net.get("dense_sizes", ())), heads=4)
     net["window"] = 6 if net.get("window") else 0
     torch.manual_seed(seed)
-    config = NetConfig(vocab_size=VOCAB, embedding_dim=8, **{**net, **changes})
+    config = NetConfig(vocab_size=vocab, embedding_dim=8, **{**net, **changes})
     return build_model(config).eval()
 
 
@@ -123,3 +123,39 @@ def test_train_arch_flag_builds_the_papers_network(tmp_path, monkeypatch, capsys
     assert config.seq_len == 75 and config.net.dropout == 0.4
     assert main(["train", "--arch", "gpt"]) == 2
     assert "unknown architecture 'gpt'" in capsys.readouterr().err
+
+
+def test_a_run_from_a_toml_with_its_own_window_resumes_from_that_toml(tmp_path, monkeypatch, capsys):
+    from rtgen.train.data import save_prepared
+    from rtgen.train.loop import Trainer
+
+    data = save_prepared(tmp_path / "toy.npz", ENCODING, [toy_genre("toy")])
+    toml = tmp_path / "bigru.toml"
+    toml.write_text(
+        f'genre = "toy"\narch = "bigru-attention"\ndata_file = "{data}"\nseq_len = 6\nbatch_size = 8\n'
+        'steps_per_epoch = 4\nthreads = 1\ndevice = "cpu"\n'
+        "[net]\nhidden_sizes = [8, 8]\ndense_sizes = [8]\nwindow = 6\n"  # a window of its own: not the arch's 64
+    )
+    start = ["train", "--config", str(toml), "--out", str(tmp_path / "run"), "--no-progress"]
+    monkeypatch.setattr(Trainer, "_finish", lambda self, reason, seconds: None)  # as if killed after epoch 1
+    assert main([*start, "--epochs", "1"]) == 0
+    monkeypatch.undo()
+    assert main([*start, "--resume", "--epochs", "2"]) == 0, capsys.readouterr().err
+    assert [h["epoch"] for h in load_model(tmp_path / "run").meta["history"]] == [1, 2]
+
+
+def test_the_default_genres_share_the_shipped_models_vocabulary(tmp_path, monkeypatch):
+    """With RTGEN_MODELS full of zoo runs, a plain `rtgen run` keeps what can fuse with the shipped models."""
+    from rtgen.daemon.wiring import shipped_genres
+    from rtgen.encoding import TimeStepEncoding
+    from rtgen.nets.checkpoint import save_checkpoint
+
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    event, steps = ENCODING, TimeStepEncoding()
+    for folder, name, encoding in [(shipped, "folk", event), (user, "bilstm2-folk", event), (user, "ts", steps)]:
+        save_checkpoint(folder / name, small("lstm3x512", vocab=len(encoding)), encoding, {"genre": name})
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(shipped))
+    monkeypatch.setenv("RTGEN_MODELS", str(user))
+    assert shipped_genres() == ["bilstm2-folk", "folk"]
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "none"))
+    assert shipped_genres() == ["bilstm2-folk"]  # no shipped models: the first model's vocabulary

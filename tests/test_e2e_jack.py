@@ -277,3 +277,45 @@ def test_a_window_model_plays_fused_with_a_shipped_one(jack_server, jack_client,
     assert jack_client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=2), unpaired_notes(
         jack_client.received
     )
+
+
+@pytest.fixture(scope="module")
+def other_kinds(tmp_path_factory):
+    """Tiny checkpoints of the other token kinds, trained on twelve MIDI tunes: chords, time steps, a phrase VAE."""
+    from test_corpus import tune
+
+    from rtgen.config import from_dict
+    from rtgen.train.config import TrainConfig, with_architecture
+    from rtgen.train.loop import train
+
+    root = tmp_path_factory.mktemp("kinds")
+    (root / "tunes").mkdir()
+    for i in range(12):
+        tune(root / "tunes" / f"t{i:02}.mid", shift=i)
+    common = {"corpus": {"source": str(root / "tunes")}, "steps_per_epoch": 5, "epochs": 1, "batch_size": 8}
+    common |= {"transpose": False, "valid_fraction": 0.25, "threads": 1, "device": "cpu"}
+    runs = {
+        "kind-chord": ("lstm-256-512-256", {"net": {"hidden_sizes": [16, 16, 16], "dense_sizes": [8]}}),
+        "kind-timestep": (None, {"encoding": "timestep", "net": {"embedding_dim": 8, "hidden_sizes": [16]}}),
+        "kind-vae": ("vae", {"vae": {"hidden_sizes": [32, 16], "latent_dim": 4}}),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RTGEN_CACHE_DIR", str(root / "cache"))
+        for name, (arch, settings) in runs.items():
+            table = {**common, **settings, "genre": name, "out_dir": str(root / "models" / name)}
+            train(from_dict(TrainConfig, with_architecture(table, arch), name), progress=False)
+    return root / "models"
+
+
+@pytest.mark.parametrize("name", ["kind-chord", "kind-timestep", "kind-vae"])
+def test_chord_time_step_and_vae_models_play_live(name, other_kinds, jack_server, jack_client, tmp_path, monkeypatch):
+    monkeypatch.setenv("RTGEN_MODELS", str(other_kinds))
+    rtgen = Rtgen(tmp_path, "--mode", "solo", "--tempo", "150", "--genres", f"{name}=1")
+    try:
+        jack_client.listen_to("rtgen out")
+        assert jack_client.wait_for(lambda got: len(note_ons(got)) >= 8, timeout_s=15), rtgen.text()
+    finally:
+        assert rtgen.terminate() == 0, rtgen.text()
+    assert jack_client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=2), unpaired_notes(
+        jack_client.received
+    )

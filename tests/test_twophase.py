@@ -163,6 +163,20 @@ def test_engine_plays_the_two_phase_method_from_its_model(models_with_two_phase)
         without.set_controls(method="two-phase")
 
 
+def test_a_genre_model_on_another_vocabulary_plays_without_the_installed_event_models(models_with_two_phase) -> None:
+    from rtgen.encoding import TimeStepEncoding
+    from rtgen.nets.recurrent import RecurrentLM
+
+    steps = TimeStepEncoding()
+    model = RecurrentLM(NetConfig(vocab_size=len(steps), embedding_dim=8, hidden_sizes=(12,)))
+    save_checkpoint(models_with_two_phase / "reels", model.eval(), steps, {"genre": "reels"})
+    engine = Engine.from_names(["reels"], "cpu", seed=0)  # "auto" passes over multi and two-phase (event tokens)
+    assert engine.conditional_genres == () and engine.twophase_genres == ()
+    assert 0 <= engine.step() < len(steps)
+    with pytest.raises(EngineError, match="model 'two-phase' cannot play with 'reels': encoding differs"):
+        Engine.from_names(["reels"], "cpu", conditional=None, twophase=TWO_PHASE_MODEL)  # named: still refused
+
+
 def _generate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     generate_cmd.register(parser.add_subparsers())

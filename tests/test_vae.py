@@ -264,6 +264,23 @@ def test_the_daemon_plays_a_chosen_vae_alone_and_never_picks_one_by_default(trai
     assert shipped_genres() == ["lm"]
 
 
+def test_rtgen_eval_of_every_installed_model_passes_over_a_vae(trained, tmp_path, monkeypatch):
+    from rtgen.evaluate import metrics
+
+    vae_folder, _ = trained
+    models = tmp_path / "models"
+    save_checkpoint(
+        models / "lm", RecurrentLM(NetConfig(vocab_size=len(ENC), embedding_dim=4, hidden_sizes=(8,))), ENC, {}
+    )
+    save_checkpoint(models / "phrases", load_model(vae_folder, kind="vae").model, ENC, {"genre": "phrases"})
+    monkeypatch.setenv("RTGEN_MODELS", str(models))
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "none"))
+    scored = []
+    monkeypatch.setattr(metrics, "evaluate_model", lambda name, *rest: scored.append(name) or (False, {}))
+    metrics.evaluate_models()
+    assert scored == ["lm"]  # a VAE predicts no next token; its figures are in `rtgen eval zoo`
+
+
 def test_the_zoo_gives_a_vae_its_own_row(trained):
     from rtgen.evaluate.zoo import ZooConfig, format_table, run_zoo
 
@@ -273,3 +290,14 @@ def test_the_zoo_gives_a_vae_its_own_row(trained):
     assert row["arch"] == "vae" and row["model_ce"] == meta["valid_bce"] and row["accuracy"] == meta["valid_accuracy"]
     assert 0 < row["step_p50_ms"] <= row["step_p99_ms"] and row["ngram_ce"] is None
     assert "| vae | " in format_table([row]) and "reconstruction BCE" in format_table([row])
+    assert "- (-) / - / -" in format_table([row])  # no n-gram order for a vae
+
+
+def test_bench_step_times_the_vae_by_its_variation_engine(monkeypatch):
+    from rtgen.bench import step
+
+    assert len(step.time_variation_steps(40)) == 40  # a random VAE steps behind the engine's interface
+    monkeypatch.setattr(step, "time_variation_steps", lambda steps, device: [0.002] * steps)
+    shipped, vae = step.arch_rows(["vae"], 20)
+    assert vae["arch"] == "vae" and vae["p50_ms"] == vae["p99_ms"] == 2.0  # not a default RNN timed under its name
+    assert shipped["arch"].startswith("shipped")

@@ -67,3 +67,21 @@ def test_the_command_prints_json_rows_and_says_how_to_train_when_there_is_nothin
     monkeypatch.chdir(trained[0].parent)
     assert main(["eval", "zoo", "--no-shipped"]) == 2
     assert "rtgen train --config models/configs/zoo/NAME.toml" in capsys.readouterr().err
+
+
+def test_a_genre_conditioned_row_names_the_corpus_of_the_genre_it_is_scored_on():
+    from rtgen.evaluate.zoo import describe
+
+    train = {
+        "arch": "two-phase",
+        "corpus": {"source": "essenFolksong"},  # the unused default of a --genres run
+        "genres": {"reels": {"source": "ryansMammoth"}, "hymns": {"source": "bach"}},
+    }
+    assert describe({"train": train, "genres": ["reels", "hymns"]})["corpus"] == "ryansMammoth"
+    assert describe({"train": {"corpus": {"source": "bach"}}})["corpus"] == "bach"
+
+
+def test_eval_usage_lists_every_evaluation_it_takes(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    assert "{fidelity,classifier,follow,music,zoo,fiddle} ..." in capsys.readouterr().out

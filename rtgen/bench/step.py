@@ -33,8 +33,13 @@ def bench_models(count: int, device: str, net_config=None) -> list:
     from rtgen.nets.checkpoint import LoadedModel, installed_models, load_model
     from rtgen.nets.config import NetConfig
     from rtgen.nets.recurrent import RecurrentLM
+    from rtgen.nets.vae import is_vae_meta
 
-    shipped = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    shipped = [
+        name
+        for name, meta in installed_models()
+        if not meta.get("config", {}).get("genre_count") and not is_vae_meta(meta)
+    ]
     if len(shipped) >= count:
         return [load_model(name, device=device) for name in shipped[:count]]
     encoding = EventEncoding()
@@ -100,11 +105,38 @@ def time_windowed_steps(models: Sequence, steps: int) -> list[float]:
     return timings
 
 
+def time_variation_steps(steps: int, device: str = "cpu") -> list[float]:
+    """Seconds per ``VariationEngine.step`` of a random phrase VAE (default shape, time-step vocabulary).
+
+    Most steps hand out a token already decoded; one in ``phrase_steps`` decodes the next variation, so the p99
+    is the decode the engine thread pays once a phrase.
+    """
+    import torch
+
+    from rtgen.encoding import TimeStepEncoding
+    from rtgen.engine.variation import PhraseModel, VariationEngine
+    from rtgen.nets.checkpoint import LoadedModel
+    from rtgen.nets.vae import PhraseVAE, VaeConfig
+
+    encoding = TimeStepEncoding()
+    torch.manual_seed(0)
+    model = PhraseVAE(VaeConfig(vocab_size=len(encoding))).to(device).eval()
+    engine = VariationEngine("vae", PhraseModel(LoadedModel(model, encoding, {})), seed=0)
+    engine.prime([])
+    timings = []
+    for _ in range(steps):
+        tick = time.perf_counter()
+        engine.step()
+        timings.append(time.perf_counter() - tick)
+    return timings
+
+
 def arch_rows(names: Sequence[str], steps: int, device: str = "cpu") -> list[dict]:
     """One row per named architecture (random weights, event vocabulary): one model's ``Engine.step`` p50/p99.
 
     The first row is the shipped network (``rnn``, 2 x 256) timed in the same
     run, the baseline each ``ratio`` (p50 over the baseline's p50) is taken against.
+    The phrase VAE has no token step; its row times ``time_variation_steps``.
     """
     import torch
 
@@ -112,16 +144,22 @@ def arch_rows(names: Sequence[str], steps: int, device: str = "cpu") -> list[dic
     from rtgen.nets.architectures import architecture, build_model
     from rtgen.nets.checkpoint import LoadedModel
     from rtgen.nets.config import NetConfig
+    from rtgen.nets.vae import VAE_FAMILY
 
     encoding = EventEncoding()
     configs = {"shipped (rnn 2 x 256)": NetConfig(vocab_size=len(encoding), embedding_dim=64, hidden_sizes=(256, 256))}
     for name in names:
-        configs[name] = NetConfig(vocab_size=len(encoding), embedding_dim=64, **architecture(name).net)
+        net = architecture(name).net
+        configs[name] = None if name == VAE_FAMILY else NetConfig(vocab_size=len(encoding), embedding_dim=64, **net)
     rows = []
     for name, config in configs.items():
-        torch.manual_seed(0)
-        model = LoadedModel(build_model(config).to(device).eval(), encoding, {"genre": name})
-        p50, p99 = percentiles(time_fused_steps([model], steps))
+        if config is None:
+            seconds = time_variation_steps(steps, device)
+        else:
+            torch.manual_seed(0)
+            model = LoadedModel(build_model(config).to(device).eval(), encoding, {"genre": name})
+            seconds = time_fused_steps([model], steps)
+        p50, p99 = percentiles(seconds)
         rows.append({"arch": name, "device": device, "steps": steps, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3)})
     for row in rows:
         row["ratio"] = round(row["p50_ms"] / rows[0]["p50_ms"], 1)

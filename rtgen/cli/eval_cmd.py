@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 
 def register_fidelity(parser) -> None:
     """``rtgen eval fidelity`` and ``rtgen eval classifier``: fidelity of fused output (rtgen.evaluate.fidelity)."""
-    evals = parser.add_subparsers(title="genre fidelity", metavar="{fidelity,classifier}")
+    evals = parser.add_subparsers(title="more evaluations")
     fidelity = evals.add_parser(
         "fidelity",
         help="generate pieces per weight setting and report each genre's classified share, per fusion method",

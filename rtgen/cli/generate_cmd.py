@@ -53,7 +53,7 @@ def build_preset(args: argparse.Namespace):
     from rtgen.engine.controls import parse_weights
     from rtgen.live.clock import check_tempo
     from rtgen.nets.checkpoint import installed_models
-    from rtgen.nets.vae import VAE_FAMILY
+    from rtgen.nets.vae import is_vae_meta
 
     preset = load_preset(args.preset) if args.preset else Preset(name="generate")
     changes = {
@@ -69,7 +69,7 @@ def build_preset(args: argparse.Namespace):
         genres = [
             name
             for name, meta in installed_models()
-            if not meta.get("config", {}).get("genre_count") and meta.get("config", {}).get("family") != VAE_FAMILY
+            if not meta.get("config", {}).get("genre_count") and not is_vae_meta(meta)
         ]
         if not genres:
             raise RtgenError("no genre models installed; train one (rtgen train) or pass --genres with model paths")

@@ -130,10 +130,10 @@ def resumed_config(args):
     """
     from pathlib import Path
 
-    from rtgen.config import from_dict, load, read_toml
+    from rtgen.config import from_dict, read_toml
     from rtgen.errors import RtgenError
     from rtgen.nets.checkpoint import TRAIN_STATE, WEIGHTS, read_meta
-    from rtgen.train.config import TrainConfig, replace
+    from rtgen.train.config import TrainConfig, replace, with_architecture
 
     if not args.out:
         raise RtgenError("--resume needs --out DIR: the folder of the run to continue")
@@ -143,8 +143,9 @@ def resumed_config(args):
     saved = from_dict(TrainConfig, read_meta(out / WEIGHTS)["train"], f"{out / 'meta.json'} train")
     flags, in_file = flag_values(args), {}
     if args.config:  # the settings the file names, as parsed (so defaults and int/float agree with the saved run)
-        parsed = load(TrainConfig, args.config)
-        in_file = {key: _setting(parsed, key) for key in _flattened(read_toml(args.config))}
+        table = read_toml(args.config)  # parsed over its architecture's settings, as the run that it started was
+        parsed = from_dict(TrainConfig, with_architecture(table, args.arch), args.config)
+        in_file = {key: _setting(parsed, key) for key in _flattened(table)}
     asked = {**in_file, **flags}
     for key, value in asked.items():
         was = _setting(saved, key)

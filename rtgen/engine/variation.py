@@ -34,7 +34,7 @@ from rtgen.encoding import Note, TimeStepEncoding, quantise
 from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import CheckpointError, LoadedModel, read_meta, resolve
-from rtgen.nets.vae import VAE_FAMILY
+from rtgen.nets.vae import is_vae_meta
 
 
 def is_vae(name_or_path: str | Path) -> bool:
@@ -43,7 +43,7 @@ def is_vae(name_or_path: str | Path) -> bool:
         meta = read_meta(resolve(name_or_path))
     except CheckpointError:
         return False
-    return isinstance(meta["config"], dict) and meta["config"].get("family") == VAE_FAMILY
+    return is_vae_meta(meta)
 
 
 class PhraseModel:

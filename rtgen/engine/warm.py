@@ -158,8 +158,8 @@ class Engine:
         """Load shipped models by genre name (or checkpoint paths) onto ``device``.
 
         ``conditional``/``twophase``: a name or path of the multi-genre or the
-        two-phase model, "auto" (``multi`` or ``two-phase`` when installed) or
-        None (the ``conditional`` or ``two-phase`` method is then refused).
+        two-phase model, "auto" (``multi`` or ``two-phase`` when installed and on
+        the genre models' vocabulary) or None (that method is then refused).
         """
         from rtgen.nets.checkpoint import load_model
 
@@ -171,7 +171,9 @@ class Engine:
         if settings is not None:  # a weight given by checkpoint path weighs that model under its genre name
             named = dict(zip(genres, names, strict=True))
             settings = settings.replace(weights={named.get(g, g): w for g, w in settings.weights.items()})
-        multi, fused = _optional_model(conditional, "conditional", where), _optional_model(twophase, "two-phase", where)
+        encoding = loaded[0].encoding if loaded else None
+        multi = _optional_model(conditional, "conditional", where, encoding)
+        fused = _optional_model(twophase, "two-phase", where, encoding)
         return cls(names, loaded, settings, conditional=multi, twophase=fused, seed=seed, threads=threads)
 
     @property
@@ -407,16 +409,23 @@ def _same_vocabulary(encoding, loaded, genre: str, first: str) -> None:
         raise EngineError(f"model {genre!r} cannot play with {first!r}: {error}") from None
 
 
-def _optional_model(name: str | None, method: str, device: str) -> LoadedModel | None:
+def _optional_model(name: str | None, method: str, device: str, encoding=None) -> LoadedModel | None:
     """The model ``method`` plays: ``name`` (a name or path), None, or "auto" (the installed one when there is one).
 
+    "auto" passes over an installed model on another vocabulary than ``encoding`` (the genre models'), so a
+    time-step or chord genre model still plays when the shipped event-vocabulary ``multi`` is installed.
     Naming the installed model when none is installed is refused in one line that says what the model is.
     """
-    from rtgen.nets.checkpoint import find_model, load_model
+    from rtgen.nets.checkpoint import find_model, load_model, read_meta, resolve
 
     installed, what = MODEL_METHODS[method]
     if name == "auto":
         name = installed if find_model(installed) is not None else None
+        try:
+            if name is not None and encoding is not None:
+                check_same_vocabulary(encoding.to_json(), read_meta(resolve(name))["encoding"])
+        except EncodingError:
+            name = None
     elif name == installed and find_model(installed) is None and not Path(name).exists():
         raise EngineError(f"method {method!r} needs {what}; none is installed")
     return load_model(name, device=device) if name is not None else None

@@ -228,8 +228,9 @@ def evaluate_models(
     and seconds.
     """
     from rtgen.nets.checkpoint import installed_models, read_meta, resolve, write_meta
+    from rtgen.nets.vae import is_vae_meta
 
-    chosen = names or [n for n, _ in installed_models()]
+    chosen = names or [n for n, meta in installed_models() if not is_vae_meta(meta)]  # a VAE's row: `rtgen eval zoo`
     results: dict[str, dict] = {}
     for number, name in enumerate(chosen, 1):
         say = functools.partial(_say, progress, f"eval [{number}/{len(chosen)}] {name}")

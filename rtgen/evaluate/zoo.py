@@ -52,13 +52,19 @@ def zoo_folders(root: Path = ZOO_DIR) -> list[Path]:
 
 
 def describe(meta: dict) -> dict:
-    """What a checkpoint is and what it cost, from its meta.json."""
+    """What a checkpoint is and what it cost, from its meta.json.
+
+    A genre-conditioned model (two-phase, multi) is scored with its first genre's weight alone on that genre's
+    stream (``evaluate_row``), so its corpus is that genre's, not the unused top-level ``corpus`` default.
+    """
     from rtgen.nets.architectures import arch_name
 
     train, metrics = meta.get("train", {}), meta.get("metrics", {})
+    genres = train.get("genres") or {}
+    first = (meta.get("genres") or list(genres) or [None])[0]
     return {
         "arch": arch_name(meta),
-        "corpus": (train.get("corpus") or {}).get("source", "?"),
+        "corpus": (genres.get(first) or train.get("corpus") or {}).get("source", "?"),
         "encoding": meta.get("encoding", {}).get("name", "?"),
         "parameters": meta.get("parameters"),
         "train_tokens": metrics.get("train_tokens"),
@@ -167,8 +173,8 @@ def format_table(rows: Sequence[dict]) -> str:
     for row in sorted(rows, key=lambda r: (r["corpus"], r["encoding"], r["arch"])):
         training = f"{_fmt(row['train_tokens'], ',')}, {_fmt(row['train_minutes'], '.1f')}, {row['device']}"
         ngram = (
-            f"{_fmt(row['ngram_ce'], '.3f')} ({row['ngram_order']}) / {_fmt(row['ngram_accuracy'], '.3f')} / "
-            f"{_fmt(row['ngram_f1'], '.3f')}"
+            f"{_fmt(row['ngram_ce'], '.3f')} ({_fmt(row['ngram_order'], 'd')}) / "
+            f"{_fmt(row['ngram_accuracy'], '.3f')} / {_fmt(row['ngram_f1'], '.3f')}"
         )
         copies = f"{_fmt(row['copy_rate'], '.3f')} ({_fmt(row['valid_copy_rate'], '.3f')})"
         lines.append(

@@ -155,12 +155,12 @@ def load_model(
 
     from rtgen.nets.architectures import build_model
     from rtgen.nets.config import NetConfig
-    from rtgen.nets.vae import VAE_FAMILY, PhraseVAE, VaeConfig
+    from rtgen.nets.vae import PhraseVAE, VaeConfig, is_vae_meta
 
     weights = resolve(path_or_name)
     _check_safetensors(weights)
     meta = read_meta(weights)
-    is_vae = isinstance(meta["config"], dict) and meta["config"].get("family") == VAE_FAMILY
+    is_vae = is_vae_meta(meta)
     if kind is not None and is_vae != (kind == "vae"):
         found, wanted = ("a phrase VAE", "a next-token model") if is_vae else ("a next-token model", "a phrase VAE")
         raise CheckpointError(f"{weights.parent}: {found}, where {wanted} is needed")

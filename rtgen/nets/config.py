@@ -77,3 +77,14 @@ def genre_vector(weights: Sequence[float] | Tensor, genre_count: int) -> Tensor:
         raise RtgenError(f"genre weights must be finite and non-negative, got {vector.tolist()}")
     total = float(vector.sum())
     return vector / total if total > 0 else torch.full_like(vector, 1.0 / genre_count)
+
+
+def genre_rows(genre: Sequence[float] | Tensor | None, genre_count: int, batch: int, device: torch.device) -> Tensor:
+    """Genre weights as [batch, genre_count] on ``device``: [B, G] rows as given, one [G] vector normalised
+    for every row (``genre_vector``), or uniform for None."""
+    if genre is None:
+        return torch.full((batch, genre_count), 1.0 / genre_count, device=device)
+    genre = torch.as_tensor(genre, dtype=torch.float32, device=device)
+    if genre.dim() == 1:
+        genre = genre_vector(genre.cpu(), genre_count).to(device).expand(batch, genre_count)
+    return genre

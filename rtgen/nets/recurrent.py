@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rtgen.errors import RtgenError
-from rtgen.nets.config import NetConfig, genre_vector
+from rtgen.nets.config import NetConfig, genre_rows, genre_vector
 
 HUGE_PAGE = 2 << 20  # bytes in an x86-64 transparent huge page
 State = list[tuple[Tensor, ...]]  # per layer: (h, c) for LSTM, (h,) for GRU; each [B, hidden]
@@ -74,12 +74,7 @@ class RecurrentLM(nn.Module):
             if genre is not None:
                 raise RtgenError("this model has no genre conditioning; pass genre=None")
             return None
-        if genre is None:
-            return torch.full((batch, count), 1.0 / count, device=self.device)
-        genre = torch.as_tensor(genre, dtype=torch.float32, device=self.device)
-        if genre.dim() == 1:
-            genre = genre_vector(genre.cpu(), count).to(self.device).expand(batch, count)
-        return genre
+        return genre_rows(genre, count, batch, self.device)
 
     def forward(self, tokens: Tensor, state: State | None = None, genre: Tensor | None = None) -> tuple[Tensor, State]:
         """tokens [B, T] -> (logits [B, T, V], final state); ``genre`` [B, G] or [G] weights."""

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from rtgen.nets.config import NetConfig, genre_vector
+from rtgen.nets.config import NetConfig, genre_rows
 
 TWO_PHASE_MODEL = "two-phase"  # the installed model folder the engine's ``two-phase`` method plays
 State = list[tuple[Tensor, ...]]
@@ -104,13 +104,7 @@ class TwoPhaseLM(nn.Module):
 
     def weights(self, genre: Tensor | Sequence[float] | None, batch: int) -> Tensor:
         """Genre weights as [batch, G]: per-row weights as given, one vector normalised for every row, or uniform."""
-        count = self.config.genre_count
-        if genre is None:
-            return torch.full((batch, count), 1.0 / count, device=self.device)
-        genre = torch.as_tensor(genre, dtype=torch.float32, device=self.device)
-        if genre.dim() == 1:
-            genre = genre_vector(genre.cpu(), count).to(self.device).expand(batch, count)
-        return genre
+        return genre_rows(genre, self.config.genre_count, batch, self.device)
 
     def forward(self, tokens: Tensor, state: State | None = None, genre=None) -> tuple[Tensor, State]:
         """tokens [B, T] -> (logits [B, T, V], final state)."""

@@ -127,6 +127,12 @@ def vae_loss(model: PhraseVAE, tokens: Tensor, generator: torch.Generator | None
     return bce + model.config.beta * kl, torch.stack([bce, kl]).detach()
 
 
+def is_vae_meta(meta: dict) -> bool:
+    """True for a phrase VAE's meta.json: it answers with whole phrases, so no next-token path may load it."""
+    config = meta.get("config")
+    return isinstance(config, dict) and config.get("family") == VAE_FAMILY
+
+
 def playable_tokens(probabilities: Tensor, first_playable: int) -> Tensor:
     """The likeliest token per step [B, S] among ids >= ``first_playable`` (rest, hold, pitches; not PAD/SEP)."""
     return probabilities[..., first_playable:].argmax(-1) + first_playable
