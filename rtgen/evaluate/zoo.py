@@ -166,10 +166,10 @@ def _fmt(value, spec: str) -> str:
 def format_table(rows: Sequence[dict]) -> str:
     """A Markdown table, one row per checkpoint, sorted by corpus then architecture."""
     header = (
-        "| arch | corpus | encoding | parameters | training (tokens, min, device) | valid CE | accuracy | macro F1 "
-        "| best n-gram CE (order) / accuracy / F1 | step p50 / p99 ms | in-scale | copy rate (real) |"
+        "| model | arch | corpus | encoding | parameters | training (tokens, min, device) | valid CE | accuracy "
+        "| macro F1 | best n-gram CE (order) / accuracy / F1 | step p50 / p99 ms | in-scale | copy rate (real) |"
     )
-    lines = [header, "|" + " --- |" * 12]
+    lines = [header, "|" + " --- |" * 13]
     for row in sorted(rows, key=lambda r: (r["corpus"], r["encoding"], r["arch"])):
         training = f"{_fmt(row['train_tokens'], ',')}, {_fmt(row['train_minutes'], '.1f')}, {row['device']}"
         ngram = (
@@ -178,7 +178,8 @@ def format_table(rows: Sequence[dict]) -> str:
         )
         copies = f"{_fmt(row['copy_rate'], '.3f')} ({_fmt(row['valid_copy_rate'], '.3f')})"
         lines.append(
-            f"| {row['arch']} | {row['corpus']} | {row['encoding']} | {_fmt(row['parameters'], ',')} | {training} "
+            f"| {Path(row['model']).name} | {row['arch']} "
+            f"| {row['corpus']} | {row['encoding']} | {_fmt(row['parameters'], ',')} | {training} "
             f"| {_fmt(row['model_ce'], '.3f')} | {_fmt(row['accuracy'], '.3f')} | {_fmt(row['f1'], '.3f')} "
             f"| {ngram} | {_fmt(row['step_p50_ms'], '.2f')} / {_fmt(row['step_p99_ms'], '.2f')} "
             f"| {_fmt(row['in_scale'], '.3f')} | {copies} |"
