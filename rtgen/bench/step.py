@@ -72,6 +72,11 @@ def time_fused_steps(models: Sequence, steps: int, method: str = "mixture", **co
     for _ in range(100):
         engine.step()
     freeze_gc()
+    return time_engine_steps(engine, steps)
+
+
+def time_engine_steps(engine, steps: int) -> list[float]:
+    """Seconds per ``engine.step()``, ``steps`` times."""
     timings = []
     for _ in range(steps):
         tick = time.perf_counter()
@@ -123,12 +128,7 @@ def time_variation_steps(steps: int, device: str = "cpu") -> list[float]:
     model = PhraseVAE(VaeConfig(vocab_size=len(encoding))).to(device).eval()
     engine = VariationEngine("vae", PhraseModel(LoadedModel(model, encoding, {})), seed=0)
     engine.prime([])
-    timings = []
-    for _ in range(steps):
-        tick = time.perf_counter()
-        engine.step()
-        timings.append(time.perf_counter() - tick)
-    return timings
+    return time_engine_steps(engine, steps)
 
 
 def arch_rows(names: Sequence[str], steps: int, device: str = "cpu") -> list[dict]:
