@@ -12,6 +12,8 @@ window (``rtgen.train.data.score_windows``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import Tensor, nn
 
@@ -20,7 +22,7 @@ from rtgen.nets.config import NetConfig
 from rtgen.nets.recurrent import dense_stack
 
 
-class WindowLM(nn.Module):
+class WindowLM(nn.Module, ABC):
     """Embedding -> ``features`` over the window -> dense layers -> head; subclasses define ``features``."""
 
     def __init__(self, config: NetConfig, width: int) -> None:
@@ -36,9 +38,9 @@ class WindowLM(nn.Module):
     def device(self) -> torch.device:
         return self.head.weight.device
 
+    @abstractmethod
     def features(self, x: Tensor) -> Tensor:
         """[B, T, E] embedded window -> [B, width] summary for the prediction after it."""
-        raise NotImplementedError
 
     def initial_state(self, batch: int) -> Tensor:
         """An empty window: [batch, 0] token ids."""
