@@ -240,8 +240,8 @@ def test_10000_bad_osc_packets_in_10_s_change_no_timing_and_are_counted(jack_ser
         def onsets(start: float, end: float) -> list[float]:
             return [t for t, m in note_ons(jack_client.received, start) if t < end]
 
-        def grid(times: list[float]) -> dict:
-            return jitter(onset_errors_ms(times, snap.clock_s, snap.current_beat, snap.tempo_bpm))
+        def errors(times: list[float]) -> list[float]:
+            return onset_errors_ms(times, snap.clock_s, snap.current_beat, snap.tempo_bpm)
 
         quiet_start = time.perf_counter()
         time.sleep(5.0)
@@ -252,7 +252,8 @@ def test_10000_bad_osc_packets_in_10_s_change_no_timing_and_are_counted(jack_ser
         assert watcher.wait_for(lambda s: True, timeout_s=2) and watcher.answering, "the daemon stopped answering"
         counts = dict(watcher.osc_counts)
         watcher.close()
-        quiet, abused = grid(onsets(quiet_start, abuse_start)), grid(onsets(abuse_start, abuse_end))
+        quiet_errors, abused_errors = errors(onsets(quiet_start, abuse_start)), errors(onsets(abuse_start, abuse_end))
+        quiet, abused = jitter(quiet_errors), jitter(abused_errors)
         assert rtgen.process.poll() is None, rtgen.text()
     finally:
         code = rtgen.terminate()
@@ -264,4 +265,10 @@ def test_10000_bad_osc_packets_in_10_s_change_no_timing_and_are_counted(jack_ser
     assert code == 0, rtgen.text()
     assert counts["received"] >= 9900  # with the watcher's own; UDP on loopback may drop a few when the buffer is full
     assert counts["malformed"] > 2000 and counts["refused"] > 1000
-    assert abused["notes"] >= 25 and abused["jitter_p99_ms"] <= max(1.5, quiet["jitter_p99_ms"] + 0.5), (quiet, abused)
+    # Starved output (the failure this guards against) puts many notes tens of milliseconds off the grid. On two
+    # shared cores one scheduling hiccup in 40 notes (the abuser, JACK and this process's stamping all run here)
+    # may cost a note a millisecond, so the bound is on the share of notes off by more, and on the worst.
+    bound = max(1.5, quiet["jitter_p99_ms"] + 0.5)
+    off = [e for e in abused_errors if abs(e - abused["median_error_ms"]) > bound]
+    assert abused["notes"] >= 25 and len(off) <= 0.05 * abused["notes"], (bound, off, quiet, abused)
+    assert abused["jitter_max_ms"] <= 5.0, (quiet, abused)
