@@ -85,3 +85,89 @@ def test_a_repeating_stream_forgets_its_oldest_tokens_too():
     lookback.extend(phrase * MAX_TOKENS)
     assert len(lookback.tokens) <= MAX_TOKENS and len(lookback.last_at) == len(phrase)
     assert lookback.suggest() == 10 and lookback.length == len(phrase) * MAX_TOKENS
+
+
+def test_first_bars_cuts_at_the_bar_and_drops_note_offs_of_notes_begun_before():
+    from rtgen.engine.form import first_bars
+
+    enc = EventEncoding()
+    on, off = enc.note_on_id, lambda p: enc.off_base + p
+    tokens = [off(50), on(60), *enc.shift_tokens(24), off(60), on(62), *enc.shift_tokens(48), off(62), on(64)]
+    assert first_bars(enc, tokens, 48) == [on(60), *enc.shift_tokens(24), off(60), on(62), *enc.shift_tokens(24)]
+    assert first_bars(enc, tokens[:5], 96) == [on(60), *enc.shift_tokens(24), off(60), on(62), *enc.shift_tokens(72)]
+
+
+def test_an_ending_queues_the_shift_to_the_bar_line_sep_and_the_section():
+    from rtgen.engine.form import Reprise
+
+    enc = EventEncoding()
+    lookback, reprise = Lookback(), Reprise(enc)
+    lookback.extend([enc.sep_id, enc.note_on_id(67)])  # the prime: not part of the section
+    reprise.mark(lookback.length, 0)
+    section = [enc.note_on_id(60), *enc.shift_tokens(48), enc.off_base + 60, enc.note_on_id(62)]
+    section += enc.shift_tokens(72)  # 2.5 bars in all
+    lookback.extend(section)
+    first = reprise.end(lookback, now_steps=120)
+    played = [first, *reversed(reprise.queue)]
+    assert played == [*enc.shift_tokens(24), enc.sep_id, *section, *enc.shift_tokens(24)]  # whole bars, again
+    assert reprise.start is None  # the next sampled step opens a new section
+
+
+def test_a_short_section_is_not_restated():
+    from rtgen.engine.form import Reprise
+
+    enc = EventEncoding()
+    lookback, reprise = Lookback(), Reprise(enc)
+    reprise.mark(0, 0)
+    lookback.extend([enc.note_on_id(60), *enc.shift_tokens(12)])
+    assert [reprise.end(lookback, now_steps=12), *reversed(reprise.queue)] == [*enc.shift_tokens(36), enc.sep_id]
+
+
+def test_the_shipped_folk_model_restates_a_section_where_it_ends_it():
+    """Real model, real phrase: where the stream plays SEP (the models ended the piece), its first section comes again.
+
+    The first section runs from the first generated token to the ending; after the SEP the same onsets (pitch
+    and time from the section's start) follow, from the next bar line on.
+    """
+    from fractions import Fraction
+
+    from rtgen.encoding import Note
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.warm import Engine
+
+    engine = Engine.from_names(["folk"], "cpu", Controls(weights={"folk": 1.0}, repeat=0.6))
+    enc = engine.encoding
+    phrase = [Note(Fraction(i, 2), p, Fraction(1, 2)) for i, p in enumerate((67, 69, 71, 72, 74, 72, 71, 69))]
+
+    def onsets(tokens: list[int]) -> tuple[list[tuple[Fraction, int]], Fraction]:
+        decoder = enc.decoder()
+        found = [(e.beat, e.pitch) for t in tokens for e in decoder.feed(t) if e.on]
+        return found, decoder.beat
+
+    restated = 0
+    for seed in range(12):
+        engine.seed(seed)
+        engine.reset()
+        engine.prime(phrase)
+        tokens = [engine.step() for _ in range(800)]
+        if enc.sep_id not in tokens:
+            continue
+        at = tokens.index(enc.sep_id)
+        section, ended = onsets(tokens[:at])
+        again, length = onsets(tokens[at + 1 :])
+        span = min(ended, Fraction(32), length)
+        if ended < 8:  # under two bars: not restated
+            continue
+        assert [o for o in again if o[0] < span] == [o for o in section if o[0] < span]
+        restated += 1
+    assert restated >= 2
+
+
+def test_no_ending_is_taken_in_a_sections_first_bar():
+    """Endings in a row (a model sure the piece is over) would emit SEP after SEP and stop the stream's time."""
+    from rtgen.engine.form import Reprise
+
+    reprise = Reprise(EventEncoding())
+    assert not reprise.may_end(0)  # no section yet
+    reprise.mark(0, 100)
+    assert not reprise.may_end(147) and reprise.may_end(148)

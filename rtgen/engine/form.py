@@ -17,6 +17,18 @@ Two pure mechanisms act on the fused distribution, each a control:
   moves on instead of looping for ever (at low temperature it otherwise did).
   The engine samples a leaned step even in ``hybrid`` mode (whose argmax
   would take the suggestion every time) and leaves ``argmax`` alone.
+* ``Reprise``, with ``repeat`` > 0: a section stated again when the models
+  end it. The genre models learned where pieces end (SEP between training
+  pieces), but a live stream never plays SEP: masked, it left the models
+  playing an ending, long notes and rests, until they drifted somewhere else
+  (generated folk was 42 % half notes at 2 notes a bar; real folk 15 % at 3.9).
+  Now an ending closes a section: the stream moves on to the section's next bar
+  line, the models hear SEP, then the section again as it was played (at most
+  ``MAX_SECTION_BARS``), and the models carry on after it into a new section:
+  A A B B, as folk and fiddle tunes are played. A section shorter than
+  ``MIN_SECTION_BARS`` (an ending just after a restatement) is not restated:
+  the models hear SEP and a new section begins. An ending within a section's
+  first bar is not taken (SEP stays masked), so the stream's time always moves.
 * ``key_prior`` (0-1), a soft key: note-ons outside the key of the seed or
   call (the same key the scale lock follows) are scaled by ``1 - key_prior``,
   for every fused genre alike, so a blend keeps one key instead of each genre
@@ -34,6 +46,9 @@ MIN_GAP_TOKENS = 12  # copy only from material at least this far back
 MAX_RUN_TOKENS = 48  # copied tokens in a row (about 16 notes) before the lean pauses
 MAX_CONTEXTS = 1 << 12  # a live stream forgets its oldest contexts past this many (minutes of music; ~1 MB)
 MAX_TOKENS = 2 * MAX_CONTEXTS  # ... and its oldest tokens past this many: a repeating stream has few contexts
+BAR_BEATS = 4  # sections are restated from a bar line of 4/4, counted from the section's first step
+MIN_SECTION_BARS = 2  # a shorter section is not restated (the models ended just after a restatement)
+MAX_SECTION_BARS = 8  # a longer one is restated from its start up to this many bars
 
 
 class Lookback:
@@ -89,6 +104,59 @@ class Lookback:
         cut = keep_from - self.base
         del self.tokens[:cut]
         self.base = keep_from
+
+
+class Reprise:
+    """Where the current section began, and what is still to be played of its restatement (event encoding)."""
+
+    def __init__(self, encoding) -> None:
+        self.encoding = encoding
+        self.bar_steps = BAR_BEATS * encoding.steps_per_beat
+        self.start: int | None = None  # stream position of the section's first step; None: the next sampled step
+        self.start_steps = 0  # the stream's time then, in grid steps
+        self.queue: list[int] = []  # tokens of the restatement still to play, the next one last
+
+    def reset(self) -> None:
+        self.start = None
+        self.queue.clear()
+
+    def mark(self, position: int, now_steps: int) -> None:
+        """Before a sampled step: the first one after a reset or a restatement opens a section."""
+        if self.start is None:
+            self.start, self.start_steps = position, now_steps
+
+    def may_end(self, now_steps: int) -> bool:
+        """An ending counts once the section has played a bar: endings in a row would stop the stream's time."""
+        return self.start is not None and now_steps - self.start_steps >= self.bar_steps
+
+    def end(self, lookback: Lookback, now_steps: int) -> int:
+        """The models ended the piece at ``now_steps``: queue the restatement; its first token."""
+        enc, elapsed = self.encoding, now_steps - self.start_steps
+        tokens = enc.shift_tokens(-elapsed % self.bar_steps)
+        tokens.append(enc.sep_id)
+        if elapsed >= MIN_SECTION_BARS * self.bar_steps and self.start >= lookback.base:
+            section = lookback.tokens[self.start - lookback.base :]
+            bars = min(-(-elapsed // self.bar_steps), MAX_SECTION_BARS)
+            tokens.extend(first_bars(enc, section, bars * self.bar_steps))  # whole bars: the meter goes on
+        self.queue = tokens[::-1]
+        self.start = None
+        return self.queue.pop()
+
+
+def first_bars(encoding, tokens: Sequence[int], steps: int) -> list[int]:
+    """Event ``tokens`` over exactly ``steps`` grid steps (cut, or padded with rest), less offs of earlier notes."""
+    enc, out, begun, now = encoding, [], set(), 0
+    for token in tokens:
+        if enc.shift_base <= token < enc.velocity_base:
+            if now + token - enc.shift_base + 1 >= steps:
+                break
+            now += token - enc.shift_base + 1
+        elif enc.on_base <= token < enc.off_base:
+            begun.add(token - enc.on_base)
+        elif enc.off_base <= token < enc.shift_base and token - enc.off_base not in begun:
+            continue
+        out.append(token)
+    return out + enc.shift_tokens(steps - now)
 
 
 def lean_towards(values: list[float], token: int, strength: float) -> None:

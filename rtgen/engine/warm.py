@@ -37,28 +37,23 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from rtgen.encoding import EncodingError, Note, check_same_vocabulary
+from rtgen.encoding import Note
 from rtgen.engine.controls import Controls
-from rtgen.engine.derived import MODEL_METHODS, Derived, derive
-from rtgen.engine.form import Lookback, lean_towards
+from rtgen.engine.derived import Derived, derive
+from rtgen.engine.form import Lookback, Reprise, lean_towards
 from rtgen.engine.fusion import fuse_probs
+from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
 from rtgen.engine.steering import Steering
-from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import LoadedModel
 
 HISTORY_TOKENS = 256  # tokens an idle model replays when the method switches to it
 DRAWS = 256  # uniform numbers drawn from the generator at once
-
-
-class EngineError(RtgenError):
-    """Models that cannot play together (another vocabulary, a missing genre model)."""
 
 
 def pick_device(device: str) -> torch.device:
@@ -107,7 +102,7 @@ class Engine:
         names = [*self.genres, "multi", "two-phase"]
         for genre, loaded in zip(names, [*models, conditional, twophase], strict=True):
             if loaded is not None:
-                _same_vocabulary(self.encoding, loaded, genre, names[0])
+                same_vocabulary(self.encoding, loaded, genre, names[0])
         self._stepper = StackedStepper([m.model for m in models]) if models else None
         self._conditional = StackedStepper([conditional.model]) if conditional is not None else None
         self._twophase = StackedStepper([twophase.model]) if twophase is not None else None
@@ -115,6 +110,8 @@ class Engine:
         self._active: tuple = ()  # the steppers advanced per token (those the current method reads)
         self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
+        self._reprise = Reprise(self.encoding)  # sections restated where the models end them, for ``repeat``
+        self._p_end = 0.0  # the fused probability that the piece ends here (SEP), read when ``repeat`` > 0
         self._written = 0  # tokens the stream has taken since the last reset
         self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
         self.last_switch_ms = 0.0  # how long the last method switch took to warm the idle model
@@ -167,13 +164,13 @@ class Engine:
             raise EngineError("no genres given; name at least one model, e.g. folk")
         where = str(pick_device(device))
         loaded = [load_model(name, device=where) for name in genres]
-        names = [_genre_name(name, m.meta) for name, m in zip(genres, loaded, strict=True)]
+        names = [genre_name(name, m.meta) for name, m in zip(genres, loaded, strict=True)]
         if settings is not None:  # a weight given by checkpoint path weighs that model under its genre name
             named = dict(zip(genres, names, strict=True))
             settings = settings.replace(weights={named.get(g, g): w for g, w in settings.weights.items()})
         encoding = loaded[0].encoding if loaded else None
-        multi = _optional_model(conditional, "conditional", where, encoding)
-        fused = _optional_model(twophase, "two-phase", where, encoding)
+        multi = optional_model(conditional, "conditional", where, encoding)
+        fused = optional_model(twophase, "two-phase", where, encoding)
         return cls(names, loaded, settings, conditional=multi, twophase=fused, seed=seed, threads=threads)
 
     @property
@@ -270,6 +267,7 @@ class Engine:
             self._position[stepper] = 0
         self._written = 0
         self._lookback.reset()
+        self._reprise.reset()
         self._decoder = self.encoding.decoder()
         if self._steering is not None:
             self._steering.reset()
@@ -324,20 +322,29 @@ class Engine:
         self._follow_key()
         derived = self._derived
         token, room_steps = self._note_length_guard(derived.max_note_steps)
+        if token is None and self._reprise.queue:
+            token = self._reprise.queue.pop()
         if token is None:
-            c = derived.controls
+            self._reprise.mark(self._written, self._decoder.state.now_steps)
             values = self._probs(derived, room_steps)
-            if c.top_k or c.top_p < 1.0:
-                values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
-            if not self._draws:
-                self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
-            sampling = c.sampling
-            if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
-                lean_towards(values, suggested, c.repeat)
-                sampling = "sample"  # hybrid's argmax on a leaned distribution would copy for ever
-            token = choose_from(values, sampling, draw=self._draws.pop())
+            token = self._choose(values, derived.controls)
         self._advance(token)
         return token
+
+    def _choose(self, values: list[float], c: Controls) -> int:
+        """Sample from ``values`` (filtered, leaned by ``repeat``), or end the section where the models end it."""
+        if c.top_k or c.top_p < 1.0:
+            values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
+        if len(self._draws) < 2:  # one for the ending, one for the token
+            self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
+        now = self._decoder.state.now_steps
+        if c.repeat > 0 and self._draws.pop() < self._p_end and self._reprise.may_end(now):
+            return self._reprise.end(self._lookback, now)
+        sampling = c.sampling
+        if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
+            lean_towards(values, suggested, c.repeat)
+            sampling = "sample"  # hybrid's argmax on a leaned distribution would copy for ever
+        return choose_from(values, sampling, draw=self._draws.pop())
 
     def _probs(self, derived: Derived, room_steps: int) -> list[float]:
         """Fused, masked token probabilities [V] as a list (unnormalised).
@@ -354,6 +361,8 @@ class Engine:
             probs = fuse_probs(self._stepper.logits, derived.weights, c.method, c.temperature)
         if self.on_step is not None:
             self.on_step(c, probs.log().cpu())
+        if c.repeat > 0 and self._is_event:
+            self._p_end = float(probs[enc.sep_id])
         probs = probs.cpu() if probs.device.type != "cpu" else probs
         values = probs.mul_(self._mask_tensor).tolist()
         if self._is_event:
@@ -400,42 +409,6 @@ class Engine:
 def _tempered_softmax(logits: Tensor, inverse_temperature: float) -> Tensor:
     """softmax(logits / T) as a fresh tensor; one op fewer at temperature 1."""
     return torch.softmax(logits if inverse_temperature == 1.0 else logits * inverse_temperature, dim=0)
-
-
-def _same_vocabulary(encoding, loaded, genre: str, first: str) -> None:
-    try:
-        check_same_vocabulary(encoding.to_json(), loaded.encoding.to_json())
-    except EncodingError as error:
-        raise EngineError(f"model {genre!r} cannot play with {first!r}: {error}") from None
-
-
-def _optional_model(name: str | None, method: str, device: str, encoding=None) -> LoadedModel | None:
-    """The model ``method`` plays: ``name`` (a name or path), None, or "auto" (the installed one when there is one).
-
-    "auto" passes over an installed model on another vocabulary than ``encoding`` (the genre models'), so a
-    time-step or chord genre model still plays when the shipped event-vocabulary ``multi`` is installed.
-    Naming the installed model when none is installed is refused in one line that says what the model is.
-    """
-    from rtgen.nets.checkpoint import find_model, load_model, read_meta, resolve
-
-    installed, what = MODEL_METHODS[method]
-    if name == "auto":
-        name = installed if find_model(installed) is not None else None
-        try:
-            if name is not None and encoding is not None:
-                check_same_vocabulary(encoding.to_json(), read_meta(resolve(name))["encoding"])
-        except EncodingError:
-            name = None
-    elif name == installed and find_model(installed) is None and not Path(name).exists():
-        raise EngineError(f"method {method!r} needs {what}; none is installed")
-    return load_model(name, device=device) if name is not None else None
-
-
-def _genre_name(name_or_path: str, meta: dict) -> str:
-    path = Path(name_or_path)
-    if len(path.parts) == 1 and not path.suffix:
-        return str(name_or_path)
-    return str(meta.get("genre") or (path.parent.name if path.suffix else path.name))
 
 
 def _seed(seed: int | None) -> int:
