@@ -52,9 +52,6 @@ def bench_models(count: int, device: str, net_config=None) -> list:
     return models
 
 
-FORM_CONTROLS = {"repeat": 0.6, "key_prior": 0.9}  # what the presets set (docs/music.md)
-
-
 def time_fused_steps(models: Sequence, steps: int, method: str = "mixture", **controls: object) -> list[float]:
     """Seconds per ``Engine.step`` over ``steps`` steps from warm state (after a 100-step warm-up).
 
@@ -174,6 +171,8 @@ def step_rows(
     ``net_config``: the network to time when the shipped models are not installed.
     """
     import torch
+
+    from rtgen.engine.form import FORM_CONTROLS
 
     rows = []
     for device in devices:

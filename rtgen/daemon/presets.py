@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rtgen.config import ConfigError, from_dict, read_toml, to_dict
 from rtgen.engine.controls import ControlError, Controls
+from rtgen.engine.form import FORM_CONTROLS
 from rtgen.live.clock import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from rtgen.live.player import MODES, Mode
 from rtgen.paths import presets_dir
@@ -42,7 +43,7 @@ class Preset:
 
     name: str = "untitled"
     description: str = ""  # one line for `rtgen presets` and the TUI's preset list
-    controls: Controls = field(default_factory=Controls)
+    controls: Controls = field(default_factory=lambda: Controls(**FORM_CONTROLS))  # a file's [controls] replaces it
     tempo_bpm: float = 110.0  # beats (quarter notes) per minute
     mode: Mode = "call-and-response"
     answer_bars: int = 2  # bars of 4/4 rtgen plays in answer to a call

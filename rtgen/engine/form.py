@@ -46,6 +46,10 @@ MIN_GAP_TOKENS = 12  # copy only from material at least this far back
 MAX_RUN_TOKENS = 48  # copied tokens in a row (about 16 notes) before the lean pauses
 MAX_CONTEXTS = 1 << 12  # a live stream forgets its oldest contexts past this many (minutes of music; ~1 MB)
 MAX_TOKENS = 2 * MAX_CONTEXTS  # ... and its oldest tokens past this many: a repeating stream has few contexts
+# What a piece is played with unless a preset says otherwise (`rtgen generate` without --preset, every preset,
+# `rtgen eval music`'s genre and blend rows): docs/music.md measured each. Controls() itself stays neutral, the
+# models' own distribution, which `rtgen eval fidelity` and the fusion tests compare.
+FORM_CONTROLS = {"repeat": 0.6, "key_prior": 0.9}
 BAR_BEATS = 4  # sections are restated from a bar line of 4/4, counted from the section's first step
 MIN_SECTION_BARS = 2  # a shorter section is not restated (the models ended just after a restatement)
 MAX_SECTION_BARS = 8  # a longer one is restated from its start up to this many bars

@@ -67,14 +67,19 @@ def references(genres: Sequence[str], bars: int) -> dict[str, Reference]:
 def settings(
     genres: Sequence[str], with_presets: bool, overrides: Sequence[tuple[str, object]] = ()
 ) -> list[tuple[str, object, tuple[str, ...]]]:
-    """(name, Controls, the genres it draws on) for each genre, blend and preset; ``overrides`` on top of each."""
+    """(name, Controls, the genres it draws on) for each genre, blend and preset; ``overrides`` on top of each.
+
+    Genres and blends play at the default controls, ``FORM_CONTROLS``, as `rtgen generate` does without a preset.
+    """
     from rtgen.daemon.presets import list_presets, load_preset
     from rtgen.engine.controls import Controls
+    from rtgen.engine.form import FORM_CONTROLS
 
-    out = [(genre, Controls(weights={genre: 1.0}), (genre,)) for genre in genres]
+    out = [(genre, Controls(weights={genre: 1.0}, **FORM_CONTROLS), (genre,)) for genre in genres]
     for first, second in BLENDS:
         if first in genres and second in genres:
-            out.append((f"{first}+{second}", Controls(weights={first: 1.0, second: 1.0}), (first, second)))
+            blend = Controls(weights={first: 1.0, second: 1.0}, **FORM_CONTROLS)
+            out.append((f"{first}+{second}", blend, (first, second)))
     for name in list_presets() if with_presets else []:
         preset = load_preset(name)
         weights = {g: w for g, w in preset.controls.weights.items() if g in genres and w > 0}

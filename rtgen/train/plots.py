@@ -16,6 +16,9 @@ def plot_losses(history: list[dict], path: str | Path, title: str = "") -> Path:
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     axes.plot(epochs, [h["train_ce"] for h in history], marker="o", label="train")
     axes.plot(epochs, [h["valid_ce"] for h in history], marker="o", label="validation")
+    if history:  # the checkpoint kept: early stopping lands on the best validation epoch
+        best = min(history, key=lambda h: h["valid_ce"])
+        axes.axvline(best["epoch"], color="grey", linestyle="--", label=f"kept: epoch {best['epoch']}")
     axes.set_xlabel("epoch")
     axes.set_ylabel("cross-entropy (nats/token)")
     axes.set_title(f"{title} loss" if title else "loss")
