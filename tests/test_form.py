@@ -171,3 +171,12 @@ def test_no_ending_is_taken_in_a_sections_first_bar():
     assert not reprise.may_end(0)  # no section yet
     reprise.mark(0, 100)
     assert not reprise.may_end(147) and reprise.may_end(148)
+
+
+def test_a_section_the_models_never_end_ends_after_max_section_bars():
+    from rtgen.engine.form import MAX_SECTION_BARS, Reprise
+
+    reprise = Reprise(EventEncoding())
+    reprise.mark(0, 0)
+    bar = reprise.bar_steps
+    assert not reprise.full(MAX_SECTION_BARS * bar - 1) and reprise.full(MAX_SECTION_BARS * bar)

@@ -23,9 +23,11 @@ Two pure mechanisms act on the fused distribution, each a control:
   playing an ending, long notes and rests, until they drifted somewhere else
   (generated folk was 42 % half notes at 2 notes a bar; real folk 15 % at 3.9).
   Now an ending closes a section: the stream moves on to the section's next bar
-  line, the models hear SEP, then the section again as it was played (at most
-  ``MAX_SECTION_BARS``), and the models carry on after it into a new section:
-  A A B B, as folk and fiddle tunes are played. A section shorter than
+  line, the models hear SEP, then the section again as it was played, and the
+  models carry on after it into a new section: A A B B, as folk and fiddle
+  tunes are played. A section the models have not ended after
+  ``MAX_SECTION_BARS`` ends at that bar line all the same (renaissance pieces
+  run for minutes; without this their 16 bars never came back to anything). A section shorter than
   ``MIN_SECTION_BARS`` (an ending just after a restatement) is not restated:
   the models hear SEP and a new section begins. An ending within a section's
   first bar is not taken (SEP stays masked), so the stream's time always moves.
@@ -132,6 +134,10 @@ class Reprise:
     def may_end(self, now_steps: int) -> bool:
         """An ending counts once the section has played a bar: endings in a row would stop the stream's time."""
         return self.start is not None and now_steps - self.start_steps >= self.bar_steps
+
+    def full(self, now_steps: int) -> bool:
+        """The section has run ``MAX_SECTION_BARS`` with no ending: it ends at this bar line all the same."""
+        return self.start is not None and now_steps - self.start_steps >= MAX_SECTION_BARS * self.bar_steps
 
     def end(self, lookback: Lookback, now_steps: int) -> int:
         """The models ended the piece at ``now_steps``: queue the restatement; its first token."""

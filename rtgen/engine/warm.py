@@ -338,7 +338,8 @@ class Engine:
         if len(self._draws) < 2:  # one for the ending, one for the token
             self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
         now = self._decoder.state.now_steps
-        if c.repeat > 0 and self._draws.pop() < self._p_end and self._reprise.may_end(now):
+        ends = self._draws.pop() < self._p_end or self._reprise.full(now)
+        if c.repeat > 0 and ends and self._reprise.may_end(now):
             return self._reprise.end(self._lookback, now)
         sampling = c.sampling
         if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
