@@ -33,7 +33,7 @@ def register_fidelity(parser) -> None:
     fidelity = evals.add_parser(
         "fidelity",
         help="generate pieces per weight setting and report each genre's classified share, per fusion method",
-        description="Targets: one genre at full weight -> >= 80%% of pieces classified as it; one genre's weight "
+        description="Targets: one genre at full weight -> >= 80 % of pieces classified as it; one genre's weight "
         "rising 0 -> 1 against another in 5 steps -> its share rises (Spearman >= 0.9).",
     )
     fidelity.add_argument("--json", action="store_true", help="print the full report as JSON")
