@@ -20,10 +20,11 @@ from torch.nn import functional as F
 from rtgen.config import to_dict
 from rtgen.errors import RtgenError
 from rtgen.nets.architectures import build_model
-from rtgen.nets.checkpoint import TRAIN_STATE, load_train_state, save_checkpoint, save_train_state, write_meta
+from rtgen.nets.checkpoint import save_checkpoint, save_train_state
 from rtgen.nets.recurrent import parameter_count
 from rtgen.train.config import TrainConfig, default_threads, epochs_since_best, lr_at, net_config_for
 from rtgen.train.data import WindowSampler, load_data, score_stream
+from rtgen.train.runstate import record_finish, resume_state, train_state
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -69,19 +70,10 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     def _resume(self) -> None:
-        state = load_train_state(self.out)
-        if state is None:
-            raise RtgenError(f"nothing to resume in {self.out} (no {TRAIN_STATE})")
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError) as error:
-            first = str(error).strip().splitlines()[-1].strip()
-            raise RtgenError(f"{self.out / TRAIN_STATE}: does not fit this run's network ({first})") from None
+        state = resume_state(self.out, self.model, self.optimizer)
         self.history = list(state["history"])
         self.step_count, self.elapsed_before = int(state["steps"]), float(state["elapsed_s"])
         self.sampler.set_state(state["sampler_rng"])
-        torch.set_rng_state(state["torch_rng"])
         if self.main:
             print(f"resuming {self.out} after epoch {len(self.history)} ({self.elapsed_before / 60:.1f} min trained)")
 
@@ -218,31 +210,13 @@ class Trainer:
         }
 
     def _train_state(self, seconds: float) -> dict:
-        return {
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "history": self.history,
-            "steps": self.step_count,
-            "elapsed_s": seconds,
-            "sampler_rng": self.sampler.get_state(),
-            "torch_rng": torch.get_rng_state(),
-        }
+        state = train_state(self.model, self.optimizer, self.history, seconds, self.sampler.get_state())
+        return {**state, "steps": self.step_count}
 
     def _finish(self, reason: str, seconds: float) -> None:
         """Record how training ended in meta.json; drop the resume state of a finished run."""
-        from rtgen.nets.checkpoint import WEIGHTS, read_meta
-
-        meta = read_meta(self.out / WEIGHTS)
-        meta["history"] = self.history
-        meta["metrics"].update(
-            epochs=len(self.history),
-            train_seconds=round(self.elapsed_before + seconds, 1),
-            train_tokens=sum(h["tokens"] for h in self.history),
-            stopped_by=reason,
-        )
-        meta["parameters"] = parameter_count(self.model)
-        write_meta(self.out, meta)
-        (self.out / TRAIN_STATE).unlink(missing_ok=True)
+        seconds += self.elapsed_before
+        meta = record_finish(self.out, self.history, seconds, reason, parameters=parameter_count(self.model))
         print(f"{self.out}: best valid {meta['metrics']['valid_ce']:.4f} nats/token ({reason})", flush=True)
 
     def close(self) -> None:

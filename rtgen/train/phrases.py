@@ -34,10 +34,11 @@ import torch
 
 from rtgen.config import to_dict
 from rtgen.errors import RtgenError
-from rtgen.nets.checkpoint import TRAIN_STATE, load_train_state, save_checkpoint, save_train_state, write_meta
+from rtgen.nets.checkpoint import save_checkpoint, save_train_state
 from rtgen.nets.vae import PhraseVAE, playable_tokens, vae_loss
 from rtgen.train.config import TrainConfig, default_threads, epochs_since_best
 from rtgen.train.data import load_data
+from rtgen.train.runstate import record_finish, resume_state, train_state
 
 VALID_NOISE_SEED = 1234  # the validation loss's one fixed draw of eps
 
@@ -106,19 +107,10 @@ class PhraseTrainer:
             self._resume()
 
     def _resume(self) -> None:
-        state = load_train_state(self.out)
-        if state is None:
-            raise RtgenError(f"nothing to resume in {self.out} (no {TRAIN_STATE})")
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError) as error:
-            first = str(error).strip().splitlines()[-1].strip()
-            raise RtgenError(f"{self.out / TRAIN_STATE}: does not fit this run's network ({first})") from None
+        state = resume_state(self.out, self.model, self.optimizer)
         self.history = list(state["history"])
         self.elapsed_before = float(state["elapsed_s"])
         self.generator.set_state(state["sampler_rng"])
-        torch.set_rng_state(state["torch_rng"])
         print(f"resuming {self.out} after epoch {len(self.history)} ({self.elapsed_before / 60:.1f} min trained)")
 
     def run(self) -> Path:
@@ -251,29 +243,11 @@ class PhraseTrainer:
         }
 
     def _train_state(self, seconds: float) -> dict:
-        return {
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "history": self.history,
-            "elapsed_s": seconds,
-            "sampler_rng": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-        }
+        return train_state(self.model, self.optimizer, self.history, seconds, self.generator.get_state())
 
     def _finish(self, reason: str, seconds: float) -> None:
         """Record how training ended in meta.json; drop the resume state of a finished run."""
-        from rtgen.nets.checkpoint import WEIGHTS, read_meta
-
-        meta = read_meta(self.out / WEIGHTS)
-        meta["history"] = self.history
-        meta["metrics"].update(
-            epochs=len(self.history),
-            train_seconds=round(self.elapsed_before + seconds, 1),
-            train_tokens=sum(h["tokens"] for h in self.history),
-            stopped_by=reason,
-        )
-        write_meta(self.out, meta)
-        (self.out / TRAIN_STATE).unlink(missing_ok=True)
+        meta = record_finish(self.out, self.history, self.elapsed_before + seconds, reason)
         print(f"{self.out}: best valid {meta['metrics']['valid_ce']:.4f} nats/step ({reason})", flush=True)
 
 
