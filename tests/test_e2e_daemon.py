@@ -57,13 +57,17 @@ def sounding(received) -> set[tuple[int, int]]:
 
 @pytest.mark.jack
 def test_osc_moves_weight_and_temperature_and_the_next_notes_follow(jack_server, jack_client, tmp_path):
+    """Chorale's four voices give way to fiddle's single line once OSC moves the weights.
+
+    The texture is the genres' clearest signature at the client: the share of note-ons struck with another
+    (within 5 ms). Mean pitch was tried first; with sections restated it depends on one section's register.
+    """
     _shipped("fiddle", "chorale")
-    # chorale first: the seed phrase is a chorale's, and its models' notes sit lower than a fiddle tune's
     rtgen = Rtgen(tmp_path, "--mode", "solo", "--genres", "chorale=10,fiddle=0", "--tempo", "150", "--no-record")
     try:
         jack_client.listen_to("rtgen out")
         assert wait_until(lambda: len(note_ons(jack_client.received)) >= 40, timeout_s=30), rtgen.text()
-        before = [m.note for _, m in note_ons(jack_client.received)]
+        before = [t for t, _ in note_ons(jack_client.received)]
         client = DaemonClient(rtgen.osc_port).connect()
         sent = time.perf_counter()
         client.set_controls(weights={"chorale": 0.0, "fiddle": 10.0}, temperature=0.9)
@@ -74,14 +78,19 @@ def test_osc_moves_weight_and_temperature_and_the_next_notes_follow(jack_server,
         shown_ms = (time.perf_counter() - sent) * 1000
         settled = sent + 0.5  # the lookahead (50 ms) and the note sounding when the change came
         assert wait_until(lambda: len(note_ons(jack_client.received, settled)) >= 40, timeout_s=30), rtgen.text()
-        after = [m.note for _, m in note_ons(jack_client.received, settled)]
+        after = [t for t, _ in note_ons(jack_client.received, settled)]
         client.close()
-        mean_before, mean_after = sum(before) / len(before), sum(after) / len(after)
+
+        def struck_together(times: list[float]) -> float:
+            return sum(1 for a, b in zip(times, times[1:], strict=False) if b - a < 0.005) / len(times)
+
+        chords_before, chords_after = struck_together(before), struck_together(after)
         print(
-            f"\nOSC: status showed the change after {shown_ms:.0f} ms; mean pitch {mean_before:.1f} with chorale"
-            f" alone, {mean_after:.1f} with fiddle alone ({len(before)} and {len(after)} notes)"
+            f"\nOSC: status showed the change after {shown_ms:.0f} ms; note-ons struck with another: "
+            f"{chords_before:.2f} with chorale alone, {chords_after:.2f} with fiddle alone ({len(before)} and "
+            f"{len(after)} notes)"
         )
-        assert mean_after > mean_before + 3, (before, after)
+        assert chords_before > 0.3 and chords_after < 0.1, (chords_before, chords_after)
     finally:
         assert rtgen.terminate() == 0, rtgen.text()
 

@@ -180,3 +180,19 @@ def test_a_section_the_models_never_end_ends_after_max_section_bars():
     reprise.mark(0, 0)
     bar = reprise.bar_steps
     assert not reprise.full(MAX_SECTION_BARS * bar - 1) and reprise.full(MAX_SECTION_BARS * bar)
+
+
+def test_moving_the_blend_drops_a_restatement_under_way():
+    """A performer who moves the genre weights hears the new blend at once, not the old section again."""
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.warm import Engine
+
+    engine = Engine.from_names(["folk", "fiddle"], "cpu", Controls(weights={"folk": 1.0, "fiddle": 0.0}, repeat=0.6))
+    engine.reset()
+    engine.prime([])
+    while not engine._reprise.queue:  # play until a section ends (8 bars at the latest)
+        engine.step()
+    engine.set_controls(temperature=0.9)
+    assert engine._reprise.queue  # other controls leave it playing
+    engine.set_controls(weights={"folk": 0.0, "fiddle": 1.0})
+    assert not engine._reprise.queue and engine._reprise.start is None

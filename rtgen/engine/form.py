@@ -31,6 +31,8 @@ Two pure mechanisms act on the fused distribution, each a control:
   ``MIN_SECTION_BARS`` (an ending just after a restatement) is not restated:
   the models hear SEP and a new section begins. An ending within a section's
   first bar is not taken (SEP stays masked), so the stream's time always moves.
+  A change of weights or fusion method drops a restatement under way and opens
+  a new section: a performer who moves the blend hears the new blend at once.
 * ``key_prior`` (0-1), a soft key: note-ons outside the key of the seed or
   call (the same key the scale lock follows) are scaled by ``1 - key_prior``,
   for every fused genre alike, so a blend keeps one key instead of each genre

@@ -197,6 +197,8 @@ class Engine:
         """Validate and take new controls; raises ``ControlError`` naming the control if invalid."""
         new = self._latest.replace(**changes)
         self._use(self._derive(new, self._auto_key))
+        if (new.weights, new.method) != (self._latest.weights, self._latest.method):
+            self._reprise.reset()  # the performer moved the blend: what follows is new, not the old section again
         self._latest = new
         return new
 
@@ -287,6 +289,7 @@ class Engine:
             spb = self.encoding.steps_per_beat
             self._steering.motif.set_phrase([(round(n.start * spb), n.pitch) for n in notes])
         self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
+        self._reprise.reset()  # an answer to a new call is a new section
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
 
