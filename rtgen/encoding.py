@@ -142,9 +142,22 @@ class _Sounding:
 
 
 class _StreamDecoder:
-    """What both streaming decoders share: the beat reached, the sounding pitches, closing them all."""
+    """What the streaming decoders share: the beat reached, the sounding pitches, closing them all."""
 
-    state: _Sounding
+    def __init__(self, encoding, collect_notes: bool = False) -> None:
+        self.encoding = encoding
+        self.state = _Sounding(encoding.steps_per_beat, finished=[] if collect_notes else None)
+
+    def _framing(self, token: int) -> list[NoteEvent] | None:
+        """What PAD (nothing) and SEP (every note closes) do; None for a token of the music itself."""
+        enc = self.encoding
+        if token == enc.pad_id:
+            return []
+        if token == enc.sep_id:
+            return self.state.close_all()
+        if not 0 <= token < len(enc.tokens):
+            raise EncodingError(f"token {token} outside the {enc.name} vocabulary of {len(enc.tokens)}")
+        return None
 
     @property
     def beat(self) -> Fraction:
@@ -344,18 +357,10 @@ class TimeStepEncoding:
 class TimeStepDecoder(_StreamDecoder):
     """Streams time-step tokens into note events; every token but PAD and SEP lasts one step."""
 
-    def __init__(self, encoding: TimeStepEncoding, collect_notes: bool = False) -> None:
-        self.encoding = encoding
-        self.state = _Sounding(encoding.steps_per_beat, finished=[] if collect_notes else None)
-
     def feed(self, token: int) -> list[NoteEvent]:
+        if (framed := self._framing(token)) is not None:
+            return framed
         enc, state, out = self.encoding, self.state, []
-        if token == enc.pad_id:
-            return out
-        if token == enc.sep_id:
-            return state.close_all()
-        if token >= len(enc.tokens) or token < 0:
-            raise EncodingError(f"token {token} outside the {enc.name} vocabulary of {len(enc.tokens)}")
         if token == enc.rest_id:
             out = state.close_all()
         elif token >= enc.pitch_base:

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
-from rtgen.encoding import PAD, SEP, EncodingError, Note, NoteEvent, _decode_all, _Sounding, _StreamDecoder, quantise
+from rtgen.encoding import PAD, SEP, EncodingError, Note, NoteEvent, _decode_all, _StreamDecoder, quantise
 
 STEPS_PER_BEAT = 12  # grid steps per beat: sixteenths (3 steps) and triplet eighths (4 steps) both fit
 LENGTHS = (1, 2, 3, 4, 6, 8, 9, 12, 18, 24, 36, 48)  # onset, hold and rest lengths in grid steps
@@ -271,18 +271,10 @@ class ChordDecoder(_StreamDecoder):
     what sounds, a hold does neither; each then moves time on by its length.
     """
 
-    def __init__(self, encoding: ChordEncoding, collect_notes: bool = False) -> None:
-        self.encoding = encoding
-        self.state = _Sounding(encoding.steps_per_beat, finished=[] if collect_notes else None)
-
     def feed(self, token: int) -> list[NoteEvent]:
+        if (framed := self._framing(token)) is not None:
+            return framed
         enc, state, out = self.encoding, self.state, []
-        if token == enc.pad_id:
-            return out
-        if token == enc.sep_id:
-            return state.close_all()
-        if not 0 <= token < len(enc.tokens):
-            raise EncodingError(f"token {token} outside the {enc.name} vocabulary of {len(enc.tokens)}")
         pitches, length = enc.meanings[token]
         if pitches is not None:
             out = state.close_all()
