@@ -146,16 +146,9 @@ def serve(config, args: argparse.Namespace) -> int:
     """The daemon itself, in this process: open, play, supervise, and every way out through ``shutdown``."""
     from rtgen.daemon.osc import OscServer
     from rtgen.daemon.process import Daemon
-    from rtgen.daemon.supervisor import (
-        huge_pages_where_advised,
-        install_signals,
-        limit_malloc_arenas,
-        one_line,
-        supervise,
-    )
+    from rtgen.daemon.supervisor import install_signals, limit_malloc_arenas, one_line, supervise
 
     limit_malloc_arenas()
-    huge_pages_where_advised()
     daemon = Daemon(config)
     install_signals(daemon)
     quiet_port_warnings()

@@ -28,8 +28,6 @@ TICK_S = 0.05
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
-PR_SET_THP_DISABLE = 41  # prctl option; with the flag below (Linux 6.18+), huge pages only where madvised
-PR_THP_DISABLE_EXCEPT_ADVISED = 1 << 1
 
 
 def install_signals(daemon) -> None:
@@ -131,27 +129,5 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
     try:
         return ctypes.CDLL(name).mallopt(M_ARENA_MAX, arenas) == 1
-    except (OSError, AttributeError):
-        return False
-
-
-def huge_pages_where_advised() -> bool:
-    """Transparent huge pages only where rtgen asks for them (the model weights); True where the kernel took it.
-
-    With THP "always" (this machine; max_ptes_none 511), a first touch in a
-    fresh 2 MB range of the heap faults in a whole huge page, and khugepaged
-    later fills sparse ranges to 2 MB each: the soak's RSS grew in steps of
-    1.4-1.8 MB that no Python object accounted for. The weights keep theirs
-    (``rtgen.nets.recurrent``: 15 % faster steps). Needs Linux 6.18 or later;
-    elsewhere this does nothing. Inherited by every thread and child.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name or sys.platform != "linux":
-        return False
-    try:
-        return ctypes.CDLL(name).prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0
     except (OSError, AttributeError):
         return False
