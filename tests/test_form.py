@@ -196,3 +196,22 @@ def test_moving_the_blend_drops_a_restatement_under_way():
     assert engine._reprise.queue  # other controls leave it playing
     engine.set_controls(weights={"folk": 0.0, "fiddle": 1.0})
     assert not engine._reprise.queue and engine._reprise.start is None
+
+
+def test_repeat_plays_chord_token_models_without_sections(tmp_path):
+    """Sections are cut in event tokens; a chord-token model at the default controls still plays past 8 bars."""
+    from fractions import Fraction
+
+    from test_chord_encoding import chord_checkpoint, n
+
+    from rtgen.encoding import Note
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.form import FORM_CONTROLS
+    from rtgen.engine.offline import generate_notes
+    from rtgen.engine.warm import Engine
+    from rtgen.nets.checkpoint import load_model
+
+    loaded = load_model(chord_checkpoint(tmp_path / "toy", [n(0, 60, 1), n(1, 62, "1/2"), n(2, 64, "1/4")]))
+    engine = Engine(["toy"], [loaded], Controls(**FORM_CONTROLS), seed=0)
+    notes = generate_notes(engine, [Note(Fraction(0), 60, Fraction(1))], 12, seed=0)
+    assert notes and max(n.start for n in notes) >= 32

@@ -17,18 +17,17 @@ Two pure mechanisms act on the fused distribution, each a control:
   moves on instead of looping for ever (at low temperature it otherwise did).
   The engine samples a leaned step even in ``hybrid`` mode (whose argmax
   would take the suggestion every time) and leaves ``argmax`` alone.
-* ``Reprise``, with ``repeat`` > 0: a section stated again when the models
+* ``Reprise``, with ``repeat`` > 0 (event tokens): a section stated again when the models
   end it. The genre models learned where pieces end (SEP between training
   pieces), but a live stream never plays SEP: masked, it left the models
-  playing an ending, long notes and rests, until they drifted somewhere else
-  (generated folk was 42 % half notes at 2 notes a bar; real folk 15 % at 3.9).
+  playing an ending, long notes and rests, until they drifted somewhere else.
   Now an ending closes a section: the stream moves on to the section's next bar
   line, the models hear SEP, then the section again as it was played, and the
   models carry on after it into a new section: A A B B, as folk and fiddle
   tunes are played. A section the models have not ended after
   ``MAX_SECTION_BARS`` ends at that bar line all the same (renaissance pieces
-  run for minutes; without this their 16 bars never came back to anything). A section shorter than
-  ``MIN_SECTION_BARS`` (an ending just after a restatement) is not restated:
+  run for minutes; without this their 16 bars never came back to anything).
+  A section shorter than ``MIN_SECTION_BARS`` (an ending just after a restatement) is not restated:
   the models hear SEP and a new section begins. An ending within a section's
   first bar is not taken (SEP stays masked), so the stream's time always moves.
   A change of weights or fusion method drops a restatement under way and opens

@@ -338,17 +338,22 @@ class Engine:
         """Sample from ``values`` (filtered, leaned by ``repeat``), or end the section where the models end it."""
         if c.top_k or c.top_p < 1.0:
             values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
-        if len(self._draws) < 2:  # one for the ending, one for the token
-            self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
-        now = self._decoder.state.now_steps
-        ends = self._draws.pop() < self._p_end or self._reprise.full(now)
-        if c.repeat > 0 and ends and self._reprise.may_end(now):
-            return self._reprise.end(self._lookback, now)
+        if c.repeat > 0 and self._is_event:  # sections are cut in event tokens; repeat 0 draws as before
+            now = self._decoder.state.now_steps
+            ends = self._draw() < self._p_end or self._reprise.full(now)
+            if ends and self._reprise.may_end(now):
+                return self._reprise.end(self._lookback, now)
         sampling = c.sampling
         if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
             lean_towards(values, suggested, c.repeat)
             sampling = "sample"  # hybrid's argmax on a leaned distribution would copy for ever
-        return choose_from(values, sampling, draw=self._draws.pop())
+        return choose_from(values, sampling, draw=self._draw())
+
+    def _draw(self) -> float:
+        """One uniform number in [0, 1) from ``generator``, drawn ``DRAWS`` at a time."""
+        if not self._draws:
+            self._draws = torch.rand(DRAWS, generator=self.generator, dtype=torch.float64).tolist()
+        return self._draws.pop()
 
     def _probs(self, derived: Derived, room_steps: int) -> list[float]:
         """Fused, masked token probabilities [V] as a list (unnormalised).
