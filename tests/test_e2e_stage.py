@@ -17,7 +17,7 @@ import time
 
 import mido
 import pytest
-from jack_server import JackClient, unpaired_notes, wait_until
+from jack_server import AUDIBLE_MS, JackClient, unpaired_notes, wait_until
 from rtgen_process import Rtgen
 from test_e2e_jack import note_ons
 
@@ -143,8 +143,9 @@ def test_a_flood_of_input_never_delays_the_output(duet):
     status = rtgen.status(after=end)
     played = onsets_between(client, start, end)
     print(f"flood: {sent} messages in 6 s; rtgen played {played} notes; status {status}")
-    assert status["send_p99_ms"] <= 1.0 and status["late"] <= 2, status
-    assert status["dropped"] > 0 and played > 0, status
+    # the failure: nothing sent for seconds; the daemon's own late count (sends over 1 ms late) is the benchmarks'
+    assert status["send_p99_ms"] <= AUDIBLE_MS and played >= 6, status  # still playing, a note a second at least
+    assert status["dropped"] > 0, status
 
 
 def test_panic_on_the_output_channel_when_the_daemon_starts(jack_server, tmp_path):
@@ -226,7 +227,7 @@ def test_rtgen_play_sends_a_file_on_time_and_closes_it(jack_server, tmp_path):
         onsets = [t for t, m in note_ons(synth.received) if m.velocity == 90]
         gaps_ms = [(b - a) * 1000 for a, b in zip(onsets, onsets[1:], strict=False)]
         print(f"rtgen play: onsets {[round(g, 2) for g in gaps_ms]} ms apart (the file says 400)")
-        assert all(abs(gap - 400) < 3 for gap in gaps_ms), gaps_ms
+        assert all(abs(gap - 400) < AUDIBLE_MS for gap in gaps_ms), gaps_ms
 
 
 @pytest.mark.jack

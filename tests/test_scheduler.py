@@ -225,3 +225,23 @@ def test_realtime_benchmark_reports_every_note(jack_server):
     assert report["send_time"]["events"] >= 79  # 40 note-ons, their note-offs but perhaps the last
     received, lost = report["end_to_end"]["received"], report["end_to_end"]["lost"]
     assert received == 40 and lost == 0  # the synchronous dummy server loses nothing (rtgen bench jack)
+
+
+def test_the_soak_sets_the_sends_beside_the_machines_own_wake_up_floor():
+    import queue
+
+    from rtgen.bench.soak import SoakConfig, floor_per_sample, format_report, report, wake_floor
+
+    results = queue.Queue()
+    wake_floor(0.3, results, period_s=0.05)
+    late = results.get_nowait()
+    assert len(late) == 5 and all(ms >= 0 for _, ms in late)  # deadlines at 50-250 ms, none woken early
+
+    late = [(k * 0.05, 0.2) for k in range(400)] + [(10.5 + k * 0.05, 4.0) for k in range(5)]
+    floor = floor_per_sample(late, 10.0)
+    assert floor == [0.2, 4.0]  # 5 late wakes of 205 put the second window's p99 at 4 ms
+    samples = [{"t_s": 60.0 + 10 * k, "rss_kib": 1000, "send_p99_ms": 0.4} for k in range(2)]
+    figures = report(SoakConfig(minutes=1.5), samples, [], 1, 0, floor)
+    assert figures["floor_p99_ms"]["median"] == 0.2 and figures["floor_p99_ms"]["max"] == 4.0
+    assert figures["send_vs_floor_median"] == pytest.approx(2.0)
+    assert "wake-up p99 per sample (floor): median 0.200 ms" in format_report(figures | {"take": None})

@@ -200,7 +200,7 @@ class OutputScheduler:
             log.warning("output thread did not answer within %.1f s", timeout_s)
 
     def _run(self) -> None:
-        self.realtime_granted = _raise_priority(self.realtime_priority)
+        self.realtime_granted = raise_priority(self.realtime_priority)
         try:
             while self._running:
                 self._wait_and_take()
@@ -360,13 +360,13 @@ class OutputScheduler:
 _STOP = object()
 
 
-def _raise_priority(priority: int | None) -> bool:
-    """Ask for SCHED_FIFO on the calling thread; True when granted."""
+def raise_priority(priority: int | None) -> bool:
+    """Ask for SCHED_FIFO on the calling thread (None: do not ask); True when granted."""
     if priority is None or not hasattr(os, "sched_setscheduler"):
         return False
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
     except OSError as error:
-        log.info("output thread keeps normal priority (%s)", error)
+        log.info("thread keeps normal priority (%s)", error)
         return False
     return True
