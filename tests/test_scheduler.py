@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 
 import mido
 import pytest
@@ -230,18 +231,22 @@ def test_realtime_benchmark_reports_every_note(jack_server):
 def test_the_soak_sets_the_sends_beside_the_machines_own_wake_up_floor():
     import queue
 
-    from rtgen.bench.soak import SoakConfig, floor_per_sample, format_report, report, wake_floor
+    from rtgen.bench.soak import SoakConfig, add_floor, format_report, report, wake_floor
 
     results = queue.Queue()
+    begin = time.perf_counter()
     wake_floor(0.3, results, period_s=0.05)
     late = results.get_nowait()
     assert len(late) == 5 and all(ms >= 0 for _, ms in late)  # deadlines at 50-250 ms, none woken early
+    assert begin < late[0][0] < late[-1][0] < time.perf_counter()  # perf_counter times, comparable across processes
 
-    late = [(k * 0.05, 0.2) for k in range(400)] + [(10.5 + k * 0.05, 4.0) for k in range(5)]
-    floor = floor_per_sample(late, 10.0)
-    assert floor == [0.2, 4.0]  # 5 late wakes of 205 put the second window's p99 at 4 ms
-    samples = [{"t_s": 60.0 + 10 * k, "rss_kib": 1000, "send_p99_ms": 0.4} for k in range(2)]
-    figures = report(SoakConfig(minutes=1.5), samples, [], 1, 0, floor)
+    late = [(k * 0.05, 0.2) for k in range(400)] + [(10.5 + k * 0.01, 4.0) for k in range(5)]
+    late.sort()
+    samples = [{"t_s": t, "t": t, "rss_kib": 1000, "send_p99_ms": 0.4} for t in (10.0, 20.0)]
+    samples[1]["send_p99_ms"] = 5.5
+    add_floor(samples, late, window_s=10.0)
+    assert [s["floor_p99_ms"] for s in samples] == [0.2, 4.0]  # 5 late wakes of 205 in the second span: p99 4 ms
+    figures = report(SoakConfig(minutes=0.5), samples, [], 1, 0)
     assert figures["floor_p99_ms"]["median"] == 0.2 and figures["floor_p99_ms"]["max"] == 4.0
-    assert figures["send_vs_floor_median"] == pytest.approx(2.0)
-    assert "wake-up p99 per sample (floor): median 0.200 ms" in format_report(figures | {"take": None})
+    assert figures["samples_over_floor_by_1ms"] == 1  # 5.5 ms against a floor of 4: the daemon's own 1.5 ms
+    assert "wake-up p99 over the same spans (floor): median 0.200 ms" in format_report(figures | {"take": None})

@@ -31,6 +31,7 @@ from rtgen.live.timing import GcMonitor, percentile
 from rtgen.midi.messages import panic_messages
 
 log = logging.getLogger("rtgen.live.scheduler")
+SEND_WINDOW = 2000  # sends the send-error percentiles cover (at 13 sends a second, two and a half minutes)
 
 Key = tuple[int, int]  # (channel, pitch)
 _MESSAGE, _SAFETY_OFF = 0, 1
@@ -79,7 +80,7 @@ class OutputScheduler:
         now: Callable[[], float] = time.perf_counter,
         spin_s: float = 0.0005,
         late_s: float = 0.001,
-        window: int = 2000,
+        window: int = SEND_WINDOW,
         max_note_s: float | None = None,
         realtime_priority: int | None = 10,
     ) -> None:
