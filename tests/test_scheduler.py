@@ -235,7 +235,7 @@ def test_the_soak_sets_the_sends_beside_the_machines_own_wake_up_floor():
 
     results = queue.Queue()
     begin = time.perf_counter()
-    wake_floor(0.3, results, period_s=0.05)
+    wake_floor(0.3, results, None, period_s=0.05)
     late = results.get_nowait()
     assert len(late) == 5 and all(ms >= 0 for _, ms in late)  # deadlines at 50-250 ms, none woken early
     assert begin < late[0][0] < late[-1][0] < time.perf_counter()  # perf_counter times, comparable across processes

@@ -56,6 +56,16 @@ def test_a_scale_holds_its_key_and_a_modulation_does_not():
     assert stats.in_scale(melody(c_major)) == 1.0
 
 
+def test_a_primes_key_is_compared_by_signature_with_its_opening():
+    d_major = [62, 64, 66, 67, 69, 71, 73, 74]
+    b_minor = [71, 73, 74, 76, 78, 79, 81, 83, 71]  # the same signature as D major
+    f_sharp_major = [66, 68, 70, 71, 73, 75, 77, 78]  # 6 sharps; its enharmonic G flat has 6 flats
+    assert stats.prime_key_matches(melody(d_major), melody(d_major * 3))
+    assert stats.prime_key_matches(melody(b_minor), melody(d_major * 3))
+    assert stats.prime_key_matches(melody(f_sharp_major), melody(f_sharp_major * 3))
+    assert not stats.prime_key_matches(melody(f_sharp_major), melody(d_major * 3))
+
+
 def test_copy_rate_counts_eight_note_sequences_found_in_training():
     train = [melody(range(60, 72))]
     keys = stats.pitch_keys(train)
@@ -68,3 +78,18 @@ def test_summary_of_pieces():
     result = stats.summary(pieces, 16.0, stats.pitch_keys(pieces))
     assert result["pieces"] == 2 and result["repeats"] == 1.0 and result["notes_per_bar"] == 4.0
     assert result["copy_rate"] == 1.0 and sum(result["ioi"].values()) == pytest.approx(1.0)
+
+
+def test_eval_music_reports_how_often_the_primes_key_is_their_pieces():
+    from rtgen.evaluate.music import Reference, format_report, prime_keys
+
+    d_major = melody([62, 64, 66, 67, 69, 71, 73, 74])
+    f_sharp_major = melody([66, 68, 70, 71, 73, 75, 77, 78])
+    ref = Reference(openings=[d_major * 3, d_major * 3], primes=[d_major, f_sharp_major], train_keys=np.zeros(0))
+    assert prime_keys(ref, 2) == {"prime_key_matches": 0.5}
+    real = {"repeats": 0.5, "repeated_share": 0.1, "notes_per_bar": 4.0, "key_holds": 0.7, "copy_rate": 0.2}
+    ok = dict.fromkeys([*real, "ioi_tv"], True)
+    row = {"genres": ["folk"], "ioi_tv": 0.1, "real_notes_per_bar": 4.0, "generated": real, "ok": ok}
+    report = {"real": {"folk": real | {"prime_key_matches": 0.5}}, "settings": {"folk": row}}
+    last = format_report(report).splitlines()[-1]
+    assert last == "two-bar primes whose detected key has their opening's key signature: folk 0.50"

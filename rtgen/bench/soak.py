@@ -36,8 +36,8 @@ from pathlib import Path
 
 import mido
 
-from rtgen.live.scheduler import SEND_WINDOW, raise_priority
-from rtgen.live.timing import percentile
+from rtgen.live.scheduler import SEND_WINDOW, SPIN_S, raise_priority
+from rtgen.live.timing import percentile, spin_until
 from rtgen.midi.jack import JackClient, JackServer, unpaired_notes
 
 
@@ -110,20 +110,20 @@ class Performer:
                 time.sleep(max(0.0, start + (k + 1) / count - time.perf_counter()))
 
 
-def wake_floor(seconds: float, results, period_s: float = 0.05, spin_s: float = 0.0005, priority: int = 10) -> None:
+def wake_floor(seconds: float, results, priority: int | None, period_s: float = 0.05) -> None:
     """Puts ``[(perf_counter s, ms late), ...]`` on ``results``: the machine's wake-up error, with nothing else to do.
 
-    Waits for each deadline as ``rtgen.live.scheduler`` waits for a note, at
-    the daemon's output priority (``rtgen.daemon.process.OUTPUT_PRIORITY``)
-    where permitted; run in its own process, so no interpreter lock is shared.
+    Waits for each deadline as ``rtgen.live.scheduler`` waits for a note (sleep,
+    then spin the last ``SPIN_S``), at ``priority`` (SCHED_FIFO, the daemon's
+    output priority) where permitted; run in its own process, so no
+    interpreter lock is shared.
     """
     raise_priority(priority)  # refused: normal priority, like the daemon's output thread then
     late, start = [], time.perf_counter()
     due = start + period_s
     while due < start + seconds:
-        time.sleep(max(0.0, due - time.perf_counter() - spin_s))
-        while time.perf_counter() < due:
-            pass
+        time.sleep(max(0.0, due - time.perf_counter() - SPIN_S))
+        spin_until(due)
         late.append((due, (time.perf_counter() - due) * 1000.0))
         due += period_s
     results.put(late)
@@ -140,6 +140,7 @@ def add_floor(samples: list[dict], late: list[tuple[float, float]], window_s: fl
 def run_soak(config: SoakConfig, record_dir: Path, progress=lambda line: None) -> dict:
     """The whole run (``config.minutes`` of wall time); the daemon records its take into ``record_dir``."""
     from rtgen.daemon.client import DaemonClient
+    from rtgen.daemon.process import OUTPUT_PRIORITY
 
     phrases = performer_phrases(config.genre)
     beat_s = 60.0 / config.tempo_bpm
@@ -156,7 +157,8 @@ def run_soak(config: SoakConfig, record_dir: Path, progress=lambda line: None) -
             performer = Performer(performer_port, phrases, beat_s)
             context = multiprocessing.get_context("spawn")
             floor_results = context.Queue()
-            floor = context.Process(target=wake_floor, args=(60 * config.minutes, floor_results), daemon=True)
+            floor_args = (60 * config.minutes, floor_results, OUTPUT_PRIORITY)
+            floor = context.Process(target=wake_floor, args=floor_args, daemon=True)
             floor.start()
             start = time.perf_counter()
             end, burst_at, next_sample = start + 60 * config.minutes, start + 20 * config.minutes, start

@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from rtgen.encoding import Note
-from rtgen.evaluate.statistics import summary, tv_distance
+from rtgen.evaluate.statistics import prime_key_matches, summary, tv_distance
 
 BLENDS = (("folk", "fiddle"), ("chorale", "renaissance"))
 PRIME_BARS = 2
@@ -131,7 +131,7 @@ def run_music_eval(config: MusicEvalConfig, genres: Sequence[str], progress: boo
 
     beats = 4.0 * config.bars
     refs = references(genres, config.bars)
-    real = {g: summary(r.openings, beats, r.train_keys) for g, r in refs.items()}
+    real = {g: summary(r.openings, beats, r.train_keys) | prime_keys(r, config.pieces) for g, r in refs.items()}
     chosen = settings(genres, config.presets, config.overrides)
     bar = tqdm(total=len(chosen) * config.pieces, desc="eval music", unit="piece", disable=not progress)
     run = MusicRun(refs, config, lambda: bar.update(1))
@@ -147,6 +147,14 @@ def run_music_eval(config: MusicEvalConfig, genres: Sequence[str], progress: boo
         }
     bar.close()
     return report
+
+
+def prime_keys(ref: Reference, count: int) -> dict:
+    """``prime_key_matches``: share of ``count`` validation pieces, spread as the primes are, whose two-bar prime
+    gets the key signature of the piece's own opening (a soft key held in another key pulls the piece away)."""
+    chosen = sorted({k * len(ref.primes) // count for k in range(count)})
+    matches = [prime_key_matches(ref.primes[k], ref.openings[k]) for k in chosen]
+    return {"prime_key_matches": sum(matches) / len(matches) if matches else float("nan")}
 
 
 def targets(generated: dict, reals: Sequence[dict], name: str) -> dict:
@@ -205,4 +213,6 @@ def format_report(report: dict) -> str:
             cells.append(f"{(row['generated'][key] or 0.0):.2f}/{real:.2f}{mark}".rjust(12))
         rows.append(" ".join(cells))
     rows.append("generated/real (real: the lower of two genres, the higher for copying); ! = target missed")
+    matches = ", ".join(f"{g} {(r.get('prime_key_matches') or 0.0):.2f}" for g, r in report["real"].items())
+    rows.append(f"two-bar primes whose detected key has their opening's key signature: {matches}")
     return "\n".join(rows)

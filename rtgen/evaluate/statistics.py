@@ -100,6 +100,16 @@ def key_holds(notes: Sequence[Note], beats: float) -> bool | None:
     return _key(first).sharps == _key(second).sharps
 
 
+def prime_key_matches(prime: Sequence[Note], opening: Sequence[Note]) -> bool:
+    """Whether the key ``detect_key`` finds in ``prime`` (the key the soft key and the scale lock follow) has the
+    key signature music21 finds for ``opening`` (enharmonic spellings equal)."""
+    from rtgen.engine.sampling import detect_key
+
+    tonic, scale = detect_key((n.pitch, float(n.duration)) for n in prime)
+    major_tonic = tonic if scale == "major" else tonic + 3  # a minor key shares its relative major's signature
+    return (7 * major_tonic - _key(opening).sharps) % 12 == 0
+
+
 def in_scale(notes: Sequence[Note]) -> float:
     """Share of notes whose pitch class is in the scale of the key found for the whole piece."""
     if not notes:

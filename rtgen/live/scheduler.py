@@ -27,10 +27,11 @@ from dataclasses import dataclass
 
 import mido
 
-from rtgen.live.timing import GcMonitor, percentile
+from rtgen.live.timing import GcMonitor, percentile, spin_until
 from rtgen.midi.messages import panic_messages
 
 log = logging.getLogger("rtgen.live.scheduler")
+SPIN_S = 0.0005  # the output thread stops sleeping this long before a send and spins (s)
 SEND_WINDOW = 2000  # sends the send-error percentiles cover (at 13 sends a second, two and a half minutes)
 
 Key = tuple[int, int]  # (channel, pitch)
@@ -78,7 +79,7 @@ class OutputScheduler:
         self,
         port,
         now: Callable[[], float] = time.perf_counter,
-        spin_s: float = 0.0005,
+        spin_s: float = SPIN_S,
         late_s: float = 0.001,
         window: int = SEND_WINDOW,
         max_note_s: float | None = None,
@@ -228,9 +229,7 @@ class OutputScheduler:
     def _send_due(self) -> None:
         now = self._now
         while self._heap and self._heap[0][0] <= now() + self.spin_s:
-            due = self._heap[0][0]
-            while now() < due:
-                pass  # spin the last fraction of a millisecond: a sleep would wake too late
+            spin_until(self._heap[0][0], now)
             self._fire(heapq.heappop(self._heap))
 
     def _drain(self) -> None:

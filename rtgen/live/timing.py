@@ -11,7 +11,14 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+
+def spin_until(deadline_s: float, now: Callable[[], float] = time.perf_counter) -> None:
+    """Busy-wait until ``now()`` reaches ``deadline_s``: for the last fraction of a millisecond before a send,
+    where a sleep would wake too late."""
+    while now() < deadline_s:
+        continue
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
