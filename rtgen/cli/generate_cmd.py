@@ -20,7 +20,11 @@ def register(subparsers) -> None:
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--sampling", choices=("sample", "argmax", "hybrid"))
-    parser.add_argument("--seed-midi", help="a .mid whose notes prime the models (default: the preset's phrase)")
+    parser.add_argument(
+        "--seed-midi",
+        help="a .mid whose notes prime the models (default: the preset's phrase, else a real opening of the "
+        "heaviest genre, one per --seed)",
+    )
     parser.add_argument(
         "--from-rests",
         nargs="?",
@@ -79,7 +83,7 @@ def build_preset(args: argparse.Namespace):
 
 
 def seed_notes(args: argparse.Namespace, preset):
-    from rtgen.data.seeds import PHRASES, load_phrase
+    from rtgen.data.seeds import PHRASES, genre_opening, load_phrase
 
     if args.from_rests is not None:  # rests only: generate_notes feeds them (rest_steps)
         if args.seed_midi:
@@ -90,7 +94,8 @@ def seed_notes(args: argparse.Namespace, preset):
     if preset.seed_phrase:
         return load_phrase(preset.seed_phrase)
     heaviest = max(preset.controls.weights, key=preset.controls.weights.get)
-    return load_phrase(heaviest if heaviest in PHRASES else "folk")
+    real = genre_opening(heaviest, args.seed)  # a real opening of the heaviest genre, one per --seed
+    return real if real is not None else load_phrase(heaviest if heaviest in PHRASES else "folk")
 
 
 def run(args: argparse.Namespace) -> int:

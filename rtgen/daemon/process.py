@@ -122,7 +122,7 @@ class Daemon:
         mode: Mode = config.mode or preset.mode
         self.player = Player(self.engine, self.clock, self.scheduler, self.listener, player_config, mode)
         self.tap.sent = self.player.sent
-        self.player.prime_seed(seed_notes(preset.seed_phrase, self.genres))
+        self.player.prime_seed(seed_notes(preset.seed_phrase, self.genres, config.seed))
         if mode != "call-and-response":
             self.player.begin_continuous(self.clock.now())
         self.preset_name = preset.name

@@ -40,7 +40,8 @@ class Controls:
     max_polyphony: int = 4  # note-ons beyond this many sounding notes are masked
     max_note_beats: float = 4.0  # a note still sounding after this long is closed
     repeat: float = 0.0  # 0-0.95: share of probability moved to what followed the current context before (form)
-    key_prior: float = 0.0  # 0-1: out-of-key note-ons scaled by 1 - key_prior (key of `key`, or the seed's)
+    key_prior: float = 0.0  # 0-1: out-of-key note-ons scaled down (key of `key`, or the seed's), as the genres allow
+    variation: float = 0.5  # 0-1: share of a restated section's bars re-sampled; 0 literal, 0.5 the genres' own
     density: float = 0.0  # 0-16 notes a beat rtgen leans toward; 0 = the models' own (rtgen.engine.steering)
     register: float = 0.0  # 0 = off, else 1-127: the MIDI pitch note-ons are pulled toward
     register_width: float = 12.0  # 1-48 semitones: how wide that pull is (a Gaussian's deviation)
@@ -67,6 +68,7 @@ class Controls:
         _check(self.max_note_beats > 0, f"max_note_beats {self.max_note_beats} must be > 0")
         _check(0 <= self.repeat <= 0.95, f"repeat {self.repeat} must be in 0-0.95")
         _check(0 <= self.key_prior <= 1, f"key_prior {self.key_prior} must be in 0-1")
+        _check(0 <= self.variation <= 1, f"variation {self.variation} must be in 0-1")
         _check(0 <= self.density <= 16, f"density {self.density} must be in 0-16 notes a beat")
         _check(0 <= self.register <= 127, f"register {self.register} must be in 0-127 (0 = off)")
         _check(1 <= self.register_width <= 48, f"register_width {self.register_width} must be in 1-48")

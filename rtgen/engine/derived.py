@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rtgen.data.profile import FormProfile, blend
 from rtgen.engine.controls import ControlError, Controls, normalise
-from rtgen.engine.form import soften_out_of_key
+from rtgen.engine.form import out_of_key_factor, soften_out_of_key
 from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
 from rtgen.engine.steering import register_weights
 from rtgen.nets.twophase import TWO_PHASE_MODEL
@@ -41,6 +42,7 @@ class Derived:
     max_note_steps: int  # grid steps a note may sound before it is closed
     genre_input: tuple[float, ...] | None  # the genre vector of the model a ``MODEL_METHODS`` method plays
     inverse_temperature: float  # logits are multiplied by this (1 / temperature)
+    form: FormProfile  # the weighted genres' form, measured from their corpora (rtgen.data.profile)
 
 
 def derive(
@@ -79,8 +81,9 @@ def derive(
         key = parse_key(controls.key) if controls.key != "auto" else (auto_key or detect_key([]))
     allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key if controls.scale_lock else None)
     mask = token_mask(encoding, allowed, forbid=(encoding.pad_id, encoding.sep_id)).numpy()
+    form = blend({genre: weight for genre, weight in controls.weights.items() if weight > 0})
     if controls.key_prior > 0 and not controls.scale_lock and hasattr(encoding, "off_base"):
-        soften_out_of_key(mask, encoding, scale_pitches(*key), controls.key_prior)
+        soften_out_of_key(mask, encoding, scale_pitches(*key), out_of_key_factor(controls.key_prior, form.in_key))
     if controls.register and hasattr(encoding, "off_base"):
         on = encoding.on_base
         mask[on : on + 128] *= np.asarray(register_weights(controls.register, controls.register_width), np.float32)
@@ -94,4 +97,5 @@ def derive(
         max_note_steps=max(1, round(controls.max_note_beats * encoding.steps_per_beat)),
         genre_input=genre_input,
         inverse_temperature=1.0 / controls.temperature,
+        form=form,
     )

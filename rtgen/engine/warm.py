@@ -45,10 +45,11 @@ from torch import Tensor
 from rtgen.encoding import Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
-from rtgen.engine.form import Lookback, Reprise, lean_towards
+from rtgen.engine.form import Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs
 from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
+from rtgen.engine.sections import Sections
 from rtgen.engine.steering import Steering
 from rtgen.nets.checkpoint import LoadedModel
 
@@ -110,7 +111,7 @@ class Engine:
         self._active: tuple = ()  # the steppers advanced per token (those the current method reads)
         self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
-        self._reprise = Reprise(self.encoding)  # sections restated where the models end them, for ``repeat``
+        self._sections = Sections(self.encoding, self._draw)  # the stream's form, with ``repeat`` (event tokens)
         self._p_end = 0.0  # the fused probability that the piece ends here (SEP), read when ``repeat`` > 0
         self._written = 0  # tokens the stream has taken since the last reset
         self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
@@ -124,6 +125,7 @@ class Engine:
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         self._performer = False  # the tokens being taken are the performer's
         self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
+        self._departure = np.ones(len(self.encoding), dtype=np.float32)  # a departing section's note-on pull
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
@@ -190,6 +192,11 @@ class Engine:
         return self._decoder.beat
 
     @property
+    def section_ends(self) -> list[tuple[float, str]]:
+        """(beats from the first sampled step, "cadence" | "sep" | "cap") of each section ended since the reset."""
+        return list(self._sections.ends)
+
+    @property
     def sounding(self) -> frozenset[int]:
         return self._decoder.sounding
 
@@ -198,7 +205,7 @@ class Engine:
         new = self._latest.replace(**changes)
         self._use(self._derive(new, self._auto_key))
         if (new.weights, new.method) != (self._latest.weights, self._latest.method):
-            self._reprise.reset()  # the performer moved the blend: what follows is new, not the old section again
+            self._sections.reset()  # the performer moved the blend: what follows is new, not the old section again
         self._latest = new
         return new
 
@@ -215,6 +222,7 @@ class Engine:
 
     def _use(self, derived: Derived) -> None:
         self._derived = derived
+        self._sections.set_form(derived.form, derived.controls.variation)
         self._combine_masks()
         weighted = {"conditional": self._conditional, "two-phase": self._twophase}.get(derived.controls.method)
         if weighted is not None:
@@ -231,6 +239,7 @@ class Engine:
 
     def _combine_masks(self) -> None:
         np.multiply(self._derived.mask, self._off_mask, out=self._mask)
+        self._mask *= self._departure
 
     def _activate(self, wanted: tuple) -> None:
         """Advance ``wanted`` from now on; an idle stepper first catches up with the stream's tokens."""
@@ -269,7 +278,8 @@ class Engine:
             self._position[stepper] = 0
         self._written = 0
         self._lookback.reset()
-        self._reprise.reset()
+        self._sections.reset()
+        self._departure[:] = 1.0
         self._decoder = self.encoding.decoder()
         if self._steering is not None:
             self._steering.reset()
@@ -289,7 +299,7 @@ class Engine:
             spb = self.encoding.steps_per_beat
             self._steering.motif.set_phrase([(round(n.start * spb), n.pitch) for n in notes])
         self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
-        self._reprise.reset()  # an answer to a new call is a new section
+        self._sections.reset()  # an answer to a new call is a new section
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
 
@@ -325,24 +335,43 @@ class Engine:
         self._follow_key()
         derived = self._derived
         token, room_steps = self._note_length_guard(derived.max_note_steps)
-        if token is None and self._reprise.queue:
-            token = self._reprise.queue.pop()
+        form = self._sections if derived.controls.repeat > 0 and self._is_event else None
+        if token is None and form is not None and form.queue:
+            token, replaced = form.queued()
+            if replaced is not None:  # a restated note re-sampled near the one it replaces
+                token = form.vary(self._probs(derived, room_steps), replaced, self._draw())
         if token is None:
-            self._reprise.mark(self._written, self._decoder.state.now_steps)
+            if form is not None:
+                self._open_section(form, derived)
+                room_steps = min(room_steps, form.room(self._decoder.state.now_steps))
             values = self._probs(derived, room_steps)
             token = self._choose(values, derived.controls)
         self._advance(token)
         return token
+
+    def _open_section(self, form: Sections, derived: Derived) -> None:
+        """Before a sampled step: a new section departs (or not) in motif and register; the form knows the key."""
+        form.set_key(derived.key or self._auto_key or (0, "major"))
+        if form.mark(self._written, self._decoder.state.now_steps):
+            self._lookback.since = self._written if form.sections > 1 else 0
+            pull = form.departure_weights()
+            self._departure[:] = 1.0
+            if pull is not None:
+                self._departure[self.encoding.on_base : self.encoding.on_base + 128] = pull
+            self._combine_masks()
 
     def _choose(self, values: list[float], c: Controls) -> int:
         """Sample from ``values`` (filtered, leaned by ``repeat``), or end the section where the models end it."""
         if c.top_k or c.top_p < 1.0:
             values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
         if c.repeat > 0 and self._is_event:  # sections are cut in event tokens; repeat 0 draws as before
-            now = self._decoder.state.now_steps
-            ends = self._draw() < self._p_end or self._reprise.full(now)
-            if ends and self._reprise.may_end(now):
-                return self._reprise.end(self._lookback, now)
+            form, now = self._sections, self._decoder.state.now_steps
+            form.steer(values, now)
+            why = form.closes(now, self._draw() < self._p_end)
+            if why is not None:
+                first = form.end(self._lookback.tokens[max(0, form.start - self._lookback.base) :], now, why)
+                if first is not None:
+                    return first
         sampling = c.sampling
         if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
             lean_towards(values, suggested, c.repeat)
@@ -410,6 +439,8 @@ class Engine:
         for event in events:
             if event.on:
                 self._steering.onset(float(event.beat), event.pitch, self._performer)
+                if not self._performer:
+                    self._sections.onset(self._decoder.state.now_steps, event.pitch)
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]
