@@ -47,13 +47,32 @@ def test_out_of_key_note_ons_are_scaled_and_nothing_else():
     assert mask[encoding.note_on_id(62)] == 1.0 and mask[encoding.off_base + 61] == 1.0
 
 
-def test_the_key_prior_lets_a_chromatic_genre_keep_more_of_its_out_of_key_notes():
-    from rtgen.engine.form import out_of_key_factor
+def test_the_key_prior_holds_only_while_rtgen_is_more_out_of_key_than_its_genres():
+    from rtgen.engine.form import KEY_MEMORY, KeyBudget
 
-    assert out_of_key_factor(0.0, 0.95) == 1.0  # off: the models as they are
-    chorale, fiddle = out_of_key_factor(0.9, 0.95), out_of_key_factor(0.9, 0.986)
-    assert 0.1 < fiddle < chorale < 1.0  # flattening (1 - key_prior = 0.1) no more; Bach keeps more than fiddle
-    assert out_of_key_factor(1.0, 1.0) == 0.0  # a genre never out of key: the hard lock
+    budget = KeyBudget()
+    budget.allowed = 0.05  # Bach: about one note in twenty out of key
+    assert not budget.onset(False)  # in key: the models play as they are
+    assert not budget.onset(True)  # one chromatic note is within the budget
+    assert budget.onset(True)  # a second in a row: the prior holds
+    held = 0
+    while budget.onset(False):
+        held += 1
+    assert 0 < held < 2 / KEY_MEMORY  # until about a memory's worth of in-key notes brings the share down
+
+
+def test_the_engine_lets_chromatic_notes_through_under_the_key_prior_until_its_budget_is_spent():
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.warm import Engine
+
+    engine = Engine.from_names(["chorale"], "cpu", Controls(weights={"chorale": 1.0}, key_prior=0.9, key="C major"))
+    sharp = engine.encoding.note_on_id(61)
+    assert engine._mask[sharp] == 1.0  # nothing played yet: C# as likely as the models make it
+    engine.feed([sharp, *engine.encoding.shift_tokens(12), engine.encoding.off_base + 61])
+    assert engine._mask[sharp] == 1.0  # one C# is within Bach's budget
+    for _ in range(3):
+        engine._count_key(61)
+    assert engine._mask[sharp] == pytest.approx(0.1)  # over budget: the prior holds
 
 
 def test_a_long_copied_run_pauses_the_lean_until_the_models_choose_otherwise():

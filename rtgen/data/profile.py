@@ -1,8 +1,9 @@
 """Each genre's form profile and real openings, measured from its corpus and shipped in ``models/form.json``.
 
 ``rtgen.evaluate.form`` measures them (``python -m rtgen.evaluate.form``):
-how often a genre's pieces state an 8-bar span again and how literally, how
-many of its bars copy an earlier one, the share of its notes in the piece's
+how many of a genre's bars copy an earlier one, how often its 8-bar spans
+state the one before again and how literally (hence how often a section is
+stated again), the share of its notes in the piece's
 key, and the share of its section ends that close on a stable chord; and the
 first two bars of validation pieces (never the training split), spread over
 them, as seeds. The engine reads the profile (a blend's lies between its
@@ -31,7 +32,8 @@ OPENING_STEPS_PER_BEAT = 12  # stored onsets and lengths are in 12ths of a beat 
 class FormProfile:
     """How a genre's pieces are built; each a share in 0-1."""
 
-    restate: float = 0.5  # 8-bar spans that state the span before them again (at least half their bars equal)
+    restate: float = 0.5  # sections stated again: as many as copy the corpus's share of bars (rtgen.evaluate.form)
+    spans_restated: float = 0.1  # 8-bar spans that state the span before them again (half their bars equal)
     literal: float = 0.8  # of a restating span, the bars equal to the one before (1 = note for note)
     bar_copy: float = 0.2  # bars that copy an earlier bar exactly
     in_key: float = 0.95  # notes in the key found for the whole piece

@@ -23,9 +23,8 @@ Two pure mechanisms act on the fused distribution, each a control:
 * ``key_prior`` (0-1), a soft key: note-ons outside the key of the seed or
   call (the same key the scale lock follows) are scaled down for every fused
   genre alike, so a blend keeps one key instead of each genre pulling toward
-  its own. How far depends on the genres' own chromaticism
-  (``out_of_key_factor``): chorales keep their chromatic notes. 1 is the hard
-  scale lock.
+  its own, but only while rtgen's recent out-of-key share exceeds the genres'
+  own (``KeyBudget``): chorales keep their chromatic notes.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ MAX_TOKENS = 2 * MAX_CONTEXTS  # ... and its oldest tokens past this many: a rep
 # What a piece is played with unless a preset says otherwise (`rtgen generate` without --preset, every preset,
 # `rtgen eval music`'s genre and blend rows): docs/music.md measured each. Controls() itself stays neutral, the
 # models' own distribution, which `rtgen eval fidelity` and the fusion tests compare.
-CHROMA_GAIN = 10.0  # out-of-key weight let through per unit of a genre's out-of-key share (docs/music.md)
+KEY_MEMORY = 1 / 32  # weight of each new onset in the running out-of-key share (about the last 32 notes)
 FORM_CONTROLS = {"repeat": 0.6, "key_prior": 0.9, "variation": 0.5}
 
 
@@ -115,16 +114,29 @@ def lean_towards(values: list[float], token: int, strength: float) -> None:
     values[token] += total * strength / (1.0 - strength)
 
 
-def out_of_key_factor(key_prior: float, in_key: float) -> float:
-    """What ``key_prior`` (0-1) scales out-of-key note-ons by, for genres with ``in_key`` of their notes in key.
+class KeyBudget:
+    """rtgen's own recent out-of-key share against its genres': the soft key holds only while it is exceeded.
 
-    ``1 - key_prior`` flattened every genre to its scale (chorale 99.8 % of notes
-    in key against Bach's 93 %); the genres' own out-of-key share, times
-    ``CHROMA_GAIN``, is let through: at ``key_prior`` 1 a chorale's chromatic
-    notes keep about half their weight, a fiddle tune's a seventh.
+    Scaling out-of-key note-ons by ``1 - key_prior`` all the time flattened
+    every genre to its scale (chorale 99.8 % of notes in key against Bach's
+    93 %). Now each of rtgen's onsets updates a running share of out-of-key
+    notes (an average over about ``1 / KEY_MEMORY`` notes); while it is below
+    the genres' measured share (``FormProfile.in_key``) the models play as
+    they are, chromatic notes and all, and once it reaches it the key prior
+    holds until in-key notes bring it down again.
     """
-    allowance = min(1.0, CHROMA_GAIN * (1.0 - in_key))
-    return 1.0 - key_prior * (1.0 - allowance)
+
+    def __init__(self) -> None:
+        self.share = 0.0  # running share of rtgen's onsets out of key
+        self.allowed = 0.0  # the genres' own out-of-key share
+
+    def reset(self) -> None:
+        self.share = 0.0
+
+    def onset(self, out_of_key: bool) -> bool:
+        """Count one onset; whether the key prior holds from now on."""
+        self.share += ((1.0 if out_of_key else 0.0) - self.share) * KEY_MEMORY
+        return self.share >= self.allowed
 
 
 def soften_out_of_key(mask, encoding, in_key, factor: float) -> None:

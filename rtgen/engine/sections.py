@@ -186,12 +186,22 @@ class Sections:
         self.group.append(pitch)
 
     def _judge(self) -> None:
-        """Whether the finished onset group closes the section under way: an arrival once it may close."""
-        if self.start is None or self.close_at is not None or self.ending_until is not None or not self.group:
-            return
+        """Whether the finished onset group closes the section under way: an arrival once it may close.
+
+        A strong beat struck after an arrival, before the close, and not an
+        arrival itself, takes the close back: the section's last strong beat
+        must be where it arrives.
+        """
         step = self.group_step
-        if step >= self.seek_from and self._strong(step) and self.key is not None and is_arrival(self.group, self.key):
-            self.close_at = self.start_steps + ((step - self.start_steps) // self.bar_steps + 1) * self.bar_steps
+        if self.start is None or self.ending_until is not None or not self.group or self.key is None:
+            return
+        if step < self.seek_from or not self._strong(step):
+            return
+        if is_arrival(self.group, self.key):
+            if self.close_at is None:
+                self.close_at = self.start_steps + ((step - self.start_steps) // self.bar_steps + 1) * self.bar_steps
+        elif self.close_at is not None and step < self.close_at:
+            self.close_at = None
 
     def _strong(self, step: int) -> bool:
         return (step - self.start_steps) % (self.bar_steps // 2) == 0

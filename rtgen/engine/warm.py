@@ -45,7 +45,7 @@ from torch import Tensor
 from rtgen.encoding import Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
-from rtgen.engine.form import Lookback, lean_towards
+from rtgen.engine.form import KeyBudget, Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs
 from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
@@ -126,6 +126,8 @@ class Engine:
         self._performer = False  # the tokens being taken are the performer's
         self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
         self._departure = np.ones(len(self.encoding), dtype=np.float32)  # a departing section's note-on pull
+        self._key_budget = KeyBudget()  # the key prior holds while rtgen is more out of key than its genres
+        self._key_holds = False
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
@@ -223,6 +225,7 @@ class Engine:
     def _use(self, derived: Derived) -> None:
         self._derived = derived
         self._sections.set_form(derived.form, derived.controls.variation)
+        self._key_budget.allowed = 1.0 - derived.form.in_key
         self._combine_masks()
         weighted = {"conditional": self._conditional, "two-phase": self._twophase}.get(derived.controls.method)
         if weighted is not None:
@@ -238,7 +241,8 @@ class Engine:
             self._combine_masks()
 
     def _combine_masks(self) -> None:
-        np.multiply(self._derived.mask, self._off_mask, out=self._mask)
+        mask = self._derived.mask if self._key_holds else self._derived.loose_mask
+        np.multiply(mask, self._off_mask, out=self._mask)
         self._mask *= self._departure
 
     def _activate(self, wanted: tuple) -> None:
@@ -280,6 +284,8 @@ class Engine:
         self._lookback.reset()
         self._sections.reset()
         self._departure[:] = 1.0
+        self._key_budget.reset()
+        self._key_holds = False
         self._decoder = self.encoding.decoder()
         if self._steering is not None:
             self._steering.reset()
@@ -353,7 +359,7 @@ class Engine:
         """Before a sampled step: a new section departs (or not) in motif and register; the form knows the key."""
         form.set_key(derived.key or self._auto_key or (0, "major"))
         if form.mark(self._written, self._decoder.state.now_steps):
-            self._lookback.since = self._written if form.sections > 1 else 0
+            self._lookback.since = self._written if form.departure else 0
             pull = form.departure_weights()
             self._departure[:] = 1.0
             if pull is not None:
@@ -431,6 +437,13 @@ class Engine:
         self._lookback.push(token)
         self._track(token)
 
+    def _count_key(self, pitch: int) -> None:
+        """One of rtgen's onsets against the key prior's budget; the mask follows when the prior starts or stops."""
+        out_of_key = self._derived.out_of_key
+        if out_of_key is not None and self._key_budget.onset(out_of_key[pitch]) != self._key_holds:
+            self._key_holds = not self._key_holds
+            self._combine_masks()
+
     def _track(self, token: int) -> None:
         """Feed the decoder; keep the note-off mask equal to the set of sounding pitches; count onsets."""
         events = self._decoder.feed(token)
@@ -441,6 +454,7 @@ class Engine:
                 self._steering.onset(float(event.beat), event.pitch, self._performer)
                 if not self._performer:
                     self._sections.onset(self._decoder.state.now_steps, event.pitch)
+                    self._count_key(event.pitch)
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]

@@ -114,17 +114,34 @@ def cadence_share(pieces: Sequence[tuple[Sequence[Note], Sequence[Fraction]]]) -
     return sum(verdicts) / len(verdicts) if verdicts else float("nan")
 
 
+def copies_if_restated(literal: float, bars: int = SECTION_BARS) -> float:
+    """Share of a 2 x ``bars``-bar piece's bars (after its first) that copy one when a section is stated again
+    with ``literal`` of its bars as they were and a second ending."""
+    return (bars - 1) * literal / (2 * bars - 1)
+
+
 def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
-    """A genre's form profile from its pieces (``rtgen.data.profile.FormProfile``'s fields)."""
+    """A genre's form profile from its pieces (``rtgen.data.profile.FormProfile``'s fields).
+
+    As notated, a dance tune's repeats are signs, not bars: its 8-bar spans
+    state the one before again in 5 % of fiddle spans, yet 18 % of its bars
+    copy an earlier bar. ``restate`` is therefore the share of sections to
+    state again so that a piece copies as many bars as the corpus does
+    (``bar_copy`` over ``copies_if_restated``); ``spans_restated`` keeps the
+    share as measured.
+    """
     pieces = [p for p in pieces if p]
     spans = [s for p in pieces for s in restated_spans(p)]
     restated = [s for s in spans if s >= RESTATED_BARS]
     copies = [c for c in (bar_copy_share(p) for p in pieces) if c == c]
     in_key = [s for s in (in_key_share(p) for p in pieces) if s == s]
+    literal = sum(restated) / len(restated) if restated else 1.0
+    bar_copy = sum(copies) / len(copies) if copies else 0.0
     return {
-        "restate": round(len(restated) / len(spans), 4) if spans else 0.0,
-        "literal": round(sum(restated) / len(restated), 4) if restated else 1.0,
-        "bar_copy": round(sum(copies) / len(copies), 4) if copies else 0.0,
+        "restate": round(min(1.0, bar_copy / copies_if_restated(literal)), 4),
+        "spans_restated": round(len(restated) / len(spans), 4) if spans else 0.0,
+        "literal": round(literal, 4),
+        "bar_copy": round(bar_copy, 4),
         "in_key": round(sum(in_key) / len(in_key), 4) if in_key else 1.0,
         "cadence": round(cadence_share([(p, section_ends(p)) for p in pieces]), 4),
     }
