@@ -109,11 +109,12 @@ class Spec:
             if value in self.choices or (self.free_text and isinstance(value, str) and value.strip()):
                 return value
             raise ControlError(f"{name} {value!r} is not one of {', '.join(self.choices)}")
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ControlError(f"{name} takes a number, got {value!r}")
         low, high = self.hard_range(vocab_size)
-        if not low <= value <= high:
-            raise ControlError(f"{name} {value} outside {low:g}-{high:g}")
+        if not (math.isfinite(value) and low <= value <= high):
+            within = f"{low:g}-{high:g}" if math.isfinite(high) else f"{low:g} and up"
+            raise ControlError(f"{name} {value} outside {within}")
         return round(value) if self.kind == "int" else float(value)
 
     def from_text(self, text: str, name: str | None = None) -> object:

@@ -144,11 +144,11 @@ def run_zoo_cmd(args) -> int:
 def run_music_cmd(args) -> int:
     from rtgen.errors import RtgenError
     from rtgen.evaluate.music import MusicEvalConfig, format_report, run_music_eval
-    from rtgen.nets.checkpoint import installed_models
+    from rtgen.nets.checkpoint import genre_models
 
     if args.pieces < 1 or args.bars < 4:
         raise RtgenError("--pieces must be >= 1 and --bars >= 4")
-    genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    genres = genre_models()
     overrides = tuple(_control_values(args.controls)) if args.controls else ()
     config = MusicEvalConfig(
         pieces=args.pieces, bars=args.bars, seed=args.seed, presets=not args.no_presets, overrides=overrides
