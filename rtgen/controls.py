@@ -22,7 +22,9 @@ the TUI and the doc), add the field with its default to
 ``rtgen.engine.controls.Controls``, and write the engine code that reads it.
 OSC, MIDI CC and learn, presets, the TUI widget, the glide and the
 validation come with the entry. Then ``python -m rtgen.controls docs/osc.md``
-rewrites the doc's table. Root module: the live clock and player, the nets'
+rewrites the doc's table, and the TUI's main-screen snapshots (one more
+slider moves the controls panel's scrollbar) are renewed with
+``pytest tests/test_tui_screen.py --snapshot-update``. Root module: the live clock and player, the nets'
 genre conditioning and every layer above import it.
 """
 
