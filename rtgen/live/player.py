@@ -40,14 +40,14 @@ from typing import Literal
 
 import mido
 
+from rtgen.controls import check
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
 from rtgen.live.voice import Voice, silence_tokens
 
-Mode = Literal["call-and-response", "duet", "solo"]
-MODES: tuple[str, ...] = ("call-and-response", "duet", "solo")
+Mode = Literal["call-and-response", "duet", "solo"]  # rtgen.controls.MODES
 LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
 
 
@@ -98,7 +98,10 @@ class PlayerConfig:
 
 
 class Allowance:
-    """A token bucket: ``rate`` a unit of time (seconds or beats), at most ``burst`` saved up."""
+    """A token bucket: ``rate`` a unit of time (seconds or beats), at most ``burst`` saved up, full at first.
+
+    The one rate limit of the daemon: inputs and steering onsets here, OSC packets in ``rtgen.daemon.osc``.
+    """
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate, self.burst = rate, burst
@@ -243,8 +246,7 @@ class Player:
     # ---- modes ----
 
     def set_mode(self, mode: Mode, now: float) -> None:
-        if mode not in MODES:
-            raise RtgenError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        check("mode", mode)
         self.silence(now)
         self.mode = mode
         self.listener.reset()
