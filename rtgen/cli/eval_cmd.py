@@ -78,6 +78,7 @@ def register_fidelity(parser) -> None:
         help="kinds (genres, blends, presets) or setting names (fiddle, folk+fiddle, fiddle-reel), comma-separated "
         "(default: every kind; with --quick, genres)",
     )
+    music.add_argument("--no-presets", action="store_true", help="genres and blends only (--settings genres,blends)")
     music.add_argument("--real-pieces", type=int, default=100, help="validation pieces per genre (default 100)")
     music.add_argument("--quick", action="store_true", help="a smoke run: 6 pieces against 12 real, 8 bars, genres")
     music.add_argument("--seed", type=int, default=0)
@@ -157,7 +158,8 @@ def run_music_cmd(args) -> int:
 
     if args.quick:
         args.pieces, args.bars, args.real_pieces = 6, "8", 12
-    kinds = args.settings or ("genres" if args.quick else "genres,blends,presets")
+    default = "genres" if args.quick else "genres,blends" if args.no_presets else "genres,blends,presets"
+    kinds = args.settings or default
     try:
         bars = tuple(sorted({int(b) for b in args.bars.split(",") if b.strip()}))
     except ValueError:
