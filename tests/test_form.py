@@ -52,11 +52,12 @@ def test_the_key_prior_holds_only_while_rtgen_is_more_out_of_key_than_its_genres
 
     budget = KeyBudget()
     budget.allowed = 0.05  # Bach: about one note in twenty out of key
-    assert not budget.onset(False)  # in key: the models play as they are
-    assert not budget.onset(True)  # one chromatic note is within the budget
-    assert budget.onset(True)  # a second in a row: the prior holds
+    assert not budget.onset(False) and not budget.holds  # in key: the models play as they are
+    assert not budget.onset(True) and not budget.holds  # one chromatic note is within the budget
+    assert budget.onset(True) and budget.holds  # a second in a row: the prior holds
     held = 0
-    while budget.onset(False):
+    while budget.holds:
+        budget.onset(False)
         held += 1
     assert 0 < held < 2 / KEY_MEMORY  # until about a memory's worth of in-key notes brings the share down
 
@@ -70,8 +71,7 @@ def test_the_engine_lets_chromatic_notes_through_under_the_key_prior_until_its_b
     assert engine._mask[sharp] == 1.0  # nothing played yet: C# as likely as the models make it
     engine.feed([sharp, *engine.encoding.shift_tokens(12), engine.encoding.off_base + 61])
     assert engine._mask[sharp] == 1.0  # one C# is within Bach's budget
-    for _ in range(3):
-        engine._count_key(61)
+    engine.feed([sharp, *engine.encoding.shift_tokens(12), engine.encoding.off_base + 61])
     assert engine._mask[sharp] == pytest.approx(0.1)  # over budget: the prior holds
 
 

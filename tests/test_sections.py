@@ -33,7 +33,7 @@ def test_an_arrival_is_a_tonic_or_dominant_chord_struck_together():
 
 def test_a_section_closes_at_the_bar_line_after_an_arrival_on_a_strong_beat_of_its_last_bar():
     form = sections()
-    form.mark(0, 0)
+    form.mark(0, 0, C_MAJOR)
     bar = form.bar_steps
     last = (SECTION_BARS - 1) * bar
     form.onset(bar, 60)  # a tonic early on: the section is not over yet
@@ -47,9 +47,21 @@ def test_a_section_closes_at_the_bar_line_after_an_arrival_on_a_strong_beat_of_i
     assert form.closes(SECTION_BARS * bar, False) == "cadence"
 
 
+def test_a_strong_beat_struck_after_an_arrival_takes_the_close_back():
+    form = sections()
+    form.mark(0, 0, C_MAJOR)
+    bar = form.bar_steps
+    last = (SECTION_BARS - 1) * bar
+    form.onset(last, 60)  # the downbeat of the last bar: an arrival
+    form.onset(last + 6, 62)
+    assert form.closes(last + 7, False) is None and form.close_at == SECTION_BARS * bar
+    form.onset(last + bar // 2, 65)  # beat 3: F, struck before the close
+    assert form.closes(last + bar // 2 + 1, False) is None and form.close_at is None  # the search goes on
+
+
 def test_a_section_without_an_arrival_is_boosted_toward_one_then_cut_at_the_cap():
     form = sections()
-    form.mark(0, 0)
+    form.mark(0, 0, C_MAJOR)
     bar = form.bar_steps
     values = [1.0] * len(form.encoding)
     form.steer(values, SECTION_BARS * bar - bar // 2)  # within its length: no boost
@@ -65,7 +77,7 @@ def test_a_section_without_an_arrival_is_boosted_toward_one_then_cut_at_the_cap(
 
 def test_the_models_ending_starts_the_search_for_an_arrival_at_once():
     form = sections()
-    form.mark(0, 0)
+    form.mark(0, 0, C_MAJOR)
     bar = form.bar_steps
     assert form.closes(bar // 2, True) is None  # never in a section's first bar
     assert form.closes(3 * bar + 6, True) is None  # SEP sampled in bar 4: look from here on
@@ -95,7 +107,7 @@ def played(form: Sections, first: int | None, values: list[float] | None = None)
 def test_variation_0_restates_the_section_note_for_note():
     form = sections(variation=0.0)
     enc, bars = form.encoding, 4
-    form.mark(0, 0)
+    form.mark(0, 0, C_MAJOR)
     section = section_tokens(enc, bars)
     stream = played(form, form.end(section, bars * form.bar_steps, "cadence"))
     assert stream == [enc.sep_id, *section] and not form.ending_pending
@@ -104,7 +116,7 @@ def test_variation_0_restates_the_section_note_for_note():
 def test_variation_1_resamples_every_bar_near_its_notes_and_leaves_the_last_to_a_second_ending():
     form = sections(variation=1.0)
     enc, bars = form.encoding, 4
-    form.mark(0, 0)
+    form.mark(0, 0, C_MAJOR)
     section = section_tokens(enc, bars)
     values = [1.0] * len(enc)
     stream = played(form, form.end(section, bars * form.bar_steps, "cadence"), values)
@@ -118,7 +130,7 @@ def test_variation_1_resamples_every_bar_near_its_notes_and_leaves_the_last_to_a
     assert all(abs(a.pitch - b.pitch) <= 4 for a, b in zip(notes, original, strict=False))  # near the original
     assert [n.pitch for n in notes] != [n.pitch for n in original[: len(notes)]]
     assert form.ending_pending
-    assert form.mark(len(stream), (bars - 1) * form.bar_steps) is False  # the second ending: not a new section
+    assert form.mark(len(stream), (bars - 1) * form.bar_steps, C_MAJOR) is False  # the second ending: not a new section
     assert form.room((bars - 1) * form.bar_steps) == form.bar_steps
 
 
@@ -131,17 +143,17 @@ def test_the_varied_share_is_the_genres_own_at_half_variation():
 def test_a_through_composed_genre_goes_on_without_sep_and_a_restated_a_comes_back_after_b():
     enc = EventEncoding()
     form = sections(restate=0.0)
-    form.mark(0, 0)
+    form.mark(0, 0, C_MAJOR)
     assert form.end(section_tokens(enc, 4), 4 * form.bar_steps, "cadence") is None  # no SEP, nothing queued
-    assert form.mark(10, 4 * form.bar_steps) and form.departure == 0.0
+    assert form.mark(10, 4 * form.bar_steps, C_MAJOR) and form.departure == 0.0
 
     form = sections(restate=1.0, variation=0.0)
-    form.mark(0, 0)
+    form.mark(0, 0, C_MAJOR)
     a = section_tokens(enc, 4)
     played(form, form.end(a, 4 * form.bar_steps, "cadence"))  # A A
-    assert form.mark(100, 8 * form.bar_steps) and form.departure > 60  # B departs from A's register
+    assert form.mark(100, 8 * form.bar_steps, C_MAJOR) and form.departure > 60  # B departs from A's register
     assert played(form, form.end(section_tokens(enc, 2), 10 * form.bar_steps, "cadence")) == [enc.sep_id, *a]
-    assert form.mark(200, 14 * form.bar_steps) and form.departure == 0.0  # after A's return: afresh
+    assert form.mark(200, 14 * form.bar_steps, C_MAJOR) and form.departure == 0.0  # after A's return: afresh
 
 
 def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():

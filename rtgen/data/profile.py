@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from fractions import Fraction
+from pathlib import Path
 
 from rtgen.encoding import Note
 from rtgen.paths import shipped_models_dir
@@ -43,9 +44,13 @@ class FormProfile:
 DEFAULT_PROFILE = FormProfile()
 
 
-@functools.cache
 def _stored() -> dict:
-    path = shipped_models_dir() / PROFILE_FILE
+    return _read(shipped_models_dir() / PROFILE_FILE)
+
+
+@functools.cache
+def _read(path: Path) -> dict:
+    """The profile file at ``path``, read once (the engine derives a profile at every controls change)."""
     return json.loads(path.read_text()) if path.is_file() else {}
 
 

@@ -129,14 +129,17 @@ class KeyBudget:
     def __init__(self) -> None:
         self.share = 0.0  # running share of rtgen's onsets out of key
         self.allowed = 0.0  # the genres' own out-of-key share
+        self.holds = False  # the key prior holds now
 
     def reset(self) -> None:
-        self.share = 0.0
+        self.share, self.holds = 0.0, False
 
     def onset(self, out_of_key: bool) -> bool:
-        """Count one onset; whether the key prior holds from now on."""
+        """Count one onset; True when the key prior starts or stops holding with it."""
         self.share += ((1.0 if out_of_key else 0.0) - self.share) * KEY_MEMORY
-        return self.share >= self.allowed
+        holds = self.share >= self.allowed
+        changed, self.holds = holds != self.holds, holds
+        return changed
 
 
 def soften_out_of_key(mask, encoding, in_key, factor: float) -> None:

@@ -37,7 +37,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from rtgen.data.profile import FormProfile
+from rtgen.engine.form import Lookback
 from rtgen.engine.sampling import SCALES, note_tokens
 
 BAR_BEATS = 4  # sections are counted in bars of 4/4 from the section's first step
@@ -122,6 +125,7 @@ class Sections:
         self.stable: list[int] = []  # note-on tokens of the key's tonic and dominant chord tones
         self.home_tokens: list[int] = []  # ... of its tonic chord tones
         self.ends: list[tuple[float, str]] = []  # (beats from the first section's start, why it ended)
+        self.pull = np.ones(len(encoding), dtype=np.float32)  # [V] a B section's note-on pull, in the engine's mask
         self.reset()
 
     def reset(self) -> None:
@@ -140,6 +144,7 @@ class Sections:
         self.departure = 0.0  # register centre of a B section under way; 0 = none
         self.sections = 0  # sections opened since the reset
         self.ends.clear()
+        self.pull[:] = 1.0
 
     def set_form(self, profile: FormProfile, variation: float) -> None:
         """The weighted genres' form profile and the ``variation`` control (0-1), from the next section end on."""
@@ -155,8 +160,9 @@ class Sections:
 
     # ---- a sampled step ----
 
-    def mark(self, position: int, now: int) -> bool:
-        """Before a sampled step at grid step ``now``; True when it opens a new section."""
+    def mark(self, position: int, now: int, key: tuple[int, str]) -> bool:
+        """Before a sampled step at grid step ``now`` in ``key``; True when it opens a new section."""
+        self.set_key(key)
         if self.ending_pending:
             self.ending_pending, self.ending_until = False, now + self.bar_steps
         if self.ending_until is not None:
@@ -173,9 +179,12 @@ class Sections:
         self.origin = now if self.origin is None else self.origin
         self.sections += 1
         self.departure = 0.0
+        self.pull[:] = 1.0
         if self.home is not None:
             mean = self.home[2]
             self.departure = mean + (DEPART_SEMITONES if mean < 72 else -DEPART_SEMITONES)
+            weights = [math.exp(-0.5 * ((p - self.departure) / DEPART_WIDTH) ** 2) for p in range(128)]
+            self.pull[self.encoding.on_base : self.encoding.on_base + 128] = weights
         return True
 
     def onset(self, now: int, pitch: int) -> None:
@@ -245,6 +254,16 @@ class Sections:
             return "cadence"
         return "cap" if now >= self.cap_at else None
 
+    def close(self, values: list[float], now: int, models_end: bool, lookback: Lookback) -> int | None:
+        """Before a sampled step: steer ``values`` toward a close, and where the section closes, end it (its tokens
+        are ``lookback``'s since its start) and return the first queued token; None when it goes on, or after a
+        close with nothing queued (a new section then follows at once)."""
+        self.steer(values, now)
+        why = self.closes(now, models_end)
+        if why is None:
+            return None
+        return self.end(lookback.tokens[max(0, self.start - lookback.base) :], now, why)
+
     def end(self, section: Sequence[int], now: int, why: str) -> int | None:
         """Close the section (its tokens ``section``) at ``now``: the first token of what is queued, or None.
 
@@ -279,6 +298,11 @@ class Sections:
 
     # ---- a restated step ----
 
+    def restated(self, values_of: Callable[[], list[float]], draw: Callable[[], float]) -> int:
+        """The next restated token; a note to re-sample is chosen near its original from ``values_of()``."""
+        token, replaced = self.queued()
+        return token if replaced is None else self.vary(values_of(), replaced, draw())
+
     def queued(self) -> tuple[int, int | None]:
         """The next restated token, and the pitch it replaces when it is to be re-sampled (else None)."""
         token, vary = self.queue.pop()
@@ -306,12 +330,6 @@ class Sections:
         if chosen != pitch:
             self.mapping[pitch] = chosen
         return enc.on_base + chosen
-
-    def departure_weights(self) -> list[float] | None:
-        """[128] note-on weights pulling a B section away from A's register; None outside one."""
-        if not self.departure:
-            return None
-        return [math.exp(-0.5 * ((p - self.departure) / DEPART_WIDTH) ** 2) for p in range(128)]
 
 
 def _mean_pitch(encoding, tokens: Sequence[int]) -> float:

@@ -125,9 +125,7 @@ class Engine:
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         self._performer = False  # the tokens being taken are the performer's
         self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
-        self._departure = np.ones(len(self.encoding), dtype=np.float32)  # a departing section's note-on pull
         self._key_budget = KeyBudget()  # the key prior holds while rtgen is more out of key than its genres
-        self._key_holds = False
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
@@ -202,6 +200,12 @@ class Engine:
     def sounding(self) -> frozenset[int]:
         return self._decoder.sounding
 
+    @property
+    def restating(self) -> bool:
+        """Whether the next step plays a token of a section stated again (the form's choice, not the models')."""
+        queue = self._sections.queue
+        return bool(queue) and not queue[-1][1]  # a note re-sampled under the restatement's rhythm is the models'
+
     def set_controls(self, **changes: object) -> Controls:
         """Validate and take new controls; raises ``ControlError`` naming the control if invalid."""
         new = self._latest.replace(**changes)
@@ -241,9 +245,9 @@ class Engine:
             self._combine_masks()
 
     def _combine_masks(self) -> None:
-        mask = self._derived.mask if self._key_holds else self._derived.loose_mask
+        mask = self._derived.mask if self._key_budget.holds else self._derived.loose_mask
         np.multiply(mask, self._off_mask, out=self._mask)
-        self._mask *= self._departure
+        self._mask *= self._sections.pull
 
     def _activate(self, wanted: tuple) -> None:
         """Advance ``wanted`` from now on; an idle stepper first catches up with the stream's tokens."""
@@ -283,9 +287,7 @@ class Engine:
         self._written = 0
         self._lookback.reset()
         self._sections.reset()
-        self._departure[:] = 1.0
         self._key_budget.reset()
-        self._key_holds = False
         self._decoder = self.encoding.decoder()
         if self._steering is not None:
             self._steering.reset()
@@ -342,10 +344,8 @@ class Engine:
         derived = self._derived
         token, room_steps = self._note_length_guard(derived.max_note_steps)
         form = self._sections if derived.controls.repeat > 0 and self._is_event else None
-        if token is None and form is not None and form.queue:
-            token, replaced = form.queued()
-            if replaced is not None:  # a restated note re-sampled near the one it replaces
-                token = form.vary(self._probs(derived, room_steps), replaced, self._draw())
+        if token is None and form is not None and form.queue:  # a restatement: its notes re-sampled or as they were
+            token = form.restated(lambda: self._probs(derived, room_steps), self._draw)
         if token is None:
             if form is not None:
                 self._open_section(form, derived)
@@ -357,13 +357,8 @@ class Engine:
 
     def _open_section(self, form: Sections, derived: Derived) -> None:
         """Before a sampled step: a new section departs (or not) in motif and register; the form knows the key."""
-        form.set_key(derived.key or self._auto_key or (0, "major"))
-        if form.mark(self._written, self._decoder.state.now_steps):
+        if form.mark(self._written, self._decoder.state.now_steps, derived.key or self._auto_key or (0, "major")):
             self._lookback.since = self._written if form.departure else 0
-            pull = form.departure_weights()
-            self._departure[:] = 1.0
-            if pull is not None:
-                self._departure[self.encoding.on_base : self.encoding.on_base + 128] = pull
             self._combine_masks()
 
     def _choose(self, values: list[float], c: Controls) -> int:
@@ -371,13 +366,9 @@ class Engine:
         if c.top_k or c.top_p < 1.0:
             values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
         if c.repeat > 0 and self._is_event:  # sections are cut in event tokens; repeat 0 draws as before
-            form, now = self._sections, self._decoder.state.now_steps
-            form.steer(values, now)
-            why = form.closes(now, self._draw() < self._p_end)
-            if why is not None:
-                first = form.end(self._lookback.tokens[max(0, form.start - self._lookback.base) :], now, why)
-                if first is not None:
-                    return first
+            now, models_end = self._decoder.state.now_steps, self._draw() < self._p_end
+            if (first := self._sections.close(values, now, models_end, self._lookback)) is not None:
+                return first
         sampling = c.sampling
         if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
             lean_towards(values, suggested, c.repeat)
@@ -437,24 +428,19 @@ class Engine:
         self._lookback.push(token)
         self._track(token)
 
-    def _count_key(self, pitch: int) -> None:
-        """One of rtgen's onsets against the key prior's budget; the mask follows when the prior starts or stops."""
-        out_of_key = self._derived.out_of_key
-        if out_of_key is not None and self._key_budget.onset(out_of_key[pitch]) != self._key_holds:
-            self._key_holds = not self._key_holds
-            self._combine_masks()
-
     def _track(self, token: int) -> None:
-        """Feed the decoder; keep the note-off mask equal to the set of sounding pitches; count onsets."""
+        """Feed the decoder; keep the note-off mask equal to the sounding pitches; count onsets (form, key budget)."""
         events = self._decoder.feed(token)
         if not self._is_event:
             return
+        out_of_key = self._derived.out_of_key
         for event in events:
             if event.on:
                 self._steering.onset(float(event.beat), event.pitch, self._performer)
                 if not self._performer:
                     self._sections.onset(self._decoder.state.now_steps, event.pitch)
-                    self._count_key(event.pitch)
+                    if out_of_key is not None and self._key_budget.onset(out_of_key[event.pitch]):
+                        self._combine_masks()
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]
