@@ -32,6 +32,7 @@ def _line(start: Fraction, steps: list[tuple[int, Fraction]], velocity: int = 80
     return notes
 
 
+GOLDEN = 0.6180339887  # seed -> opening stride, a share of the stored openings
 Q, E, H, S = Fraction(1), Fraction(1, 2), Fraction(2), Fraction(1, 4)
 
 # G major, a singable Essen-like opening: up to the fifth and back to the tonic.
@@ -67,7 +68,12 @@ def builtin(name: str) -> list[Note]:
 
 
 def genre_opening(genre: str, seed: int | None = None) -> list[Note] | None:
-    """The ``seed``-th stored real opening of ``genre`` (cycling; None: a random one), or None when none is stored."""
+    """A stored real opening of ``genre`` for ``seed`` (None: a random one), or None when none is stored.
+
+    Seeds step through the openings by the golden ratio, so seeds 0, 1, 2...
+    land far apart in the corpus (its order groups alike pieces: the first
+    Essen songs are mostly in half notes).
+    """
     stored = openings(genre)
     if not stored:
         return None
@@ -75,7 +81,7 @@ def genre_opening(genre: str, seed: int | None = None) -> list[Note] | None:
         import random
 
         return stored[random.randrange(len(stored))]
-    return stored[seed % len(stored)]
+    return stored[int(seed * GOLDEN * len(stored)) % len(stored)]
 
 
 def load_phrase(name_or_path: str | Path) -> list[Note]:
