@@ -209,7 +209,7 @@ def test_the_form_profile_measures_how_often_and_how_literally_a_corpus_restates
     tune = strain + [Note(n.start + 32, n.pitch, n.duration) for n in strain]  # A A, note for note
     through = bars(list(range(60, 76)))
     assert second_half_copies_first(tune) and not second_half_copies_first(through)
-    assert bar_copy_share(tune) == pytest.approx(8 / 15) and bar_copy_share(through) == 0.0
+    assert bar_copy_share(tune) == pytest.approx(8 / 16) and bar_copy_share(through) == 0.0
     dance, chorale = measure([tune]), measure([through])
     assert dance["restate"] == 1.0 and dance["literal"] == 1.0 and chorale["restate"] == 0.0
 

@@ -4,9 +4,8 @@ Pure functions over ``Note`` lists (times in beats from a bar line, 4/4), used
 twice: on a genre's training pieces to write its form profile
 (``models/form.json``, read by the engine through ``rtgen.data.profile``), and
 on generated pieces to compare them with real ones (docs/music.md, "Form
-composed"). A bar is the set of (onset in grid steps from its bar line, pitch)
-it starts: two bars are copies when those sets are equal, whatever the
-durations (a note cut at a bar line is the same note).
+composed"). Bars and their copies are ``rtgen.evaluate.bars``'s, as `rtgen
+eval music` counts them.
 
 Regenerate the profiles (every genre's corpus cached, about a minute):
 ``python -m rtgen.evaluate.form --out models/form.json``.
@@ -26,30 +25,21 @@ from rtgen.data.profile import OPENINGS_KEPT, PROFILE_FILE, encode_opening
 from rtgen.encoding import Note
 from rtgen.engine.sampling import detect_key
 from rtgen.engine.sections import BAR_BEATS, is_arrival
+from rtgen.evaluate.bars import bar_repetition, bars_of
 
-STEPS_PER_BEAT = 12
 SECTION_BARS = 8  # the span compared with the one before it (a dance tune's strain, two Essen phrases)
 RESTATED_BARS = 0.5  # a span restates another when at least this share of its bars equal theirs, bar by bar
 
 
-def bars_of(notes: Sequence[Note], count: int | None = None) -> list[frozenset[tuple[int, int]]]:
-    """Each bar's (onset in grid steps from the bar line, pitch) set, bar 1 first; ``count`` bars, or to the end."""
-    last = max((int(n.start // BAR_BEATS) for n in notes), default=-1)
-    count = last + 1 if count is None else count
-    bars: list[set[tuple[int, int]]] = [set() for _ in range(count)]
-    for note in notes:
-        index = int(note.start // BAR_BEATS)
-        if index < count:
-            bars[index].add((round((note.start - index * BAR_BEATS) * STEPS_PER_BEAT), note.pitch))
-    return [frozenset(b) for b in bars]
+def bar_count(notes: Sequence[Note]) -> int:
+    """Bars of 4/4 up to the last onset."""
+    return 1 + max((int(n.start // BAR_BEATS) for n in notes), default=-1)
 
 
 def bar_copy_share(notes: Sequence[Note], count: int | None = None) -> float:
-    """Share of the bars after the first (with notes) that copy an earlier bar exactly; nan without such bars."""
-    bars = [b for b in bars_of(notes, count) if b]
-    if len(bars) < 2:
-        return float("nan")
-    return sum(1 for i in range(1, len(bars)) if bars[i] in set(bars[:i])) / (len(bars) - 1)
+    """Share of the non-empty bars (of the first ``count``) that copy an earlier bar exactly; nan without any."""
+    copies, _, filled = bar_repetition(notes, bar_count(notes) if count is None else count)
+    return copies if filled else float("nan")
 
 
 def second_half_copies_first(notes: Sequence[Note], bars: int = SECTION_BARS) -> bool:
@@ -64,7 +54,7 @@ def restated_spans(notes: Sequence[Note], bars: int = SECTION_BARS) -> list[floa
     Dance tunes written with their repeats as first and second endings, and
     songs whose second phrase pair is the first again, show here.
     """
-    cut = bars_of(notes)
+    cut = bars_of(notes, bar_count(notes))
     spans = len(cut) // bars
     out = []
     for k in range(1, spans):
@@ -79,7 +69,8 @@ def piece_key(notes: Sequence[Note]) -> tuple[int, str]:
 
 
 def in_key_share(notes: Sequence[Note], key: tuple[int, str] | None = None) -> float:
-    """Share of notes whose pitch class is in ``key``'s scale (default: the piece's own key); nan without notes."""
+    """Share of notes in ``key``'s scale as the key prior counts them (a minor key's leading tone in), default the
+    piece's own key; nan without notes. ``rtgen.evaluate.statistics.in_key`` counts natural minor."""
     from rtgen.engine.sampling import SCALES
 
     if not notes:
@@ -115,9 +106,9 @@ def cadence_share(pieces: Sequence[tuple[Sequence[Note], Sequence[Fraction]]]) -
 
 
 def copies_if_restated(literal: float, bars: int = SECTION_BARS) -> float:
-    """Share of a 2 x ``bars``-bar piece's bars (after its first) that copy one when a section is stated again
-    with ``literal`` of its bars as they were and a second ending."""
-    return (bars - 1) * literal / (2 * bars - 1)
+    """Share of a 2 x ``bars``-bar piece's bars that copy one when a section is stated again with ``literal`` of
+    its bars as they were and a second ending."""
+    return (bars - 1) * literal / (2 * bars)
 
 
 def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
@@ -176,7 +167,7 @@ def sixteenth_share(notes: Sequence[Note]) -> float:
 
 def figures(pieces: Sequence[Sequence[Note]], ends: Sequence[Sequence[Fraction]], bars: int) -> dict[str, float]:
     """What docs/music.md reports of a set of pieces cut at ``bars`` bars, with each piece's section ends."""
-    from rtgen.evaluate.statistics import in_scale
+    from rtgen.evaluate.statistics import in_key
 
     cut = [[n for n in p if n.start < BAR_BEATS * bars] for p in pieces]
     cut = [p for p in cut if p]
@@ -191,8 +182,8 @@ def figures(pieces: Sequence[Sequence[Note]], ends: Sequence[Sequence[Fraction]]
         "literal_second_half": sum(second_half_copies_first(p, bars // 2) for p in cut),
         "cadence": round(cadence_share(list(zip(cut, ends, strict=True))), 4),
         "sixteenths": mean(sixteenth_share(p) for p in cut),
-        "in_key": mean(in_key_share(p) for p in cut),
-        "in_scale": mean(in_scale(p) for p in cut),
+        "in_key": mean(in_key(p) for p in cut),  # as rtgen eval music counts (natural minor)
+        "in_key_harmonic": mean(in_key_share(p) for p in cut),  # as the key prior counts (leading tone in)
     }
 
 
