@@ -49,6 +49,8 @@ OVER_BARS = 2  # bars a section may run past its length looking for an arrival b
 MIN_SECTION_BARS = 2  # a shorter section (the models ended it at once) is not stated again
 SEEK_BOOST = 4.0  # tonic and dominant chord note-ons on a strong beat, once a section has run its length
 HOME_BOOST = 8.0  # tonic chord note-ons on a strong beat of a second ending
+NOTE_SHARE = 0.25  # of a re-sampled bar's notes, this share changes (all at variation 1): the bar varies, still
+# recognisable (real fiddle tunes: 15 % of bars within a quarter of their notes of an earlier one)
 VARY_SEMITONES = 4  # a re-sampled note lies at most this far from the note it replaces
 VARY_WIDTH = 2.0  # semitones: the lean of a re-sampled note toward the one it replaces (a Gaussian's deviation)
 ARRIVAL_SHARE = 0.75  # notes of an arrival that must be of its triad
@@ -87,13 +89,19 @@ def varied_share(variation: float, literal: float) -> float:
 
 
 def restatement(
-    encoding, tokens: Sequence[int], steps: int, bar_steps: int, varied: set[int]
+    encoding,
+    tokens: Sequence[int],
+    steps: int,
+    bar_steps: int,
+    varied: set[int],
+    pick: Callable[[], bool] | None = None,
 ) -> list[tuple[int, bool]]:
     """Event ``tokens`` over exactly ``steps`` grid steps, less offs of earlier notes; (token, to re-sample).
 
     Cut at ``steps`` (the note-offs there kept), or padded with rest to it.
 
-    A note-on in a bar (counted from 0) of ``varied`` is marked to be re-sampled.
+    A note-on in a bar (counted from 0) of ``varied`` is marked to be re-sampled
+    where ``pick()`` says so (every one without ``pick``).
     """
     enc, out, begun, now = encoding, [], set(), 0
     for token in tokens:
@@ -108,7 +116,8 @@ def restatement(
             begun.add(token - enc.on_base)
         elif is_off and token - enc.off_base not in begun:
             continue
-        out.append((token, enc.on_base <= token < enc.off_base and now // bar_steps in varied))
+        vary = enc.on_base <= token < enc.off_base and now // bar_steps in varied
+        out.append((token, vary and (pick is None or pick())))
     return out + [(t, False) for t in enc.shift_tokens(steps - now)]
 
 
@@ -293,8 +302,10 @@ class Sections:
             return restatement(self.encoding, tokens, bars * self.bar_steps, self.bar_steps, set())
         share = varied_share(self.variation, self.profile.literal)
         varied = {bar for bar in range(bars - 1) if self.draw() < share}
+        notes = max(NOTE_SHARE, 2 * self.variation - 1)  # of a varied bar's notes: a few, all at variation 1
         self.ending_pending = True
-        return restatement(self.encoding, tokens, (bars - 1) * self.bar_steps, self.bar_steps, varied)
+        steps = (bars - 1) * self.bar_steps
+        return restatement(self.encoding, tokens, steps, self.bar_steps, varied, lambda: self.draw() < notes)
 
     # ---- a restated step ----
 
@@ -318,6 +329,7 @@ class Sections:
         enc = self.encoding
         near = range(max(0, pitch - VARY_SEMITONES), min(127, pitch + VARY_SEMITONES) + 1)
         weights = [values[enc.on_base + p] * math.exp(-0.5 * ((p - pitch) / VARY_WIDTH) ** 2) for p in near]
+        weights[pitch - near.start] = 0.0  # a re-sampled note changes
         total = sum(weights)
         chosen = pitch
         if total > 0:
