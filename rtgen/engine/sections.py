@@ -5,27 +5,29 @@ stream has no note-on to vary). Before, a section ended where the models
 sampled SEP or, most often, where an 8-bar cap cut it mid-phrase, and was then
 played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
 
-* **Cadences.** A section ends where the models end a piece (SEP, after its
-  first bar), or at the bar line after an *arrival*: notes struck together on
-  a strong beat (beat 1 or 3) that are all of the key's tonic or all of its
-  dominant triad, once the section has reached its last nominal bar
-  (``SECTION_BARS``). Past that length the note-ons of those chords are
-  boosted on strong beats (``SEEK_BOOST``), so an arrival comes; a section
-  still without one ``OVER_BARS`` later is cut at the bar line ("cap").
-* **Restatement.** A section just ended is stated again with the genre's
-  probability (``FormProfile.restate``, measured from its corpus): the models
-  hear SEP, then its bars but the last, each bar either literal or re-sampled
-  under its rhythm (every note-on replaced by one the models choose within
-  ``VARY_SEMITONES`` of it, its note-off following), then a second ending: one
-  bar sampled freely with the tonic chord boosted on its strong beats
-  (``HOME_BOOST``). ``variation`` sets the share of re-sampled bars: 0 plays
-  the section again note for note (no second ending), 0.5 the genre's own
-  share (1 - ``FormProfile.literal``), 1 every bar.
+* **Cadences.** A section ends at the bar line after an *arrival*: notes
+  struck together on a strong beat (beat 1 or 3) that sound the key's tonic
+  or dominant triad (``is_arrival``), from its last nominal bar
+  (``SECTION_BARS``) on, or from the moment the models sample SEP (where they
+  end a piece; after the section's first bar). A later strong beat that is no
+  arrival takes the close back. Past the section's length (or the models'
+  SEP) those triads' note-ons are boosted on strong beats (``SEEK_BOOST``);
+  a section still open ``OVER_BARS`` later is cut at the bar line ("cap").
+* **Restatement.** A section just ended is stated again with its genres'
+  odds (``FormProfile.restate``, from their corpora): the models hear SEP,
+  then its bars but the last, each bar either as it was or varied (a share
+  ``NOTE_SHARE`` of its note-ons replaced by other pitches the models choose
+  within ``VARY_SEMITONES``, their note-offs following, the rhythm kept),
+  then a second ending: one bar sampled freely with the tonic triad boosted
+  on its strong beats (``HOME_BOOST``). ``variation`` sets the share of
+  varied bars: 0 plays the section again note for note (no second ending),
+  0.5 the genres' own share (1 - ``FormProfile.literal``), 1 every bar with
+  every note. A section not stated again is followed by the next with no SEP.
 * **Departure and return.** After a restated section (an A), the next new
   section (a B) departs: its note-ons are pulled ``DEPART_SEMITONES`` away from
-  A's mean pitch, and the lookback copies only from within it. When B ends, A
-  comes back (varied as a restatement is, with its second ending), and the
-  next section starts afresh.
+  A's mean pitch (``pull``, in the engine's mask), and the lookback copies
+  only from within it. When B ends, A comes back (varied as a restatement is,
+  with its second ending), and the next section starts afresh.
 
 Per token this costs a few comparisons; the boosts touch about 30 note-on
 values, on strong beats only, and the departure is built into the engine's
