@@ -99,9 +99,15 @@ def section_ends(notes: Sequence[Note], bars: int = SECTION_BARS) -> list[Fracti
     return sorted(set(every) | {end})
 
 
-def cadence_share(pieces: Sequence[tuple[Sequence[Note], Sequence[Fraction]]]) -> float:
-    """Share of section ends, over (notes, end bar lines) pairs, that close on an arrival in the piece's key."""
-    verdicts = [ends_on_arrival(notes, end, piece_key(notes)) for notes, ends in pieces if notes for end in ends]
+def cadence_share(
+    pieces: Sequence[tuple[Sequence[Note], Sequence[Fraction]]], keys: Sequence[tuple[int, str]] | None = None
+) -> float:
+    """Share of section ends, over (notes, end bar lines) pairs, that close on an arrival in the piece's key, or
+    in ``keys`` (one a piece: e.g. its seed's, the key the engine's key prior holds)."""
+    keys = keys or [piece_key(notes) for notes, _ in pieces]
+    verdicts = [
+        ends_on_arrival(notes, end, key) for (notes, ends), key in zip(pieces, keys, strict=True) for end in ends
+    ]
     return sum(verdicts) / len(verdicts) if verdicts else float("nan")
 
 
@@ -165,12 +171,18 @@ def sixteenth_share(notes: Sequence[Note]) -> float:
     return sum(1 for g in gaps if g == Fraction(1, 4)) / len(gaps) if gaps else float("nan")
 
 
-def figures(pieces: Sequence[Sequence[Note]], ends: Sequence[Sequence[Fraction]], bars: int) -> dict[str, float]:
-    """What docs/music.md reports of a set of pieces cut at ``bars`` bars, with each piece's section ends."""
+def figures(
+    pieces: Sequence[Sequence[Note]], ends: Sequence[Sequence[Fraction]], seeds: Sequence[Sequence[Note]], bars: int
+) -> dict[str, float]:
+    """What docs/music.md reports of pieces cut at ``bars`` bars, with each one's section ends and seed phrase."""
     from rtgen.evaluate.statistics import in_key
 
-    cut = [[n for n in p if n.start < BAR_BEATS * bars] for p in pieces]
-    cut = [p for p in cut if p]
+    kept = [
+        ([n for n in p if n.start < BAR_BEATS * bars], e, piece_key(seed))
+        for p, e, seed in zip(pieces, ends, seeds, strict=True)
+        if p and seed
+    ]
+    cut, ends, seed_keys = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
 
     def mean(values) -> float:
         values = [v for v in values if v == v]
@@ -181,6 +193,7 @@ def figures(pieces: Sequence[Sequence[Note]], ends: Sequence[Sequence[Fraction]]
         "bar_copy": mean(bar_copy_share(p, bars) for p in cut),
         "literal_second_half": sum(second_half_copies_first(p, bars // 2) for p in cut),
         "cadence": round(cadence_share(list(zip(cut, ends, strict=True))), 4),
+        "cadence_seed_key": round(cadence_share(list(zip(cut, ends, strict=True)), seed_keys), 4),
         "sixteenths": mean(sixteenth_share(p) for p in cut),
         "in_key": mean(in_key(p) for p in cut),  # as rtgen eval music counts (natural minor)
         "in_key_harmonic": mean(in_key_share(p) for p in cut),  # as the key prior counts (leading tone in)
@@ -204,18 +217,20 @@ def compare(genres: Sequence[str], pieces: int, bars: int, variation: float | No
         if variation is not None:
             controls = controls.replace(variation=variation)
         engine = Engine.from_names([genre], "cpu", controls, conditional=None, twophase=None)
-        made, made_ends, whys = [], [], Counter()
+        made, made_ends, primes, whys = [], [], [], Counter()
         for seed in range(pieces):
-            made.append(generate_notes(engine, genre_opening(genre, seed) or [], bars, seed=seed))
+            primes.append(genre_opening(genre, seed) or [])
+            made.append(generate_notes(engine, primes[-1], bars, seed=seed))
             inside = [(beat, why) for beat, why in engine.section_ends if beat <= BAR_BEATS * bars]
             made_ends.append([Fraction(beat).limit_denominator(12) for beat, _ in inside])
             whys.update(why for _, why in inside)
         real = [p for p in valid[genre] if p]
         real = [real[i * len(real) // pieces] for i in range(min(pieces, len(real)))]
         real_cut = [[n for n in p if n.start < BAR_BEATS * bars] for p in real]
+        real_primes = [[n for n in p if n.start < 2 * BAR_BEATS] for p in real]  # as eval music primes
         out[genre] = {
-            "generated": figures(made, made_ends, bars),
-            "real": figures(real, [section_ends(p, SECTION_BARS) for p in real_cut], bars),
+            "generated": figures(made, made_ends, primes, bars),
+            "real": figures(real_cut, [section_ends(p, SECTION_BARS) for p in real_cut], real_primes, bars),
             "section_ends": dict(whys),
         }
     return out
