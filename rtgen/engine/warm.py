@@ -203,8 +203,7 @@ class Engine:
     @property
     def restating(self) -> bool:
         """Whether the next step plays a token of a section stated again (the form's choice, not the models')."""
-        queue = self._sections.queue
-        return bool(queue) and not queue[-1][1]  # a note re-sampled under the restatement's rhythm is the models'
+        return bool(self._sections.queue) and not self._sections.queue[-1][1]  # a re-sampled note is the models'
 
     def set_controls(self, **changes: object) -> Controls:
         """Validate and take new controls; raises ``ControlError`` naming the control if invalid."""
@@ -370,7 +369,8 @@ class Engine:
             if (first := self._sections.close(values, now, models_end, self._lookback)) is not None:
                 return first
         sampling = c.sampling
-        if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
+        leans = c.repeat > 0 and sampling != "argmax" and self._sections.ending_until is None  # an ending is new
+        if leans and (suggested := self._lookback.suggest()) is not None:
             lean_towards(values, suggested, c.repeat)
             sampling = "sample"  # hybrid's argmax on a leaned distribution would copy for ever
         return choose_from(values, sampling, draw=self._draw())
