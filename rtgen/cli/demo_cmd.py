@@ -39,6 +39,14 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0: the same answer every run)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("-o", "--output", default="rtgen-demo.mid", help="where to write the .mid")
+    parser.add_argument(
+        "--play",
+        nargs="?",
+        const="",
+        metavar="SF2|WAV",
+        help="hear the call and answer through fluidsynth on the sound card (a .sf2: that soundfont; "
+        "a .wav: render to that file instead)",
+    )
     parser.add_argument("--width", type=int, help="columns to print in (default: the terminal's, or 80 when piped)")
     parser.set_defaults(handler=run)
 
@@ -58,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bars is not None and not 1 <= args.bars <= 64:
         raise RtgenError(f"--bars {args.bars} outside 1-64")
     out = output_file(args.output, "-o")
+    sound = _sound(args.play) if args.play is not None else None  # a missing synth is said before the models load
     preset = load_preset(args.preset)
     tempo = check_tempo(args.tempo) if args.tempo is not None else preset.tempo_bpm
     clock = FakeClock(tempo_bpm=tempo, start_s=0.0)
@@ -104,7 +113,32 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in summary:  # a path longer than the terminal stays whole, to be copied
         print(textwrap.fill(line, max(MIN_WIDTH, width), break_long_words=False, break_on_hyphens=False))
+    if sound is not None:
+        _hear(path, *sound, daemon.engine.controls.weights)
     return 0
+
+
+def _sound(value: str) -> tuple[Path | None, Path]:
+    """``--play``'s (WAV or None for the sound card, soundfont); one-line errors for no fluidsynth or soundfont."""
+    from rtgen.cli.outputs import output_file
+    from rtgen.daemon.synth import find_soundfont, fluidsynth_path
+
+    fluidsynth_path()
+    wav = output_file(value, "--play") if value.lower().endswith(".wav") else None
+    return wav, find_soundfont(value if value and wav is None else None)
+
+
+def _hear(midi: Path, wav: Path | None, soundfont: Path, weights) -> None:
+    from rtgen.daemon.instrument import blend_program, heaviest_genre
+    from rtgen.daemon.synth import play, render
+
+    program = blend_program(weights, {})
+    sound = f"{heaviest_genre(weights)}'s GM program {program} from {soundfont.name}"
+    if wav is not None:
+        print(f"wrote {render(midi, wav, soundfont, program)} ({sound})")
+        return
+    print(f"playing {midi} ({sound}) ...", flush=True)
+    play(midi, soundfont, program)
 
 
 def _play_call(daemon, phrase: str | None, seed: int, start: float) -> list[tuple[float, object]]:

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("-o", "--out", required=True, help="output .mid path")
     parser.add_argument("--musicxml", help="also write MusicXML to this path")
+    parser.add_argument("--wav", help="also render the piece to this WAV with fluidsynth (heaviest genre's sound)")
+    parser.add_argument("--soundfont", help="--wav: the .sf2 to render with (default: the first installed one found)")
     parser.add_argument(
         "--interpolate",
         nargs=2,
@@ -103,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = output_file(args.out, "-o")
     musicxml = output_file(args.musicxml, "--musicxml") if args.musicxml else None
+    wav = output_file(args.wav, "--wav") if args.wav else None
+    soundfont = _soundfont(args) if wav else None  # a missing synth is said before the models load
     preset = build_preset(args)
     if args.interpolate:
         return interpolate(args, preset, out)
@@ -127,7 +131,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
     if musicxml:
         print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
+    if wav:
+        _render(path, wav, soundfont, preset.controls.weights)
     return 0
+
+
+def _soundfont(args: argparse.Namespace):
+    from rtgen.daemon.synth import find_soundfont, fluidsynth_path
+
+    fluidsynth_path()
+    return find_soundfont(args.soundfont)
+
+
+def _render(midi, wav, soundfont, weights) -> None:
+    from rtgen.daemon.instrument import blend_program, heaviest_genre
+    from rtgen.daemon.synth import render
+
+    program = blend_program(weights, {})
+    path = render(midi, wav, soundfont, program)
+    print(f"{path}: rendered with {soundfont.name}, {heaviest_genre(weights)}'s GM program {program}")
 
 
 def interpolate(args: argparse.Namespace, preset, out) -> int:

@@ -157,6 +157,7 @@ class Daemon:
             log=self.log,
             report=self.report,
             cc_map_path=self.config.cc_map,
+            instrument=self._instrument(),
         )
         self.commands.preset_name = self.preset_name
         player.log = self.log
@@ -173,6 +174,16 @@ class Daemon:
         if self.follower is not None:
             follower = self.follower
             player.on_phrase_heard = lambda phrase: follower.hear(phrase.notes, self.engine.controls.follow)
+
+    def _instrument(self):
+        """The synth's program changes on the output channel (``--synth``); None without a synth."""
+        from rtgen.daemon.instrument import Instrument
+
+        if not self.config.synth.enabled:
+            return None
+        scheduler, clock = self.scheduler, self.clock
+        send = lambda message: scheduler.schedule(clock.now(), message)  # noqa: E731 - the output thread sends it
+        return Instrument(self.config.synth.programs, self.player.config.out_channel, send)
 
     def _record_input(self, t: float, message: mido.Message) -> None:
         if self.recorder is not None:
