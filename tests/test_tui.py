@@ -526,7 +526,7 @@ def test_attach_web_serves_one_attached_ui_per_tab_and_owns_no_daemon(monkeypatc
     assert main(["attach", "--web", "--osc-port", "9333", "--port", "8123"]) == 0
     [(host, port, command)] = served
     assert (host, port) == ("127.0.0.1", 8123)
-    assert command.endswith("-m rtgen attach --osc-host 127.0.0.1 --osc-port 9333")  # each tab a client
+    assert command.endswith("-m rtgen attach --tab --osc-host 127.0.0.1 --osc-port 9333")  # each tab a client
 
 
 @synchronous

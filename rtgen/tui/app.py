@@ -133,8 +133,8 @@ class RtgenApp(App[None]):
         *[Binding(str(n), f"focus_genre({n})", f"genre {n}", show=False) for n in range(1, GENRE_KEYS + 1)],
     ]
 
-    def __init__(self, daemon: DaemonControl, *, owner: bool = False, fps: float = 20) -> None:
-        super().__init__()
+    def __init__(self, daemon: DaemonControl, *, owner: bool = False, fps: float = 20, driver_class=None) -> None:
+        super().__init__(driver_class=driver_class)  # None: Textual's choice (a terminal, or TEXTUAL_DRIVER)
         self.daemon = daemon
         self.owner = owner  # q stops the music too (rtgen run); an attached UI only detaches
         self._answering = True  # the daemon's status stream arrives (an OSC client reports it)
