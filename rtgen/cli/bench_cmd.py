@@ -315,10 +315,13 @@ def run_soak(args) -> int:
 def register_soak(benches) -> None:
     parser = benches.add_parser(
         "soak",
-        help="a long duet with a scripted performer: unpaired notes, RSS growth, send p99 (not for CI)",
+        help="a long duet with a scripted performer: unpaired notes, RSS growth, send p99 against the machine's "
+        "own wake-up floor (not for CI)",
         description="Start a private dummy JACK server and `rtgen run --headless --no-guard` in duet; a JACK client "
         "plays two-bar phrases of real validation pieces with held notes and chords, and once a burst of messages; "
-        "print unpaired notes at the synth, the daemon's RSS growth after the first minute, and its send p99.",
+        "print unpaired notes at the synth (target 0), the daemon's RSS growth after the first minute (<= 5 MB), "
+        "the median ratio of its send p99 to the machine's own wake-up p99 over the same span (<= 1.2), and the "
+        "share of samples more than 1 ms over that floor (<= 5 %).",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--minutes", type=float, default=30.0, help="length of the run (default 30)")
