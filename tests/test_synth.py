@@ -25,7 +25,7 @@ from jack_server import wait_until
 from rtgen_process import REPO, Rtgen
 
 from rtgen import config as config_module
-from rtgen.cli import run_cmd
+from rtgen.cli import main, run_cmd
 from rtgen.daemon import synth as synth_module
 from rtgen.daemon.config import DaemonConfig
 from rtgen.daemon.instrument import GM_PROGRAMS, Instrument, blend_program, heaviest_genre, program_of
@@ -116,6 +116,16 @@ def test_no_fluidsynth_says_how_to_install_it(monkeypatch) -> None:
     assert "brew install fluid-synth" in str(error.value)
 
 
+def test_demo_play_and_generate_wav_say_what_is_missing_before_any_model_loads(monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setattr(synth_module.shutil, "which", lambda name: None)
+    assert main(["demo", "--play", "-o", str(tmp_path / "d.mid")]) == 2
+    generate = ["generate", "--genres", "folk=1", "-o", str(tmp_path / "g.mid"), "--wav", str(tmp_path / "g.wav")]
+    assert main(generate) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(line.startswith("rtgen: error: fluidsynth is not installed") for line in errors)
+    assert not (tmp_path / "d.mid").exists() and not (tmp_path / "g.mid").exists()
+
+
 # ---- programs ----
 
 
@@ -196,6 +206,18 @@ def test_render_writes_an_audible_wav(tmp_path) -> None:
     wav = render(tmp_path / "four.mid", tmp_path / "four.wav", soundfont, program=73)
     share, windows = audible_share(window_levels_dbfs(wav), span=10)  # four eighths at 120 BPM: 1 s of notes
     assert windows == 10 and share >= 0.8, (share, windows)
+
+
+def test_demo_play_renders_the_call_and_answer_to_an_audible_wav(tmp_path, capsys) -> None:
+    """``rtgen demo --play out.wav``: the demo, heard without a sound card, in the heaviest genre's instrument."""
+    _soundfont_or_skip()
+    if not {"fiddle", "folk", "chorale", "renaissance"} <= {name for name, _ in installed_models()}:
+        pytest.skip("needs the shipped models")
+    wav = tmp_path / "demo.wav"
+    assert main(["demo", "--play", str(wav), "-o", str(tmp_path / "demo.mid"), "--width", "80"]) == 0
+    assert f"wrote {wav} (chorale's GM program 19" in capsys.readouterr().out  # 5/5/5: the tie goes to chorale
+    share, windows = audible_share(window_levels_dbfs(wav))
+    assert windows >= 20 and share >= 0.5, (share, windows)  # the call, a bar's rest, the answer
 
 
 def _synth_log_notes(log: Path) -> int:
