@@ -534,3 +534,29 @@ def test_an_allowance_refills_at_its_rate_up_to_its_burst():
     assert allowance.take_all(0.0) == 10 and allowance.take_all(0.05) == 5
     allowance.refill(10.0)
     assert allowance.left == 10.0 and all(allowance.take_one() for _ in range(10)) and not allowance.take_one()
+
+
+def _programs(daemon: Daemon) -> list[tuple[int, int]]:
+    return [(m.channel, m.program) for _, m in daemon.out_port.sent if m.type == "program_change"]
+
+
+def test_with_a_synth_the_output_plays_the_heaviest_genres_program_and_follows_the_weights(make_daemon):
+    from rtgen.daemon.synth import SynthConfig
+
+    daemon = make_daemon(mode="solo", synth=SynthConfig(enabled=True, programs={"renaissance": 74}))
+    run_for(daemon, 0.1)
+    assert _programs(daemon) == [(0, 19)]  # equal weights: the tie goes to chorale, a church organ
+    daemon.submit(SetControls.one("weights.renaissance", 5.0))
+    run_for(daemon, 0.05)
+    assert _programs(daemon) == [(0, 19), (0, 74)]  # the config's recorder for renaissance
+    daemon.submit(SetControls.one("weights.renaissance", 6.0))
+    run_for(daemon, 0.05)
+    assert _programs(daemon) == [(0, 19), (0, 74)]  # the same heaviest genre: nothing more sent
+
+
+def test_without_a_synth_no_program_change_is_sent(make_daemon):
+    daemon = make_daemon(mode="solo")
+    run_for(daemon, 0.1)
+    daemon.submit(SetControls.one("weights.renaissance", 5.0))
+    run_for(daemon, 2.0)
+    assert _programs(daemon) == [] and note_ons(daemon)  # playing, with whatever program the synth has
