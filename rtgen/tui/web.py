@@ -5,8 +5,9 @@ whose process ends with its tab: ``rtgen.tui.tab``), so the page shows exactly
 the terminal app. The server binds to the loopback address unless told
 otherwise: a performer's rig should not be reachable from the network by
 accident. ``TabServer`` is textual-serve's server made to leave nothing behind:
-on SIGINT, SIGTERM or SIGHUP it tells every tab's process to quit and is gone
-within seconds (textual-serve alone waited on open tabs, and ignored SIGHUP).
+on SIGINT, SIGTERM or SIGHUP it drops every tab's connection, so each tab's
+process is told to quit at once, and is gone within seconds (textual-serve alone
+waited on open tabs, and ignored SIGHUP).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aiohttp import web
 from textual_serve.server import Server
 
 from rtgen.errors import RtgenError
-from rtgen.tui.tab import EXIT_S
+from rtgen.tui.tab import GONE_S
 
 
 class TabServer(Server):
@@ -26,7 +27,7 @@ class TabServer(Server):
 
     def __init__(self, command: str, host: str, port: int) -> None:
         super().__init__(command, host=host, port=port, title="rtgen")
-        self.tabs: set[asyncio.Task] = set()  # each open tab's websocket handler
+        self.tabs: dict[asyncio.Task, web.Request] = {}  # each open tab's websocket handler, and its request
 
     async def on_startup(self, app: web.Application) -> None:
         await super().on_startup(app)
@@ -34,18 +35,22 @@ class TabServer(Server):
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         task = asyncio.current_task()
-        self.tabs.add(task)
+        self.tabs[task] = request
         try:
             return await super().handle_websocket(request)
         finally:
-            self.tabs.discard(task)
+            self.tabs.pop(task, None)
 
     async def on_shutdown(self, app: web.Application) -> None:
-        """Cancel each tab's handler: it sends its process "quit" and waits for it (``EXIT_S`` at most)."""
-        for task in list(self.tabs):
-            task.cancel()
+        """Drop each tab's connection: its handler sends its process "quit" and waits for it (``GONE_S``).
+
+        Closing the connection, rather than the websocket's polite close, waits for no browser's reply.
+        """
+        for request in list(self.tabs.values()):
+            if request.transport is not None:
+                request.transport.close()
         if self.tabs:
-            await asyncio.wait(list(self.tabs), timeout=EXIT_S + 1.0)
+            await asyncio.wait(list(self.tabs), timeout=GONE_S + 1.0)
 
 
 def make_server(command: str, host: str = "127.0.0.1", port: int = 8000) -> TabServer:
