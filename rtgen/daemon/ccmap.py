@@ -29,7 +29,7 @@ from rtgen import config, paths
 from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES
 from rtgen.errors import RtgenError
 from rtgen.live.clock import MAX_TEMPO_BPM, MIN_TEMPO_BPM
-from rtgen.live.player import MODES
+from rtgen.modes import MODES
 
 DEFAULT_FILENAME = "cc_map.toml"
 TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")

@@ -22,7 +22,8 @@ from rtgen.daemon.osc import OscConfig
 from rtgen.errors import RtgenError
 from rtgen.live.clock import check_tempo
 from rtgen.live.listener import ListenerConfig
-from rtgen.live.player import MODES, PlayerConfig
+from rtgen.live.player import PlayerConfig
+from rtgen.modes import MODES
 
 DEFAULT_PRESET = "case-study-5-5-5"
 

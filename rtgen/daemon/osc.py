@@ -33,7 +33,7 @@ from rtgen.daemon.ccmap import CCMapError, control_spec
 from rtgen.daemon.commands import Learn, LoadPreset, LoadSeed, SavePreset, SetControls, Transport
 from rtgen.daemon.status import to_json
 from rtgen.errors import RtgenError
-from rtgen.live.player import MODES
+from rtgen.modes import MODES
 
 PREFIX = "/rtgen/"
 DEFAULT_PORT = 9200

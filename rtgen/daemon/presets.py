@@ -29,7 +29,7 @@ from rtgen.config import ConfigError, from_dict, read_toml, to_dict
 from rtgen.engine.controls import ControlError, Controls
 from rtgen.engine.form import FORM_CONTROLS
 from rtgen.live.clock import MAX_TEMPO_BPM, MIN_TEMPO_BPM
-from rtgen.live.player import MODES, Mode
+from rtgen.modes import MODES, Mode
 from rtgen.paths import presets_dir
 
 

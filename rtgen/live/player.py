@@ -45,9 +45,8 @@ from rtgen.errors import RtgenError
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
 from rtgen.live.voice import Voice, silence_tokens
+from rtgen.modes import MODES, Mode
 
-Mode = Literal["call-and-response", "duet", "solo"]
-MODES: tuple[str, ...] = ("call-and-response", "duet", "solo")
 LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
 
 

@@ -21,7 +21,7 @@ from rtgen.daemon import ccmap
 from rtgen.daemon.status import DaemonControl, Snapshot
 from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES, Controls
 from rtgen.errors import RtgenError
-from rtgen.live.player import MODES
+from rtgen.modes import MODES
 from rtgen.tui.panels import LogPanel, StatusBar
 from rtgen.tui.roll import PianoRoll
 from rtgen.tui.screens import Ask, PresetPicker
