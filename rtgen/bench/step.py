@@ -87,7 +87,7 @@ def time_variation_steps(steps: int, device: str = "cpu") -> list[float]:
     """
     import torch
 
-    from rtgen.encoding import TimeStepEncoding
+    from rtgen.data.timestep import TimeStepEncoding
     from rtgen.engine.variation import PhraseModel, VariationEngine
     from rtgen.nets.checkpoint import LoadedModel
     from rtgen.nets.vae import PhraseVAE, VaeConfig
