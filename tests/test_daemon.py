@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import mido
@@ -18,7 +19,9 @@ from rtgen.encoding import EventEncoding
 from rtgen.engine.controls import Controls, parse_weights
 from rtgen.errors import RtgenError
 from rtgen.live.clock import FakeClock
-from rtgen.live.player import PlayerConfig
+from rtgen.live.hooks import PlayerHooks
+from rtgen.live.listener import Listener, ListenerConfig
+from rtgen.live.player import Player, PlayerConfig
 from rtgen.live.scheduler import OutputScheduler
 from rtgen.midi.jack import wait_until
 from rtgen.midi.ports import FakeInputPort, FakeOutputPort
@@ -28,6 +31,8 @@ GENRES = ("folk", "fiddle", "chorale", "renaissance")
 
 class FakeEngine:
     """Plays a fixed pattern: eighth notes up a C major arpeggio, each a sixteenth long."""
+
+    keeps_bar_phase = False
 
     def __init__(self, genres, device, controls: Controls, seed) -> None:
         self.encoding = EventEncoding()
@@ -373,6 +378,31 @@ def test_a_steering_knob_glides_over_a_beat_and_a_preset_jumps(make_daemon):
     assert daemon.engine.controls.register == 72.0
 
 
+def test_a_player_calls_out_only_through_the_hooks_it_was_made_with():
+    clock = FakeClock(tempo_bpm=120.0, start_s=100.0)
+    made, lines, heard = [], [], []
+    played = [(clock.now(), mido.Message("note_on", note=60, velocity=90))]
+
+    def hooks(player: Player) -> PlayerHooks:
+        made.append(player)
+        return PlayerHooks(
+            inputs=lambda limit: [played.pop() for _ in range(min(limit, len(played)))],
+            on_heard=lambda t, message: heard.append(message.note),
+            log=lines.append,
+        )
+
+    engine = FakeEngine(GENRES, "cpu", Controls(), None)
+    listener = Listener(ListenerConfig(), engine.encoding.steps_per_beat, clock.beat_at)
+    scheduler = OutputScheduler(FakeOutputPort(now=clock), now=clock.now)
+    player = Player(engine, clock, scheduler, listener, PlayerConfig(), "solo", hooks=hooks)
+    assert made == [player]
+    player.tick(clock.now())
+    player.set_mode("duet", clock.now())
+    assert heard == [60] and lines == ["mode: duet"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        player.hooks.log = print  # fixed when the player was made
+
+
 def test_genres_flag_parses():
     assert parse_weights("folk=5, fiddle=2.5,chorale") == {"folk": 5.0, "fiddle": 2.5, "chorale": 1.0}
     with pytest.raises(RtgenError, match="not a number"):
@@ -512,7 +542,8 @@ def test_a_port_change_is_printed_once_by_the_headless_daemon(monkeypatch, capsy
     monkeypatch.setattr(logger, "handlers", [])  # restored after the test: the handler added below goes too
     monkeypatch.setattr(logging.getLogger(), "handlers", [])  # no logging configured, as in `rtgen run`, not pytest
     line = "MIDI output 'synth' is back; reconnected"
-    port = type("Port", (), {"check": lambda self: line})()
+    port = FakeOutputPort()
+    monkeypatch.setattr(port, "check", lambda: line)
     quiet_port_warnings()
     PortWatcher([port], on_event=lambda text: _print_event("log", text)).check_once()
     out, err = capsys.readouterr()

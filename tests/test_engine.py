@@ -25,6 +25,13 @@ def _decode(tokens: list[int]) -> list[Note]:
     return EventEncoding().decode(tokens)
 
 
+def test_the_engine_offers_what_the_daemon_and_the_engine_thread_ask() -> None:
+    from rtgen.daemon.wiring import DaemonEngine
+
+    engine = _engine()
+    assert isinstance(engine, DaemonEngine) and not engine.keeps_bar_phase and engine.genres == GENRES
+
+
 def test_steps_return_valid_tokens_and_never_pad_or_sep() -> None:
     engine = _engine(weights={"folk": 10, "fiddle": 5, "chorale": 1})
     engine.prime([Note(Fraction(0), 62, Fraction(1)), Note(Fraction(1), 64, Fraction(1))])

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtgen.config import from_dict
+from rtgen.daemon.wiring import DaemonEngine
 from rtgen.data.timestep import TimeStepEncoding
 from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import Controls
@@ -196,6 +197,7 @@ def test_call_and_response_answers_a_call_with_a_variation_on_the_bar_grid(train
     _, phrases = trained
     clock = FakeClock(tempo_bpm=120.0)  # beat 0 now
     engine = VariationEngine("tiny", phrases, Controls(temperature=0.1), seed=0)
+    assert isinstance(engine, DaemonEngine) and engine.keeps_bar_phase  # its answers keep the call's bar grid
     scheduler = Scheduled()
     listener = Listener(ListenerConfig(), ENC.steps_per_beat, clock.beat_at)
     player = Player(engine, clock, scheduler, listener, PlayerConfig(answer_bars=2), "call-and-response")

@@ -70,6 +70,8 @@ def pick_device(device: str) -> torch.device:
 class Engine:
     """K genre models stepping together, fused with live controls; see the module docstring."""
 
+    keeps_bar_phase = False  # a voice may skip the models' leading rest (rtgen.live.hooks.TokenEngine)
+
     def __init__(
         self,
         genres: Sequence[str],

@@ -48,6 +48,8 @@ class Clock(Protocol):
 
     def time_at(self, beat: float) -> float: ...
 
+    def close(self) -> None: ...  # leave what the clock holds (a Link session); the daemon's last call
+
 
 class Anchor(NamedTuple):
     """Beat ``beat`` falls at time ``t`` (s); beats advance at ``tempo_bpm`` from there."""
@@ -129,6 +131,9 @@ class InternalClock:
         """Go on from the beat where ``stop`` left off."""
         if not self._running:
             self.start(self._anchor.beat)
+
+    def close(self) -> None:
+        """Nothing to leave: an internal clock is arithmetic on ``now``."""
 
 
 class FakeClock(InternalClock):
@@ -261,6 +266,9 @@ class ExternalClock:
             return self._now() + (beat * TICKS_PER_BEAT - position.tick) * fit.period_s
         n = position.n + beat * TICKS_PER_BEAT - position.tick
         return fit.t0 + (n - fit.n0) * fit.period_s
+
+    def close(self) -> None:
+        """Nothing to leave: the ticks it follows arrive through the daemon's input."""
 
     def _tick_now(self) -> int:
         """The song position in ticks as of the last received tick."""

@@ -42,6 +42,8 @@ import mido
 
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
+from rtgen.live.clock import Clock
+from rtgen.live.hooks import PlayerHooks, TokenEngine
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
 from rtgen.live.voice import Voice
@@ -126,13 +128,24 @@ class Allowance:
 class Player:
     """Owns engine, listener and voice; ``run`` is the engine thread's body, ``tick`` one pass of it.
 
-    ``scheduler`` needs ``schedule(t, message)`` and ``cancel_after(t)``;
-    ``inputs()`` returns new ``(t, message)`` pairs; ``route(t, message)``
-    handles the ones that are not notes (clock, CC, program change) and
-    returns False for those the listener should take.
+    ``scheduler`` needs ``schedule(t, message)`` and ``cancel_after(t)``.
+    ``hooks(player)`` makes the player's ways out (``PlayerHooks``: commands,
+    input, routing, the take, the log) once the player exists; None leaves
+    them idle. ``hooks.inputs(n)`` returns new ``(t, message)`` pairs;
+    ``hooks.route(t, message)`` handles the ones that are not notes (clock,
+    CC, program change) and returns False for those the listener should take.
     """
 
-    def __init__(self, engine, clock, scheduler, listener: Listener, config: PlayerConfig, mode: Mode) -> None:
+    def __init__(
+        self,
+        engine: TokenEngine,
+        clock: Clock,
+        scheduler,
+        listener: Listener,
+        config: PlayerConfig,
+        mode: Mode,
+        hooks: Callable[[Player], PlayerHooks] | None = None,
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.scheduler = scheduler
@@ -144,15 +157,7 @@ class Player:
         self.voice: Voice | None = None
         self.roll = Roll()
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
-        self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
-        self.glide: Callable[[float], None] = lambda now: None  # steering controls gliding to a new value
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # stamped by the output thread, pre-send
-        self.inputs: Callable[[int], list[tuple[float, mido.Message]]] = lambda limit: []
-        self.route: Callable[[float, mido.Message], bool] = lambda t, message: False
-        self.on_sent: Callable[[float, mido.Message], None] = lambda t, message: None
-        self.on_heard: Callable[[float, mido.Message], None] = lambda t, message: None
-        self.on_phrase_heard: Callable[[Phrase], None] = lambda phrase: None  # every finished phrase, any mode
-        self.log: Callable[[str], None] = lambda line: None
         self.step_ms: deque[float] = deque(maxlen=512)
         self.notes_out = 0
         self.answers = 0
@@ -167,6 +172,7 @@ class Player:
         self.phrase_latency_ms: deque[float] = deque(maxlen=64)  # call detected -> answer scheduled
         self.answer_starts: deque[tuple[float, float]] = deque(maxlen=64)  # (call detected at s, answer beat)
         self.error: BaseException | None = None
+        self.hooks = PlayerHooks() if hooks is None else hooks(self)  # last: the hooks may submit to this player
 
     # ---- commands (called from any thread; they only enqueue) ----
 
@@ -191,24 +197,24 @@ class Player:
                 command = self.commands.get_nowait()
             except queue.Empty:
                 break
-            self.apply(command)
-        self.glide(now)
+            self.hooks.apply(command)
+        self.hooks.glide(now)
         self.drain_sent()
         self._steer_allowance.refill(self.clock.beat_at(now))
-        for t, message in self.inputs(self._inputs.take_all(now)):
-            if not self.route(t, message):
+        for t, message in self.hooks.inputs(self._inputs.take_all(now)):
+            if not self.hooks.route(t, message):
                 self.hear(t, message)
         self._warn_of_loop()
         self._take_heard(self.listener.expire(now))
         phrase = self.listener.poll(now)
         if phrase is not None:
-            self.on_phrase_heard(phrase)
+            self.hooks.on_phrase_heard(phrase)
             self.on_phrase(phrase, now)
         self.generate(now)
 
     def hear(self, t: float, message: mido.Message) -> None:
         """A note message from the performer (CC64 included)."""
-        self.on_heard(t, message)
+        self.hooks.on_heard(t, message)
         self._take_heard(self.listener.feed(t, message))
 
     def _take_heard(self, heard_notes: list) -> None:
@@ -227,13 +233,13 @@ class Player:
         echoes = self.listener.counts.echoes
         if echoes >= LOOP_ECHOES and not self.loop_warned:
             self.loop_warned = True
-            self.log(f"warning: your output is looped to your input ({echoes} of rtgen's own notes came back)")
+            self.hooks.log(f"warning: your output is looped to your input ({echoes} of rtgen's own notes came back)")
 
     def drain_sent(self) -> None:
         while self.sent:
             t, message = self.sent.popleft()
             self.listener.remember_sent(t, message)
-            self.on_sent(t, message)
+            self.hooks.on_sent(t, message)
             if message.type in ("note_on", "note_off"):
                 if message.type == "note_on" and message.velocity > 0:
                     self.notes_out += 1
@@ -249,7 +255,7 @@ class Player:
         self.listener.reset()
         if self.playing and mode != "call-and-response":
             self.begin_continuous(now)
-        self.log(f"mode: {mode}")
+        self.hooks.log(f"mode: {mode}")
 
     def start(self, now: float) -> None:
         if self.playing:
@@ -257,13 +263,13 @@ class Player:
         self.playing = True
         if self.mode != "call-and-response":
             self.begin_continuous(now)
-        self.log("playing")
+        self.hooks.log("playing")
 
     def stop(self, now: float) -> None:
         self.playing = False
         self.silence(now)
         self.listener.reset()
-        self.log("stopped")
+        self.hooks.log("stopped")
 
     def silence(self, now: float) -> None:
         """End the voice: nothing scheduled after ``now`` sounds, sounding notes get their note-offs."""
@@ -298,17 +304,16 @@ class Player:
         self.generate(self.clock.now())
         self.phrase_latency_ms.append((time.perf_counter() - detected) * 1000)
         self.answer_starts.append((now, start))
-        self.log(f"call of {len(phrase.notes)} notes; answering {bars} bars from beat {start:g}")
+        self.hooks.log(f"call of {len(phrase.notes)} notes; answering {bars} bars from beat {start:g}")
 
     def _voice(self, start_beat: float, end_beat: float | None) -> Voice:
         # A VAE's variation sits on the call's bar grid (rtgen.engine.variation): its leading rest is kept.
-        keeps_phase = getattr(self.engine, "keeps_bar_phase", False)
         return Voice(
             self.engine.encoding,
             start_beat,
             end_beat,
             channel=self.config.out_channel,
-            compress_beats=0.0 if keeps_phase else float(self.config.beats_per_bar),
+            compress_beats=0.0 if self.engine.keeps_bar_phase else float(self.config.beats_per_bar),
         )
 
     def _next_boundary(self, now: float, unit_beats: int) -> float:

@@ -11,6 +11,7 @@ synths and DAWs connect to) or a connection to another program's port, found
 by name right before opening. ``check`` notices a vanished JACK server or peer
 and reopens by name when it returns (``rtgen.midi.watcher`` calls it);
 meanwhile sends are dropped and counted, never raised into the output thread.
+Every port here, the fakes too, offers ``rtgen.midi.interface``'s ``MidiInput`` or ``MidiOutput``.
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ class InputPort(_RtPort):
 
     def __init__(self, backend: str, client_name: str, port_name: str, target: str | None, queue_size: int) -> None:
         self.queue = MessageQueue(queue_size)
-        self._poller = InputPoller(lambda: getattr(self, "_midi", None), self.queue.put_bytes)
+        self._midi = None  # the poller reads it from its first tick; the port opens it
+        self._poller = InputPoller(lambda: self._midi, self.queue.put_bytes)
         try:
             super().__init__(backend, client_name, port_name, target)
         except BaseException:
@@ -336,11 +338,12 @@ def open_output(
 class FakeOutputPort:
     """An in-process output for tests: records ``(now(), message)`` for every send."""
 
+    backend = api_name = "fake"
+    virtual = False
+
     def __init__(self, now: Callable[[], float] = time.perf_counter, name: str = "fake out") -> None:
         self.now = now
         self.name = name
-        self.backend = "fake"
-        self.api_name = "fake"
         self.connected = True
         self.sent: list[tuple[float, mido.Message]] = []
         self.failed = 0
@@ -369,12 +372,13 @@ class FakeOutputPort:
 class FakeInputPort:
     """An in-process input for tests: ``push`` stands in for the MIDI callback."""
 
+    backend = api_name = "fake"
+    virtual = False
+
     def __init__(self, queue_size: int = 1024, now: Callable[[], float] = time.perf_counter, name: str = "fake in"):
         self.queue = MessageQueue(queue_size)
         self.now = now
         self.name = name
-        self.backend = "fake"
-        self.api_name = "fake"
         self.connected = True
 
     def push(self, message: mido.Message, t: float | None = None) -> None:
@@ -386,6 +390,10 @@ class FakeInputPort:
     @property
     def dropped(self) -> int:
         return self.queue.dropped
+
+    @property
+    def malformed(self) -> int:
+        return self.queue.malformed
 
     def check(self) -> str | None:
         return None
