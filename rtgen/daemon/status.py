@@ -76,6 +76,12 @@ class DaemonControl(Protocol):
 
     def take_errors(self) -> list[str]: ...  # errors reported since the last call, oldest first
 
+    @property
+    def gone(self) -> str | None: ...  # the daemon's goodbye ("stopped", an error) once it said one; None before
+
+    @property
+    def answering(self) -> bool: ...  # its status arrives (the client: within the last 2 s)
+
 
 SOURCE_LETTERS = {"performer": "p", "rtgen": "r", "planned": "a"}  # a: ahead of the playhead
 ROLL_LIMIT = 400  # notes sent in one status message (the newest): keeps a datagram well under 64 KB

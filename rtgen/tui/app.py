@@ -180,11 +180,10 @@ class RtgenApp(App[None]):
         """Show new errors, leave when the daemon is gone, redraw from a fresh snapshot (if it is new)."""
         for error in self.daemon.take_errors():
             self.notify(error, severity="error", timeout=8)
-        gone = getattr(self.daemon, "gone", None)
-        if gone is not None:
-            self.exit(message=f"the daemon stopped: {gone}")
+        if self.daemon.gone is not None:
+            self.exit(message=f"the daemon stopped: {self.daemon.gone}")
             return
-        answering = getattr(self.daemon, "answering", True)
+        answering = self.daemon.answering
         if answering != self._answering:
             self._answering = answering
             text = "the daemon answers again" if answering else "the daemon is not answering (no status for 2 s)"
