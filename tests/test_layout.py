@@ -166,6 +166,19 @@ def test_the_flow_never_imports_a_ui():
     assert wrong == set()
 
 
+def test_the_tui_reaches_the_music_only_through_the_daemon():
+    """A UI is a client in another process: it reads the daemon's status and client (``rtgen.daemon``), never
+    the engine thread's or the ports' code, which the order alone would let it import."""
+    wrong = {
+        (name, target)
+        for name, targets in graph(typing_too=True).items()
+        if package_of(name) == "tui"
+        for target in targets
+        if package_of(target) in ("live", "midi")
+    }
+    assert wrong == set()
+
+
 def test_every_package_has_a_layer():
     assert {package_of(name) for name in sources()} == set(RANK)
 

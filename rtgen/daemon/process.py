@@ -125,9 +125,15 @@ class Daemon:
         self.preset_name = preset.name
         self.cc_map = CCMap.load(config.cc_map) if config.cc_map else default_cc_map(self.genres)
         self.player = Player(
-            self.engine, self.clock, self.scheduler, self.listener, player_config, mode, hooks=self._player_hooks
+            self.engine,
+            self.clock,
+            self.scheduler,
+            self.listener,
+            player_config,
+            mode,
+            hooks=self._player_hooks,
+            sent=self.tap.sent,
         )
-        self.tap.sent = self.player.sent
         self.player.prime_seed(seed_notes(preset.seed_phrase, self.genres))
         if mode != "call-and-response":
             self.player.begin_continuous(self.clock.now())

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from rtgen.engine.controls import Controls
-from rtgen.live.roll import RollNote
+from rtgen.live.roll import RollNote  # a UI reads the roll notes from here, with the rest of the snapshot
 from rtgen.modes import Mode
 
 

@@ -145,6 +145,7 @@ class Player:
         config: PlayerConfig,
         mode: Mode,
         hooks: Callable[[Player], PlayerHooks] | None = None,
+        sent: deque[tuple[float, mido.Message]] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -157,7 +158,8 @@ class Player:
         self.voice: Voice | None = None
         self.roll = Roll()
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
-        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # stamped by the output thread, pre-send
+        # (t, message) the output thread stamps right before each send (the daemon's TapPort fills it)
+        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536) if sent is None else sent
         self.step_ms: deque[float] = deque(maxlen=512)
         self.notes_out = 0
         self.answers = 0
