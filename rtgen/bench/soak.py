@@ -36,7 +36,7 @@ from pathlib import Path
 
 import mido
 
-from rtgen.live.scheduler import SEND_WINDOW, SPIN_S, raise_priority
+from rtgen.live.scheduler import OUTPUT_PRIORITY, SEND_WINDOW, SPIN_S, raise_priority
 from rtgen.live.timing import percentile, spin_until
 from rtgen.midi.jack import JackClient, JackServer, unpaired_notes
 
@@ -140,7 +140,6 @@ def add_floor(samples: list[dict], late: list[tuple[float, float]], window_s: fl
 def run_soak(config: SoakConfig, record_dir: Path, progress=lambda line: None) -> dict:
     """The whole run (``config.minutes`` of wall time); the daemon records its take into ``record_dir``."""
     from rtgen.daemon.client import DaemonClient
-    from rtgen.daemon.process import OUTPUT_PRIORITY
 
     phrases = performer_phrases(config.genre)
     beat_s = 60.0 / config.tempo_bpm

@@ -44,11 +44,9 @@ from rtgen.daemon.wiring import (
 from rtgen.engine.controls import Controls
 from rtgen.live.listener import Listener
 from rtgen.live.player import Mode, Player
+from rtgen.live.scheduler import OUTPUT_PRIORITY
 from rtgen.live.timing import percentile
 
-# SCHED_FIFO for the output thread where permitted, below JACK's own threads. The engine thread stays at
-# normal priority: its bursts of computation would starve a JACK server that runs without real-time rights.
-OUTPUT_PRIORITY = 10
 EngineFactory = Callable[[list[str], str, Controls, "int | None"], object]
 
 
@@ -137,6 +135,8 @@ class Daemon:
     def _real_scheduler(self, port, clock):
         from rtgen.live.scheduler import OutputScheduler
 
+        # The output thread only: the engine thread stays at normal priority, since its bursts of computation
+        # would starve a JACK server that runs without real-time rights.
         priority = OUTPUT_PRIORITY if self.config.realtime else None
         return OutputScheduler(port, now=clock.now, realtime_priority=priority)
 
