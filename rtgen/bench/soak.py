@@ -26,11 +26,13 @@ target is out of reach for any program.
 from __future__ import annotations
 
 import bisect
+import math
 import multiprocessing
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -110,22 +112,30 @@ class Performer:
                 time.sleep(max(0.0, start + (k + 1) / count - time.perf_counter()))
 
 
-def wake_floor(seconds: float, results, priority: int | None, period_s: float = 0.05) -> None:
+def wake_floor(
+    seconds: float,
+    results,
+    priority: int | None,
+    period_s: float = 0.05,
+    now: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Puts ``[(perf_counter s, ms late), ...]`` on ``results``: the machine's wake-up error, with nothing else to do.
 
-    Waits for each deadline as ``rtgen.live.scheduler`` waits for a note (sleep,
-    then spin the last ``SPIN_S``), at ``priority`` (SCHED_FIFO, the daemon's
-    output priority) where permitted; run in its own process, so no
-    interpreter lock is shared.
+    Waits for each deadline strictly inside ``seconds`` (every ``period_s``) as
+    ``rtgen.live.scheduler`` waits for a note (sleep, then spin the last
+    ``SPIN_S``), at ``priority`` (SCHED_FIFO, the daemon's output priority)
+    where permitted; run in its own process, so no interpreter lock is shared.
+    Deadlines are ``start + k * period_s``: a running sum of periods drifts in
+    floating point, and made the count depend on the start time.
     """
     raise_priority(priority)  # refused: normal priority, like the daemon's output thread then
-    late, start = [], time.perf_counter()
-    due = start + period_s
-    while due < start + seconds:
-        time.sleep(max(0.0, due - time.perf_counter() - SPIN_S))
-        spin_until(due)
-        late.append((due, (time.perf_counter() - due) * 1000.0))
-        due += period_s
+    late, start = [], now()
+    for k in range(1, math.ceil(seconds / period_s - 1e-9)):
+        due = start + k * period_s
+        sleep(max(0.0, due - now() - SPIN_S))
+        spin_until(due, now)
+        late.append((due, (now() - due) * 1000.0))
     results.put(late)
 
 
