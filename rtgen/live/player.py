@@ -40,6 +40,7 @@ from typing import Literal
 
 import mido
 
+from rtgen.controls import check
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
 from rtgen.live.clock import Clock
@@ -47,7 +48,7 @@ from rtgen.live.hooks import PlayerHooks, TokenEngine
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
 from rtgen.live.voice import Voice
-from rtgen.modes import MODES, Mode
+from rtgen.modes import Mode
 
 LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
 
@@ -250,8 +251,7 @@ class Player:
     # ---- modes ----
 
     def set_mode(self, mode: Mode, now: float) -> None:
-        if mode not in MODES:
-            raise RtgenError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        check("mode", mode)
         self.silence(now)
         self.mode = mode
         self.listener.reset()
