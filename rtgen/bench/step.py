@@ -26,16 +26,11 @@ def bench_models(count: int, device: str, net_config=None) -> list:
     import torch
 
     from rtgen.encoding import EventEncoding
-    from rtgen.nets.checkpoint import LoadedModel, installed_models, load_model
+    from rtgen.nets.checkpoint import LoadedModel, genre_models, load_model
     from rtgen.nets.config import NetConfig
     from rtgen.nets.recurrent import RecurrentLM
-    from rtgen.nets.vae import is_vae_meta
 
-    shipped = [
-        name
-        for name, meta in installed_models()
-        if not meta.get("config", {}).get("genre_count") and not is_vae_meta(meta)
-    ]
+    shipped = genre_models()
     if len(shipped) >= count:
         return [load_model(name, device=device) for name in shipped[:count]]
     encoding = EventEncoding()
