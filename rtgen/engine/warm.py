@@ -195,6 +195,11 @@ class Engine:
     def sounding(self) -> frozenset[int]:
         return self._decoder.sounding
 
+    @property
+    def restating(self) -> bool:
+        """Whether the next step plays a token of a section stated again (the form's choice, not the models')."""
+        return bool(self._reprise.queue)
+
     def set_controls(self, **changes: object) -> Controls:
         """Validate and take new controls; raises ``ControlError`` naming the control if invalid."""
         new = self._latest.replace(**changes)
