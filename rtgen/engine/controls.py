@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rtgen.errors import RtgenError
+from rtgen.live.expression import EXPRESSION_DEFAULT, SWING_MAX
 
 FusionMethod = Literal["mixture", "product", "conditional", "two-phase"]
 SamplingMode = Literal["sample", "argmax", "hybrid"]
@@ -48,6 +49,10 @@ class Controls:
     pitch_temperature: float = 1.0  # 0.1-4: the note-ons re-tempered among themselves
     motif: float = 0.0  # 0-1: how strongly rtgen reuses the primed phrase's intervals and rhythm
     follow: bool = False  # the genre weights follow the classifier's reading of the performer (rtgen.daemon.follow)
+    expression: float = (
+        EXPRESSION_DEFAULT  # 0-1: velocity and timing shaped as played (rtgen.live.expression); 0 = as decoded
+    )
+    swing: float = 0.0  # 0-0.75: the off-beat eighth moves from 1/2 to 1/2 + swing/3 of the beat (0.5 = triplet 2:1)
 
     def __post_init__(self) -> None:
         for genre, weight in self.weights.items():
@@ -73,6 +78,8 @@ class Controls:
         for name in ("rhythm_temperature", "pitch_temperature"):
             _check(0.1 <= getattr(self, name) <= 4, f"{name} {getattr(self, name)} must be in 0.1-4")
         _check(0 <= self.motif <= 1, f"motif {self.motif} must be in 0-1")
+        _check(0 <= self.expression <= 1, f"expression {self.expression} must be in 0-1")
+        _check(0 <= self.swing <= SWING_MAX, f"swing {self.swing} must be in 0-{SWING_MAX}")
 
     def replace(self, **changes: object) -> Controls:
         """A new value with ``changes`` applied and checked; unknown names are refused by name."""

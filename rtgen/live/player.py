@@ -18,7 +18,9 @@ starves generation; no lock is ever shared. Each tick:
 4. ends the performer's notes held past the listener's limit, and asks it
    whether a phrase just ended (call-and-response answers it);
 5. generates tokens while the voice's time is less than the lookahead ahead
-   of now, decoding them to note events at absolute times for the scheduler.
+   of now, decoding them to note events at absolute beats, which expression
+   (``rtgen.live.expression``: the ``expression`` and ``swing`` controls)
+   turns into played velocities and beats for the scheduler.
 
 The lookahead is ``lookahead_s`` (capped at ``max_lookahead_beats``), so a
 control change is heard within that time plus the wait for the next note.
@@ -42,6 +44,7 @@ import mido
 
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
+from rtgen.live.expression import Meter, Shaper
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
 from rtgen.live.voice import Voice, silence_tokens
@@ -144,6 +147,7 @@ class Player:
         self.seed: tuple[Note, ...] = ()
         self.voice: Voice | None = None
         self.roll = Roll()
+        self.expression = Shaper(Meter(beats_per_bar=config.beats_per_bar))
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
         self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
         self.glide: Callable[[float], None] = lambda now: None  # steering controls gliding to a new value
@@ -216,6 +220,8 @@ class Player:
         """The performer's note starts and ends: onto the roll, and in duet into the models (within budget)."""
         for heard in heard_notes:
             self.roll.performer(heard)
+            if self.mode == "duet" and heard.on:
+                self.expression.hear(heard.velocity)
             voice = self.voice
             if self.mode != "duet" or voice is None or not heard.on:
                 continue
@@ -279,6 +285,7 @@ class Player:
             self.engine.prime(self.seed)
         start = self._next_boundary(now, 1)
         self.voice = self._voice(start, None)
+        self.expression.begin(start, solo=self.mode == "solo")
 
     def on_phrase(self, phrase: Phrase, now: float) -> None:
         """Call-and-response: prime with the call, answer from the next bar (or beat)."""
@@ -295,6 +302,8 @@ class Player:
             self.engine.feed(silence_tokens(self.engine.encoding, gap_steps))
         bars = self.config.answer_bars or max(1, math.ceil(phrase.length_beats / self.config.beats_per_bar))
         self.voice = self._voice(start, start + bars * self.config.beats_per_bar)
+        self.expression.hear_call([note.velocity for note in phrase.notes])
+        self.expression.begin(start, start + bars * self.config.beats_per_bar)
         self.answers += 1
         self.generate(self.clock.now())
         self.phrase_latency_ms.append((time.perf_counter() - detected) * 1000)
@@ -362,7 +371,15 @@ class Player:
         drops the note-off of a note it never started).
         """
         clock, offset_s = self.clock, (self.config.output_offset_ms or 0.0) / 1e3
-        for beat, message in events:
+        controls = self.engine.controls
+        amount, swing = controls.expression, controls.swing
+        for grid_beat, message in events:
+            if message.type == "note_on":
+                beat, message.velocity = self.expression.note_on(
+                    grid_beat, message.note, message.velocity, amount, swing
+                )
+            else:
+                beat = self.expression.note_off(grid_beat, message.note, amount, swing)
             t = clock.time_at(beat) + offset_s
             if message.type == "note_on" and t < clock.now() - self.config.late_note_s:
                 self.skipped_late += 1
