@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from rtgen.engine.offline import TICKS_PER_BEAT, generate_notes, piece_stats, write_midi, write_musicxml
     from rtgen.engine.variation import VariationEngine, is_vae
     from rtgen.engine.warm import Engine
+    from rtgen.live.expression import dynamics
     from rtgen.nets.twophase import TWO_PHASE_MODEL
 
     out = output_file(args.out, "-o")
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     played = express(notes, preset.controls, phrase if args.seed_midi else ())
     path = write_midi(played, out, preset.tempo_bpm, name=f"rtgen {preset.name}", steps_per_beat=TICKS_PER_BEAT)
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
+    print(f"played: {dynamics(sorted(notes), played).line()}")
     if musicxml:  # the score shows the notes as composed; the MIDI file, as played
         print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
     return 0

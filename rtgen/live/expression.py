@@ -272,7 +272,7 @@ def express_notes(
     meter: Meter | None = None,
     ticks_per_beat: int = 480,
 ) -> list[Note]:
-    """Offline: ``notes`` (beats from a bar line) played as solo, on a grid of ``ticks_per_beat``.
+    """Offline: ``notes`` (beats from a bar line) played as solo, on a grid of ``ticks_per_beat``, in sorted order.
 
     Each 4-bar phrase's arch peaks at its highest note (the whole piece is
     known here), the piece's last bar slows like every section's, and the
@@ -298,6 +298,34 @@ def express_notes(
         duration = max(Fraction(1, ticks_per_beat), played_stop - played_start)
         out.append(Note(played_start, note.pitch, duration, velocity))
     return out
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """How a piece was played: velocity mean and deviation; mean velocity on downbeats and on off-beats."""
+
+    mean: float
+    deviation: float
+    downbeats: float  # mean velocity of notes on a bar line (0 when there are none)
+    off_beats: float  # mean velocity of notes between beats (0 when there are none)
+
+    def line(self) -> str:
+        return (
+            f"velocity mean {self.mean:.1f}, deviation {self.deviation:.1f}; "
+            f"downbeats {self.downbeats:.1f}, off-beats {self.off_beats:.1f}"
+        )
+
+
+def dynamics(composed: Sequence[Note], played: Sequence[Note], beats_per_bar: int = 4) -> Dynamics:
+    """``Dynamics`` of ``played``, each note placed in the bar by its ``composed`` twin (same order)."""
+    velocities = [n.velocity for n in played]
+    if not velocities:
+        return Dynamics(0.0, 0.0, 0.0, 0.0)
+    mean = sum(velocities) / len(velocities)
+    deviation = math.sqrt(sum((v - mean) ** 2 for v in velocities) / len(velocities))
+    down = [p.velocity for c, p in zip(composed, played, strict=True) if c.start % beats_per_bar == 0]
+    off = [p.velocity for c, p in zip(composed, played, strict=True) if c.start % 1 != 0]
+    return Dynamics(mean, deviation, sum(down) / len(down) if down else 0.0, sum(off) / len(off) if off else 0.0)
 
 
 def high_points(notes: Sequence[Note], meter: Meter) -> dict[int, float]:
