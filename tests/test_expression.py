@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rtgen.controls import CONTROLS
 from rtgen.encoding import EventEncoding, Note
+from rtgen.engine.controls import Controls
 from rtgen.live import expression as x
 from rtgen.live.clock import FakeClock
 from rtgen.live.expression import Meter, Performer, Shaper, express_notes
@@ -18,6 +20,7 @@ from rtgen.live.voice import Voice
 from rtgen.midi.ports import FakeOutputPort
 
 ENC = EventEncoding()
+SWING_RANGE = CONTROLS["swing"].hard
 
 
 def test_metric_accents_rank_downbeat_middle_beat_then_off_beats():
@@ -100,7 +103,7 @@ tokens = st.lists(
     ),
     max_size=150,
 )
-controls = st.tuples(st.floats(0.0, 1.0), st.floats(0.0, x.SWING_MAX))
+controls = st.tuples(st.floats(0.0, 1.0), st.floats(*SWING_RANGE))
 
 
 @settings(max_examples=150, deadline=None)
@@ -158,7 +161,7 @@ def test_expression_zero_plays_the_decoders_events_bit_for_bit(tokens, solo):
 def test_offline_expression_zero_returns_the_notes_and_the_default_plays():
     notes = [Note(Fraction(i, 2), 60 + (i * 5) % 12, Fraction(1, 2), 79) for i in range(64)]
     assert express_notes(notes, 0.0, 0.0) == notes
-    played = express_notes(notes, x.EXPRESSION_DEFAULT, 0.0)
+    played = express_notes(notes, Controls().expression, 0.0)
     dynamics = x.dynamics(notes, played)
     assert dynamics.deviation >= 8 and dynamics.downbeats > dynamics.off_beats
     assert [n.pitch for n in played] == [n.pitch for n in notes]

@@ -13,7 +13,7 @@ from pathlib import Path
 import rtgen
 
 PACKAGE = Path(rtgen.__file__).parent
-ROOT_MODULES = {"__init__", "__main__", "errors", "paths", "config", "encoding"}
+ROOT_MODULES = {"__init__", "__main__", "errors", "paths", "config", "controls", "encoding"}
 MAX_LINES = 450
 # The music flow: nothing here may import a UI or its types.
 FLOW = ("rtgen.data", "rtgen.nets", "rtgen.engine", "rtgen.live", "rtgen.midi", "rtgen.daemon")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import queue
+import struct
 import time
 
 import pytest
@@ -88,6 +89,12 @@ def test_every_steering_control_has_an_address(server, control, value):
     with pytest.raises(OscError, match=f"/rtgen/{control} -5.0 outside"):
         server.handle(f"/rtgen/{control}", [-5.0], CLIENT)
     assert server.daemon.commands == [SetControls.one(control, float(value))]
+
+
+def test_a_32_bit_float_at_the_end_of_a_range_is_taken_as_meant(server):
+    sent = struct.unpack("f", struct.pack("f", 0.01))[0]  # 0.009999999776, below the hard range's 0.01
+    server.handle("/rtgen/temperature", [sent], CLIENT)
+    assert server.daemon.commands == [SetControls.one("temperature", 0.01)]
 
 
 def test_follow_and_a_seed_file_have_addresses(server):

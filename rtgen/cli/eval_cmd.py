@@ -227,18 +227,12 @@ def run(args) -> int:
 
 
 def _control_values(text: str):
-    """``name=value,...`` as (name, value) pairs, each value checked against the control's spec."""
-    from rtgen.daemon.ccmap import control_spec
-    from rtgen.errors import RtgenError
+    """``name=value,...`` as (name, value) pairs, each value checked by the control registry (``rtgen.controls``)."""
+    from rtgen.controls import ControlError, spec
 
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, value = item.partition("=")
-        spec = control_spec(name.strip())
-        if spec.is_choice:
-            yield name.strip(), (value == "on") if spec.choices == ("off", "on") else value
-            continue
         try:
-            number = float(value)
-        except ValueError:
-            raise RtgenError(f"--controls: {name.strip()}={value!r} is not a number") from None
-        yield name.strip(), round(number) if spec.integer else number
+            yield name.strip(), spec(name.strip()).from_text(value, name.strip())
+        except ControlError as error:
+            raise ControlError(f"--controls: {error}") from None

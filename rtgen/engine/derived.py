@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rtgen.engine.controls import ControlError, Controls, normalise
+from rtgen.controls import CONTROLS, ControlError, normalise
+from rtgen.engine.controls import Controls
 from rtgen.engine.form import soften_out_of_key
 from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
 from rtgen.engine.steering import register_weights
@@ -26,6 +27,8 @@ MODEL_METHODS = {
     "conditional": ("multi", "the multi-genre model (models/multi)"),
     "two-phase": (TWO_PHASE_MODEL, "the two-phase model (models/two-phase, from `rtgen train --arch two-phase`)"),
 }
+
+VOCABULARY_BOUND = tuple(entry for entry in CONTROLS.values() if entry.hard[1] is None)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def derive(
     and ``twophase_genres``: the genres of the multi and the two-phase model,
     None when that model is not loaded.
     """
+    for entry in VOCABULARY_BOUND:  # ranges that end at the loaded vocabulary's size (top_k)
+        entry.check(getattr(controls, entry.name), vocab_size=len(encoding))
     known = set(genres) | set(conditional_genres or ()) | set(twophase_genres or ())
     unknown = sorted(set(controls.weights) - known)
     if unknown:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rtgen.engine.controls import normalise
+from rtgen.controls import normalise
 
 
 def weight_vector(weights: Tensor) -> Tensor:

@@ -33,7 +33,7 @@ from itertools import accumulate
 import torch
 from torch import Tensor
 
-from rtgen.engine.controls import ControlError
+from rtgen.controls import ControlError
 
 HYBRID_CONFIDENCE = 0.5  # top probability at or above which ``hybrid`` takes the argmax
 

@@ -19,12 +19,11 @@ from typing import Literal, NamedTuple, Protocol
 
 import mido
 
-from rtgen.errors import RtgenError
+from rtgen.controls import CONTROLS, check
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 TICKS_PER_SIXTEENTH = 6  # song position pointer counts sixteenths
-MIN_TEMPO_BPM = 20.0  # the tempo a performer, preset or knob may set
-MAX_TEMPO_BPM = 400.0
+MIN_TEMPO_BPM, MAX_TEMPO_BPM = CONTROLS["tempo_bpm"].hard_range()  # the tempo a performer, preset or knob may set
 FOLLOW_MIN_BPM = 1.0  # an external MIDI clock is followed anywhere in this range
 FOLLOW_MAX_BPM = 999.0
 TEMPO_SETTABLE = frozenset({"internal", "link"})  # clock sources whose tempo rtgen may set (Link: proposes it)
@@ -65,10 +64,8 @@ class Anchor(NamedTuple):
 
 
 def check_tempo(tempo_bpm: float) -> float:
-    """``tempo_bpm`` as a float; outside ``MIN_TEMPO_BPM``-``MAX_TEMPO_BPM`` raises naming the range."""
-    if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
-        raise RtgenError(f"tempo {tempo_bpm} BPM outside {MIN_TEMPO_BPM:g}-{MAX_TEMPO_BPM:g}")
-    return float(tempo_bpm)
+    """``tempo_bpm`` as a float; outside the registry's range (``rtgen.controls``) raises naming it."""
+    return float(check("tempo_bpm", tempo_bpm))
 
 
 def clamp_tempo(tempo_bpm: float) -> float:

@@ -21,7 +21,8 @@ beats at ``expression`` 1, scaled by ``expression`` (0-1):
 * the performer: the level and spread of the call's velocities (or, in
   duet, of the notes as they come) set rtgen's level and range.
 
-``swing`` (0-0.75, its own control) delays the off-beat of each pair of
+``swing`` (0-0.75, its own control; ranges and defaults are the control
+registry's, ``rtgen.controls``) delays the off-beat of each pair of
 eighths (or sixteenths) the way a DAW's groove template does: the off-beat
 moves from 1/2 of the pair to ``1/2 + swing/3``, so 0.5 is the triplet
 feel (2:1, MPC swing 66 %) and 0.75 the dotted one (3:1, MPC 75 %).
@@ -43,8 +44,6 @@ from fractions import Fraction
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
 
-EXPRESSION_DEFAULT = 0.7  # what rtgen plays with unless told otherwise: velocity deviation 9-14 (docs/music.md)
-SWING_MAX = 0.75  # the dotted feel; more would put the off-beat on the next downbeat's heels
 LEVEL_FULL_AT = 0.5  # from this ``expression`` up, rtgen's level is the performer's (below: part of the way)
 # Metric accents, velocity at expression 1, by the finest grid a position lies on (a bar of 4/4 shown)
 ACCENT_DOWNBEAT, ACCENT_MIDDLE, ACCENT_BEAT = 24.0, 12.0, 4.0  # beat 1, beat 3, beats 2 and 4
