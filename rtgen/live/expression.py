@@ -100,24 +100,15 @@ def spread_factor(spread: float) -> float:
 
 def metric_accent(beat: float, beats_per_bar: int) -> float:
     """Velocity at expression 1 for an onset at absolute ``beat`` (bar lines at multiples of the bar)."""
-    position = beat % beats_per_bar
-    if _on_grid(position, 1):
-        if _on_grid(position, 1 / beats_per_bar):
-            return ACCENT_DOWNBEAT
-        if beats_per_bar % 2 == 0 and beats_per_bar > 2 and _on_grid(position, 2 / beats_per_bar):
-            return ACCENT_MIDDLE
-        return ACCENT_BEAT
-    if _on_grid(position, 2):
-        return ACCENT_EIGHTH
-    if _on_grid(position, 3):
-        return ACCENT_TRIPLET
-    return ACCENT_FINE
-
-
-def _on_grid(position: float, per_beat: float) -> bool:
-    """``position`` (beats) is a whole number of 1/``per_beat`` beats."""
-    scaled = position * per_beat
-    return abs(scaled - round(scaled)) < 1e-6
+    scaled = (beat % beats_per_bar) * 12  # 12 steps a beat hold eighths, triplets and sixteenths
+    step = round(scaled)
+    if abs(scaled - step) > 1e-6:
+        return ACCENT_FINE
+    if step % 12:
+        return ACCENT_EIGHTH if step % 6 == 0 else ACCENT_TRIPLET if step % 4 == 0 else ACCENT_FINE
+    if step == 0 or step == 12 * beats_per_bar:
+        return ACCENT_DOWNBEAT
+    return ACCENT_MIDDLE if beats_per_bar % 2 == 0 and beats_per_bar > 2 and step == 6 * beats_per_bar else ACCENT_BEAT
 
 
 def arch(x: float, peak: float = ARCH_PEAK_AT) -> float:
