@@ -65,6 +65,7 @@ class PlayerConfig:
     answer_start: Literal["bar", "beat"] = "bar"  # answers begin on the next bar line or beat
     beats_per_bar: int = 4  # 1-16
     out_channel: int = 0  # MIDI channel rtgen plays on, 0-15
+    swing_beats: float = 1.0  # what the swing control swings: 1 = pairs of eighths, 0.5 = of sixteenths
     start_margin_s: float = 0.03  # an answer starts no sooner than this after the call ends, >= 0
     tick_s: float = 0.001  # the loop's sleep between ticks, 0.0002-0.02
     max_steps_per_tick: int = 32  # engine steps before commands and input are looked at again, >= 1
@@ -98,6 +99,11 @@ class PlayerConfig:
             raise RtgenError(f"late_note_s {self.late_note_s} must be > 0")
         if self.output_offset_ms is not None and not -50 <= self.output_offset_ms <= 50:
             raise RtgenError(f"output_offset_ms {self.output_offset_ms} outside -50-50")
+        self.meter()  # swing_beats is checked where it is used
+
+    def meter(self) -> Meter:
+        """The grid expression reads (rtgen.live.expression)."""
+        return Meter(beats_per_bar=self.beats_per_bar, swing_beats=self.swing_beats)
 
 
 class Allowance:
@@ -147,7 +153,7 @@ class Player:
         self.seed: tuple[Note, ...] = ()
         self.voice: Voice | None = None
         self.roll = Roll()
-        self.expression = Shaper(Meter(beats_per_bar=config.beats_per_bar))
+        self.expression = Shaper(config.meter())
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
         self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
         self.glide: Callable[[float], None] = lambda now: None  # steering controls gliding to a new value
