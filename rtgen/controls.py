@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 from rtgen.errors import RtgenError
+from rtgen.modes import MODES
 
 Kind = Literal["float", "int", "choice", "toggle"]
 Glide = Literal["none", "glide", "glide-unless-0"]  # glide-unless-0: 0 means off, switched at once
@@ -44,7 +45,7 @@ Owner = Literal["controls", "clock", "player"]  # which part of the daemon takes
 
 FUSION_METHODS: tuple[str, ...] = ("mixture", "product", "conditional", "two-phase")
 SAMPLING_MODES: tuple[str, ...] = ("sample", "argmax", "hybrid")
-MODES: tuple[str, ...] = ("call-and-response", "duet", "solo")
+
 TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEYS: tuple[str, ...] = ("auto",) + tuple(f"{t} major" for t in TONICS) + tuple(f"{t} minor" for t in TONICS)
 TOGGLE = ("off", "on")

@@ -9,7 +9,8 @@ import torch
 from engine_models import GENRES, make_models, restore_torch_threads  # noqa: F401
 from fusion_reference import reference_fuse as fuse
 
-from rtgen.encoding import EventEncoding, Note, TimeStepEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import ControlError, Controls
 from rtgen.engine.warm import Engine, EngineError
 

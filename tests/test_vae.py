@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtgen.config import from_dict
-from rtgen.encoding import EventEncoding, Note, TimeStepEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.variation import PhraseModel, VariationEngine, is_vae
 from rtgen.engine.warm import Engine, EngineError

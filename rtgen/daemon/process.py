@@ -43,8 +43,9 @@ from rtgen.daemon.wiring import (
 )
 from rtgen.engine.controls import Controls
 from rtgen.live.listener import Listener
-from rtgen.live.player import Mode, Player
+from rtgen.live.player import Player
 from rtgen.live.timing import percentile
+from rtgen.modes import Mode
 
 # SCHED_FIFO for the output thread where permitted, below JACK's own threads. The engine thread stays at
 # normal priority: its bursts of computation would starve a JACK server that runs without real-time rights.

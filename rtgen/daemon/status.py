@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from rtgen.engine.controls import Controls
-from rtgen.live.player import Mode
 from rtgen.live.roll import RollNote
+from rtgen.modes import Mode
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from rtgen.controls import CONTROLS, ControlError, normalise
+from rtgen.encoding import EventEncoding
 from rtgen.engine.controls import Controls
 from rtgen.engine.form import soften_out_of_key
 from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
@@ -84,9 +85,10 @@ def derive(
         key = parse_key(controls.key) if controls.key != "auto" else (auto_key or detect_key([]))
     allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key if controls.scale_lock else None)
     mask = token_mask(encoding, allowed, forbid=(encoding.pad_id, encoding.sep_id)).numpy()
-    if controls.key_prior > 0 and not controls.scale_lock and hasattr(encoding, "off_base"):
+    is_event = isinstance(encoding, EventEncoding)  # key and register weights reshape event note-ons
+    if controls.key_prior > 0 and not controls.scale_lock and is_event:
         soften_out_of_key(mask, encoding, scale_pitches(*key), controls.key_prior)
-    if controls.register and hasattr(encoding, "off_base"):
+    if controls.register and is_event:
         on = encoding.on_base
         mask[on : on + 128] *= np.asarray(register_weights(controls.register, controls.register_width), np.float32)
     return Derived(

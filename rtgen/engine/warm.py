@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rtgen.encoding import Note
+from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
 from rtgen.engine.form import Lookback, Reprise, lean_towards
@@ -123,13 +123,13 @@ class Engine:
         self._mask_tensor = torch.from_numpy(self._mask)
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         self._performer = False  # the tokens being taken are the performer's
-        self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
+        self._is_event = isinstance(self.encoding, EventEncoding)  # steering and sections reshape event tokens
+        self._steering = Steering(self.encoding) if self._is_event else None
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
         self.on_step: Callable[[Controls, Tensor], None] | None = None
         self._auto_key: tuple[int, str] | None = None
-        self._is_event = hasattr(self.encoding, "off_base")
         settings = settings or Controls()
         if not settings.weights:
             settings = settings.replace(
@@ -390,7 +390,7 @@ class Engine:
         for pitch, (on_step, _) in state.open_notes.items():
             age = state.now_steps - on_step
             if age >= max_steps:
-                return (self.encoding.off_base + pitch if self._is_event else self.encoding.rest_id), 0
+                return (self.encoding.off_base + pitch if self._is_event else self.encoding.shift_tokens(1)[0]), 0
             room = min(room, max_steps - age)
         return None, room
 

@@ -48,9 +48,9 @@ from rtgen.errors import RtgenError
 from rtgen.live.expression import Meter, Shaper
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
-from rtgen.live.voice import Voice, silence_tokens
+from rtgen.live.voice import Voice
+from rtgen.modes import Mode
 
-Mode = Literal["call-and-response", "duet", "solo"]  # rtgen.controls.MODES
 LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
 
 
@@ -304,7 +304,7 @@ class Player:
         start = self._next_boundary(self.clock.now(), unit)
         gap_steps = round((start - phrase.end_beat) * self.engine.encoding.steps_per_beat)
         if gap_steps > 0:
-            self.engine.feed(silence_tokens(self.engine.encoding, gap_steps))
+            self.engine.feed(self.engine.encoding.shift_tokens(gap_steps))
         bars = self.config.answer_bars or max(1, math.ceil(phrase.length_beats / self.config.beats_per_bar))
         self.voice = self._voice(start, start + bars * self.config.beats_per_bar)
         self.expression.hear_call([note.velocity for note in phrase.notes])
