@@ -163,7 +163,11 @@ def test_offline_expression_zero_returns_the_notes_and_the_default_plays():
     assert express_notes(notes, 0.0, 0.0) == notes
     played = express_notes(notes, Controls().expression, 0.0)
     dynamics = x.dynamics(notes, played)
-    assert dynamics.deviation >= 8 and dynamics.downbeats > dynamics.off_beats
+    assert dynamics.deviation >= 8 and dynamics.downbeats > dynamics.beats > dynamics.off_beats
+    assert (
+        x.dynamics([], []).line()
+        == "velocity mean 0.0, deviation 0.0; downbeats none, other beats none, off-beats none"
+    )
     assert [n.pitch for n in played] == [n.pitch for n in notes]
     assert all(p.start >= n.start and p.end <= 32 for n, p in zip(notes, played, strict=True))
     late = [p.start - n.start for n, p in zip(notes, played, strict=True)]
@@ -185,3 +189,19 @@ def test_offline_arch_peaks_at_the_phrases_high_note():
     loudest = max(played, key=lambda n: n.velocity)
     assert loudest.pitch == 72
     assert statistics.mean(n.velocity for n in played[:4]) > statistics.mean(n.velocity for n in played[12:])
+
+
+def test_offline_expression_zero_writes_the_same_midi_bytes_as_the_decoded_notes():
+    import io
+
+    from rtgen.engine.offline import TICKS_PER_BEAT, midi_file
+
+    notes = [Note(Fraction(i, 3), 60 + i % 7, Fraction(1, 3) + Fraction(i % 2, 4), 79) for i in range(48)]
+
+    def saved(midi) -> bytes:
+        buffer = io.BytesIO()
+        midi.save(file=buffer)
+        return buffer.getvalue()
+
+    played = midi_file(express_notes(notes, 0.0, 0.0), 120.0, steps_per_beat=TICKS_PER_BEAT)
+    assert saved(played) == saved(midi_file(notes, 120.0))

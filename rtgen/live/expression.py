@@ -292,30 +292,35 @@ def express_notes(
 
 @dataclass(frozen=True)
 class Dynamics:
-    """How a piece was played: velocity mean and deviation; mean velocity on downbeats and on off-beats."""
+    """How a piece was played: velocity mean and deviation, and mean velocity by place in the bar (None: no note)."""
 
     mean: float
     deviation: float
-    downbeats: float  # mean velocity of notes on a bar line (0 when there are none)
-    off_beats: float  # mean velocity of notes between beats (0 when there are none)
+    downbeats: float | None  # notes on a bar line
+    beats: float | None  # notes on the other beats
+    off_beats: float | None  # notes between beats
 
     def line(self) -> str:
+        def show(value: float | None) -> str:
+            return "none" if value is None else f"{value:.1f}"
+
         return (
-            f"velocity mean {self.mean:.1f}, deviation {self.deviation:.1f}; "
-            f"downbeats {self.downbeats:.1f}, off-beats {self.off_beats:.1f}"
+            f"velocity mean {self.mean:.1f}, deviation {self.deviation:.1f}; downbeats {show(self.downbeats)}, "
+            f"other beats {show(self.beats)}, off-beats {show(self.off_beats)}"
         )
 
 
 def dynamics(composed: Sequence[Note], played: Sequence[Note], beats_per_bar: int = 4) -> Dynamics:
     """``Dynamics`` of ``played``, each note placed in the bar by its ``composed`` twin (same order)."""
     velocities = [n.velocity for n in played]
-    if not velocities:
-        return Dynamics(0.0, 0.0, 0.0, 0.0)
-    mean = sum(velocities) / len(velocities)
-    deviation = math.sqrt(sum((v - mean) ** 2 for v in velocities) / len(velocities))
-    down = [p.velocity for c, p in zip(composed, played, strict=True) if c.start % beats_per_bar == 0]
-    off = [p.velocity for c, p in zip(composed, played, strict=True) if c.start % 1 != 0]
-    return Dynamics(mean, deviation, sum(down) / len(down) if down else 0.0, sum(off) / len(off) if off else 0.0)
+    mean = sum(velocities) / len(velocities) if velocities else 0.0
+    deviation = math.sqrt(sum((v - mean) ** 2 for v in velocities) / len(velocities)) if velocities else 0.0
+    places: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for c, p in zip(composed, played, strict=True):
+        place = 0 if c.start % beats_per_bar == 0 else 1 if c.start % 1 == 0 else 2
+        places[place].append(p.velocity)
+    down, beats, off = (sum(v) / len(v) if v else None for v in places)
+    return Dynamics(mean, deviation, down, beats, off)
 
 
 def high_points(notes: Sequence[Note], meter: Meter) -> dict[int, float]:
