@@ -601,3 +601,19 @@ def test_swing_delays_the_off_beats_by_a_triplet(make_daemon):
     daemon.submit(SetControls.one("swing", 0.5))
     run_for(daemon, 4.0)
     assert {round(beat % 1, 6) for beat, _ in planned} == {0.0, round(2 / 3, 6)}
+
+
+def test_in_duet_rtgen_follows_how_hard_the_performer_plays(make_daemon):
+    means = []
+    for velocity in (35, 115):
+        daemon = make_daemon(mode="duet")
+        run_for(daemon, 0.5)
+        for _ in range(8):  # a note a beat
+            daemon.in_port.push(mido.Message("note_on", note=60, velocity=velocity), daemon.clock.now())
+            run_for(daemon, 0.25)
+            daemon.in_port.push(mido.Message("note_off", note=60), daemon.clock.now())
+            run_for(daemon, 0.25)
+        heard_from = daemon.clock.now()
+        run_for(daemon, 2.0)
+        means.append(statistics.mean(m.velocity for t, m in note_ons(daemon) if t >= heard_from))
+    assert means[1] - means[0] >= 40, means

@@ -68,6 +68,9 @@ def test_a_solo_slows_into_each_eight_bar_section_end_only():
     assert shaper.time(30.5, 1.0, 0.0) == 30.5
     shaper.begin(4.0)  # duet: no ritardando
     assert shaper.time(35.5, 1.0, 0.0) == 35.5
+    shaper.hear_call([30, 40])
+    shaper.begin(0.0, solo=True)
+    assert shaper.performer is None  # alone, rtgen does not play at the last call's level
 
 
 def test_the_performer_sets_level_and_range():

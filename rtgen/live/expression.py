@@ -186,11 +186,16 @@ class Shaper:
         self._duet_spread = REFERENCE_SPREAD  # duet: running velocity deviation
 
     def begin(self, start_beat: float, end_beat: float | None = None, *, solo: bool = False) -> None:
-        """A new voice from ``start_beat``: an answer ending at ``end_beat``, or (None) a stream of phrases."""
+        """A new voice from ``start_beat``: an answer ending at ``end_beat``, or (None) a stream of phrases.
+
+        ``solo``: rtgen plays alone, so the performer's dynamics are forgotten.
+        """
         bar = self.meter.beats_per_bar
         self._origin = math.floor(start_beat / bar) * bar
         self._answer = (start_beat, end_beat) if end_beat is not None and end_beat > start_beat else None
         self.solo = solo and end_beat is None
+        if self.solo:
+            self.performer = None
         self._on_at.clear()
 
     def hear_call(self, velocities: Sequence[int]) -> None:
@@ -270,8 +275,8 @@ def express_notes(
     ``amount`` 0 and ``swing`` 0 the notes come back as they were.
     """
     shaper = Shaper(meter)
-    shaper.performer = performer
     shaper.begin(0.0, solo=True)
+    shaper.performer = performer
     ordered = sorted(notes)
     shaper.peaks = high_points(ordered, shaper.meter)
     bar = shaper.meter.beats_per_bar
