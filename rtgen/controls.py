@@ -22,7 +22,9 @@ the TUI and the doc), add the field with its default to
 ``rtgen.engine.controls.Controls``, and write the engine code that reads it.
 OSC, MIDI CC and learn, presets, the TUI widget, the glide and the
 validation come with the entry. Then ``python -m rtgen.controls docs/osc.md``
-rewrites the doc's table. Root module: the live clock and player, the nets'
+rewrites the doc's table, and the TUI's main-screen snapshots (one more
+slider moves the controls panel's scrollbar) are renewed with
+``pytest tests/test_tui_screen.py --snapshot-update``. Root module: the live clock and player, the nets'
 genre conditioning and every layer above import it.
 """
 
@@ -110,11 +112,12 @@ class Spec:
             if value in self.choices or (self.free_text and isinstance(value, str) and value.strip()):
                 return value
             raise ControlError(f"{name} {value!r} is not one of {', '.join(self.choices)}")
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ControlError(f"{name} takes a number, got {value!r}")
         low, high = self.hard_range(vocab_size)
-        if not low <= value <= high:
-            raise ControlError(f"{name} {value} outside {low:g}-{high:g}")
+        if not (math.isfinite(value) and low <= value <= high):
+            within = f"{low:g}-{high:g}" if math.isfinite(high) else f"{low:g} and up"
+            raise ControlError(f"{name} {value} outside {within}")
         return round(value) if self.kind == "int" else float(value)
 
     def from_text(self, text: str, name: str | None = None) -> object:

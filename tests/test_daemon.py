@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import threading
+import time
 
 import mido
 import pytest
@@ -378,6 +380,55 @@ def test_genres_flag_parses():
     assert parse_weights("folk=5, fiddle=2.5,chorale") == {"folk": 5.0, "fiddle": 2.5, "chorale": 1.0}
     with pytest.raises(RtgenError, match="not a number"):
         parse_weights("folk=loud")
+
+
+class YieldingCount:
+    """A serial counter that lets other threads run between taking a number and using it."""
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        number = next(self._count)
+        time.sleep(0.0002)  # the widest window a thread switch could open
+        return number
+
+
+def test_every_log_line_reaches_a_reader_once_and_in_order_under_concurrent_writers():
+    daemon = Daemon(DaemonConfig())  # nothing opened: logging needs no ports
+    daemon._serial = YieldingCount()
+    writers, lines = 4, 40  # 160 lines: fewer than the daemon keeps, so a slow reader loses none
+    seen: list[int] = []
+    done = threading.Event()
+
+    def read() -> None:
+        last = -1
+        while True:
+            finished = done.is_set()
+            for serial, _, _ in daemon.events_after(last):
+                seen.append(serial)
+                last = serial
+            if finished:
+                return
+
+    def write(k: int) -> None:
+        for i in range(lines):
+            (daemon.log if i % 2 else daemon.report)(f"writer {k} line {i}")
+
+    reader = threading.Thread(target=read)
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    reader.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    reader.join()
+    assert [serial for serial, _, _ in daemon.events] == list(range(writers * lines))
+    assert seen == list(range(writers * lines))  # what the OSC status stream sends: none skipped, none twice
 
 
 def test_an_error_in_the_engine_thread_stops_the_daemon_with_notes_closed(make_daemon):

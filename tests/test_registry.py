@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from rtgen.daemon.glide import GLIDED, SWITCHES
 from rtgen.daemon.osc import OscConfig, OscError, OscServer
 from rtgen.daemon.status import Snapshot
 from rtgen.encoding import EventEncoding
-from rtgen.engine.controls import Controls
+from rtgen.engine.controls import Controls, FusionMethod, SamplingMode
 from rtgen.engine.derived import derive
+from rtgen.live.player import Mode
 from rtgen.tui.app import RtgenApp, make_widgets
 from rtgen.tui.widgets import Choice, Slider, Toggle
 
@@ -148,6 +150,12 @@ def test_tui_keys_are_the_registrys_and_clash_with_no_other_binding():
     assert len(keys) == len(set(keys))
     bound = [b.key for b in RtgenApp.BINDINGS]
     assert len(bound) == len(set(bound)) and set(keys) <= set(bound)
+
+
+def test_the_type_hints_list_the_registrys_choices():
+    assert typing.get_args(FusionMethod) == spec("method").choices
+    assert typing.get_args(SamplingMode) == spec("sampling").choices
+    assert typing.get_args(Mode) == spec("mode").choices
 
 
 def test_the_glide_is_the_registrys():

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from rtgen.live.clock import FakeClock, check_tempo
     from rtgen.live.player import PlayerConfig
     from rtgen.live.scheduler import OutputScheduler
+    from rtgen.live.timing import percentile
     from rtgen.midi.ports import FakeInputPort, FakeOutputPort
 
     if args.bars is not None and not 1 <= args.bars <= 64:
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     path = _write(out, call, answer, tempo)
     player = daemon.player
     latency = player.phrase_latency_ms[-1] if player.phrase_latency_ms else float("nan")
-    step_p99 = sorted(player.step_ms)[int(0.99 * (len(player.step_ms) - 1))] if player.step_ms else 0.0
+    step_p99 = percentile(sorted(player.step_ms), 0.99)
     summary = (
         f"call: {sum(1 for _, m in call if m.type == 'note_on')} notes; "
         f"answer: {player.notes_out} notes in {player.config.answer_bars} bars at {tempo:g} BPM "

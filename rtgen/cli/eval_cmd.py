@@ -144,11 +144,11 @@ def run_zoo_cmd(args) -> int:
 def run_music_cmd(args) -> int:
     from rtgen.errors import RtgenError
     from rtgen.evaluate.music import MusicEvalConfig, format_report, run_music_eval
-    from rtgen.nets.checkpoint import installed_models
+    from rtgen.nets.checkpoint import genre_models
 
     if args.pieces < 1 or args.bars < 4:
         raise RtgenError("--pieces must be >= 1 and --bars >= 4")
-    genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    genres = genre_models()
     overrides = tuple(_control_values(args.controls)) if args.controls else ()
     config = MusicEvalConfig(
         pieces=args.pieces, bars=args.bars, seed=args.seed, presets=not args.no_presets, overrides=overrides
@@ -160,11 +160,11 @@ def run_music_cmd(args) -> int:
 
 def run_classifier_cmd(args) -> int:
     from rtgen.evaluate.fidelity import fit_classifier
-    from rtgen.nets.checkpoint import installed_models
+    from rtgen.nets.checkpoint import genre_models
     from rtgen.nets.classifier import CLASSIFIER_FILE
     from rtgen.paths import models_dir
 
-    genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    genres = genre_models()  # the genres `rtgen run` loads, which the follow control weighs
     classifier = fit_classifier(genres or ["folk", "fiddle", "chorale", "renaissance"], max_train=args.max_train)
     path = classifier.save(models_dir() / CLASSIFIER_FILE)
     print(json.dumps(classifier.info, indent=2, sort_keys=True) if args.json else f"{path}: {classifier.info}")
@@ -174,13 +174,13 @@ def run_classifier_cmd(args) -> int:
 def run_fidelity_cmd(args) -> int:
     from rtgen.errors import RtgenError
     from rtgen.evaluate.fidelity import run_fidelity
-    from rtgen.nets.checkpoint import find_model
+    from rtgen.nets.checkpoint import CONDITIONAL_MODEL, find_model
     from rtgen.nets.classifier import installed_classifier
     from rtgen.nets.twophase import TWO_PHASE_MODEL
 
     classifier = installed_classifier()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for method, model in (("conditional", "multi"), ("two-phase", TWO_PHASE_MODEL)):
+    for method, model in (("conditional", CONDITIONAL_MODEL), ("two-phase", TWO_PHASE_MODEL)):
         if method in methods and find_model(model) is None:
             methods.remove(method)
             print(f"rtgen: note: no models/{model} installed; skipping the {method} method", file=sys.stderr)

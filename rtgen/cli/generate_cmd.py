@@ -54,8 +54,7 @@ def build_preset(args: argparse.Namespace):
     from rtgen.daemon.presets import Preset, load_preset
     from rtgen.engine.controls import parse_weights
     from rtgen.live.clock import check_tempo
-    from rtgen.nets.checkpoint import installed_models
-    from rtgen.nets.vae import is_vae_meta
+    from rtgen.nets.checkpoint import genre_models
 
     preset = load_preset(args.preset) if args.preset else Preset(name="generate")
     changes = {
@@ -70,11 +69,7 @@ def build_preset(args: argparse.Namespace):
     }
     controls = preset.controls.replace(**{k: v for k, v in changes.items() if v is not None})
     if not controls.weights:
-        genres = [
-            name
-            for name, meta in installed_models()
-            if not meta.get("config", {}).get("genre_count") and not is_vae_meta(meta)
-        ]
+        genres = genre_models()  # the same default as `rtgen run` (rtgen.daemon.wiring.shipped_genres)
         if not genres:
             raise RtgenError("no genre models installed; train one (rtgen train) or pass --genres with model paths")
         controls = controls.replace(weights=dict.fromkeys(genres, 1.0))
@@ -104,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from rtgen.engine.variation import VariationEngine, is_vae
     from rtgen.engine.warm import Engine
     from rtgen.live.expression import dynamics
+    from rtgen.nets.checkpoint import CONDITIONAL_MODEL
     from rtgen.nets.twophase import TWO_PHASE_MODEL
 
     out = output_file(args.out, "-o")
@@ -115,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     if any(is_vae(name) for name in preset.controls.weights):  # variations of the seed phrase, 2 bars at a time
         engine = VariationEngine.from_names(list(preset.controls.weights), args.device, preset.controls, args.seed)
     elif preset.controls.method == "conditional":  # the multi-genre model alone: no genre model needs stepping
-        engine = Engine.from_names([], args.device, preset.controls, conditional="multi", twophase=None, seed=args.seed)
+        engine = Engine.from_names(
+            [], args.device, preset.controls, conditional=CONDITIONAL_MODEL, twophase=None, seed=args.seed
+        )
     elif preset.controls.method == "two-phase":  # the fusion paper's model alone, fed the weights
         engine = Engine.from_names(
             [], args.device, preset.controls, conditional=None, twophase=TWO_PHASE_MODEL, seed=args.seed

@@ -106,7 +106,6 @@ class PortChanged:
 
 
 Command = SetControls | Transport | Learn | LoadPreset | SavePreset | ApplyPreset | LoadSeed | ApplySeed | PortChanged
-TRANSPORT_ACTIONS = ("play", "stop", "panic")
 
 
 class Commands:

@@ -34,6 +34,7 @@ from rtgen.controls import WEIGHT_PREFIX, ControlError, check, spec
 from rtgen.daemon.commands import Learn, LoadPreset, LoadSeed, SavePreset, SetControls, Transport
 from rtgen.daemon.status import to_json
 from rtgen.errors import RtgenError
+from rtgen.live.player import Allowance
 
 PREFIX = "/rtgen/"
 DEFAULT_PORT = 9200
@@ -109,8 +110,7 @@ class OscServer:
         self.counts = {"received": 0, "malformed": 0, "refused": 0, "flood_dropped": 0, "queue_dropped": 0}
         self._serial = -1  # the last daemon event sent
         self._next_status = 0.0
-        self._budget = config.max_packets_per_s / 10  # token bucket: a tenth of a second's packets
-        self._budget_at = now()
+        self._budget = Allowance(config.max_packets_per_s, burst=config.max_packets_per_s / 10)  # a tenth of a second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rtgen-osc", daemon=True)
         self._handlers: dict[str, Callable[[tuple[str, int], list], None]] = {
@@ -176,14 +176,8 @@ class OscServer:
                 self._send(client, message(PREFIX + "error", str(error)))
 
     def _within_budget(self) -> bool:
-        now = self.now()
-        rate = self.config.max_packets_per_s
-        self._budget = min(rate / 10, self._budget + (now - self._budget_at) * rate)
-        self._budget_at = now
-        if self._budget < 1:
-            return False
-        self._budget -= 1
-        return True
+        self._budget.refill(self.now())
+        return self._budget.take_one()
 
     def handle(self, address: str, args: list, client: tuple[str, int]) -> None:
         """One message: a command queued, a reply sent, or ``OscError`` naming what was wrong."""

@@ -39,7 +39,7 @@ class PresetError(ConfigError):
 
 @dataclass(frozen=True)
 class Preset:
-    """Everything a performance starts from; ``tempo_bpm`` 20-400, ``answer_bars`` 1-64."""
+    """Everything a performance starts from; tempo and mode checked by the control registry, ``answer_bars`` 1-64."""
 
     name: str = "untitled"
     description: str = ""  # one line for `rtgen presets` and the TUI's preset list

@@ -44,12 +44,10 @@ from rtgen.daemon.wiring import (
 from rtgen.engine.controls import Controls
 from rtgen.live.listener import Listener
 from rtgen.live.player import Player
+from rtgen.live.scheduler import OUTPUT_PRIORITY
 from rtgen.live.timing import percentile
 from rtgen.modes import Mode
 
-# SCHED_FIFO for the output thread where permitted, below JACK's own threads. The engine thread stays at
-# normal priority: its bursts of computation would starve a JACK server that runs without real-time rights.
-OUTPUT_PRIORITY = 10
 EngineFactory = Callable[[list[str], str, Controls, "int | None"], object]
 
 
@@ -88,6 +86,7 @@ class Daemon:
         self.error: BaseException | None = None
         self.events: deque[tuple[int, str, str]] = deque(maxlen=200)  # (serial, "log" | "error", line)
         self._serial = itertools.count()
+        self._events_lock = threading.Lock()  # a number is taken and its line appended as one step
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -138,6 +137,8 @@ class Daemon:
     def _real_scheduler(self, port, clock):
         from rtgen.live.scheduler import OutputScheduler
 
+        # The output thread only: the engine thread stays at normal priority, since its bursts of computation
+        # would starve a JACK server that runs without real-time rights.
         priority = OUTPUT_PRIORITY if self.config.realtime else None
         return OutputScheduler(port, now=clock.now, realtime_priority=priority)
 
@@ -267,11 +268,17 @@ class Daemon:
 
     def log(self, line: str) -> None:
         """A log line for every attached UI and the headless printer (any thread)."""
-        self.events.append((next(self._serial), "log", line))
+        self._add_event("log", line)
 
     def report(self, line: str) -> None:
         """An error line: shown by every attached UI as an error, and logged (any thread)."""
-        self.events.append((next(self._serial), "error", line))
+        self._add_event("error", line)
+
+    def _add_event(self, kind: str, line: str) -> None:
+        """Number and append under one lock, so ``events`` is always in serial order: a reader that has
+        seen serial n never later finds a smaller one appended behind it (it would skip that line)."""
+        with self._events_lock:
+            self.events.append((next(self._serial), kind, line))
 
     def events_after(self, serial: int) -> list[tuple[int, str, str]]:
         """``(serial, kind, line)`` events newer than ``serial``, oldest first; kind is "log" or "error"."""

@@ -106,7 +106,3 @@ def from_json(data: dict[str, Any]) -> Snapshot:
     roll = tuple(RollNote(start, end, pitch, sources[source]) for start, end, pitch, source in data["roll"])
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k not in ("controls", "roll")}
     return Snapshot(**fields, controls=Controls(**data["controls"]), roll=roll)
-
-
-def _rounded(beat: float | None) -> float | None:
-    return None if beat is None else round(beat, 3)

@@ -18,7 +18,6 @@ from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
 from rtgen.paths import models_dirs, recordings_dir
 
-CONDITIONAL_MODEL = "multi"  # the multi-genre model; the engine loads it itself when installed
 GENRE_PHRASES = {"folk": "folk", "fiddle": "fiddle", "chorale": "chorale", "renaissance": "renaissance"}
 
 
@@ -57,35 +56,14 @@ class TapPort:
 
 
 def shipped_genres() -> list[str]:
-    """Installed genre models that can fuse, sorted by name: the default when no --genres is given.
+    """The default genres when no --genres is given (``rtgen.nets.checkpoint.genre_models``); none raises."""
+    from rtgen.nets.checkpoint import genre_models
 
-    The user's and the shipped ones, each a folder with meta.json; phrase VAEs
-    and the conditional and two-phase models are not genres. Only models of
-    one vocabulary fuse, so the default keeps those sharing the shipped
-    models' encoding (else the first model's); the others play by name.
-    """
-    from rtgen.nets.checkpoint import META, WEIGHTS, CheckpointError, installed_folders, read_meta
-    from rtgen.nets.twophase import TWO_PHASE_MODEL
-    from rtgen.nets.vae import is_vae_meta
-
-    encodings = {}
-    for model in installed_folders():
-        if model.name in (CONDITIONAL_MODEL, TWO_PHASE_MODEL) or not (model.folder / META).exists():
-            continue
-        try:
-            meta = read_meta(model.folder / WEIGHTS)
-        except CheckpointError:
-            encodings[model.name] = None  # listed, so that loading it names what is wrong
-            continue
-        if not is_vae_meta(meta):
-            encodings[model.name] = (meta["encoding"].get("name"), model.shipped)
-    if not encodings:
+    genres = genre_models()
+    if not genres:
         where = " or ".join(str(folder) for folder in models_dirs())
         raise RtgenError(f"no genre models in {where}; train one with `rtgen train` or pass --genres with paths")
-    shipped = [kind[0] for kind in encodings.values() if kind and kind[1]]
-    first = next((kind[0] for kind in encodings.values() if kind), None)
-    chosen = shipped[0] if shipped else first
-    return [name for name, kind in encodings.items() if kind is None or kind[0] == chosen]
+    return genres
 
 
 def load_engine(genres: list[str], device: str, controls: Controls, seed: int | None):

@@ -46,7 +46,7 @@ from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
 from rtgen.engine.form import Lookback, Reprise, lean_towards
-from rtgen.engine.fusion import fuse_probs
+from rtgen.engine.fusion import fuse_probs, tempered
 from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
 from rtgen.engine.steering import Steering
@@ -363,9 +363,9 @@ class Engine:
         """
         c, enc = derived.controls, self.encoding
         if derived.genre_input is not None:  # conditional or two-phase: the one active model's distribution
-            probs = _tempered_softmax(self._active[0].logits[0], derived.inverse_temperature)
+            probs = torch.softmax(tempered(self._active[0].logits[0], derived.inverse_temperature), dim=0)
         elif derived.single >= 0:
-            probs = _tempered_softmax(self._stepper.logits[derived.single], derived.inverse_temperature)
+            probs = torch.softmax(tempered(self._stepper.logits[derived.single], derived.inverse_temperature), dim=0)
         else:
             probs = fuse_probs(self._stepper.logits, derived.weights, c.method, c.temperature)
         if self.on_step is not None:
@@ -413,11 +413,6 @@ class Engine:
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]
-
-
-def _tempered_softmax(logits: Tensor, inverse_temperature: float) -> Tensor:
-    """softmax(logits / T) as a fresh tensor; one op fewer at temperature 1."""
-    return torch.softmax(logits if inverse_temperature == 1.0 else logits * inverse_temperature, dim=0)
 
 
 def _seed(seed: int | None) -> int:

@@ -147,11 +147,6 @@ class FakeClock(InternalClock):
         self._t += seconds
         return self._t
 
-    def set_time(self, t: float) -> None:
-        if t < self._t:
-            raise ValueError("a monotonic clock cannot go back")
-        self._t = float(t)
-
 
 class _Fit(NamedTuple):
     """Tick ``n`` (a running count of received ticks) is expected at ``t0 + (n - n0) * period_s``."""

@@ -107,7 +107,10 @@ class PlayerConfig:
 
 
 class Allowance:
-    """A token bucket: ``rate`` a unit of time (seconds or beats), at most ``burst`` saved up."""
+    """A token bucket: ``rate`` a unit of time (seconds or beats), at most ``burst`` saved up, full at first.
+
+    The one rate limit of the daemon: inputs and steering onsets here, OSC packets in ``rtgen.daemon.osc``.
+    """
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate, self.burst = rate, burst

@@ -33,6 +33,9 @@ from rtgen.midi.messages import panic_messages
 log = logging.getLogger("rtgen.live.scheduler")
 SPIN_S = 0.0005  # the output thread stops sleeping this long before a send and spins (s)
 SEND_WINDOW = 2000  # sends the send-error percentiles cover (at 13 sends a second, two and a half minutes)
+# SCHED_FIFO priority (1-99) of the output thread where permitted: below JACK's own threads (rtgen.midi.jack's
+# JACK_PRIORITY), above every normal thread. The daemon, the benchmarks and the soak's floor all ask for this one.
+OUTPUT_PRIORITY = 10
 
 Key = tuple[int, int]  # (channel, pitch)
 _MESSAGE, _SAFETY_OFF = 0, 1
@@ -83,7 +86,7 @@ class OutputScheduler:
         late_s: float = 0.001,
         window: int = SEND_WINDOW,
         max_note_s: float | None = None,
-        realtime_priority: int | None = 10,
+        realtime_priority: int | None = OUTPUT_PRIORITY,
     ) -> None:
         self.port = port
         self.realtime_priority = realtime_priority

@@ -16,6 +16,7 @@ meanwhile sends are dropped and counted, never raised into the output thread.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -112,11 +113,17 @@ class MessageQueue:
 
 
 class _RtPort:
-    """One python-rtmidi client with one port: virtual (``target`` None) or connected to ``target``."""
+    """One python-rtmidi client with one port: virtual (``target`` None) or connected to ``target``.
+
+    ``lock`` is held while the client is in use by the thread that moves MIDI
+    (the input poller's drain, an output send) and while the port watcher
+    reconnects or closes it, so the client never changes under a call.
+    """
 
     kind = "in"
 
     def __init__(self, backend: str, client_name: str, port_name: str, target: str | None) -> None:
+        self.lock = threading.Lock()
         self.backend = backend
         self.client_name = client_name
         self.port_name = port_name  # rtgen's own port
@@ -208,15 +215,17 @@ class _RtPort:
             self.connected = False
             return f"MIDI {self._direction} {self.name!r} vanished; reconnecting when it returns"
         if present and not self.connected:
-            self._midi.close_port()
-            self._midi.open_port(names.index(self.name), self.port_name)
+            with self.lock:
+                self._midi.close_port()
+                self._midi.open_port(names.index(self.name), self.port_name)
             self.connected = True
             return f"MIDI {self._direction} {self.name!r} is back; reconnected"
         return None
 
     def close(self) -> None:
-        midi, self._midi = self._midi, None
-        self.connected = False
+        with self.lock:
+            midi, self._midi = self._midi, None
+            self.connected = False
         if midi is None:
             return
         if self.server is not None and (self._server_lost or not jack_server_running(self.server)):
@@ -243,12 +252,8 @@ class InputPort(_RtPort):
 
     def __init__(self, backend: str, client_name: str, port_name: str, target: str | None, queue_size: int) -> None:
         self.queue = MessageQueue(queue_size)
-        self._poller = InputPoller(lambda: getattr(self, "_midi", None), self.queue.put_bytes)
-        try:
-            super().__init__(backend, client_name, port_name, target)
-        except BaseException:
-            self._poller.stop()
-            raise
+        super().__init__(backend, client_name, port_name, target)  # RtMidi queues what arrives before the poller
+        self._poller = InputPoller(lambda: self._midi, self.queue.put_bytes, lock=self.lock)
 
     def _prepare(self, midi) -> None:
         midi.ignore_types(sysex=False, timing=False, active_sense=True)  # keep MIDI clock for the clock follower
@@ -258,8 +263,7 @@ class InputPort(_RtPort):
 
     def close(self) -> None:
         self._poller.stop()
-        with self._poller.lock:
-            super().close()
+        super().close()
 
     @property
     def dropped(self) -> int:
@@ -281,6 +285,21 @@ class OutputPort(_RtPort):
         super().__init__(backend, client_name, port_name, target)
 
     def send(self, message: mido.Message) -> None:
+        """Send now; dropped and counted in ``failed`` while the peer is away or being reconnected.
+
+        Called by one writer (the output thread). The lock is only tried, never
+        waited for: it is busy only while the watcher reconnects or the port
+        closes, and the output thread must not wait on another thread.
+        """
+        if not self.lock.acquire(blocking=False):
+            self.failed += 1
+            return
+        try:
+            self._send(message)
+        finally:
+            self.lock.release()
+
+    def _send(self, message: mido.Message) -> None:
         midi = self._midi
         if midi is None or not self.connected:
             self.failed += 1

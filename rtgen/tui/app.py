@@ -48,15 +48,15 @@ def make_widgets(snap: Snapshot) -> list[ControlWidget]:
     for entry in CONTROLS.values():
         if entry.name == "weights":
             widgets += [
-                widget(entry, WEIGHT_PREFIX + g, g, snap, str(n) if n <= GENRE_KEYS else "")
+                make_widget(entry, WEIGHT_PREFIX + g, g, snap, str(n) if n <= GENRE_KEYS else "")
                 for n, g in enumerate(snap.genres, start=1)
             ]
         else:
-            widgets.append(widget(entry, entry.name, entry.label or entry.name, snap, entry.key))
+            widgets.append(make_widget(entry, entry.name, entry.label or entry.name, snap, entry.key))
     return widgets
 
 
-def widget(entry: Spec, control: str, label: str, snap: Snapshot, key: str) -> ControlWidget:
+def make_widget(entry: Spec, control: str, label: str, snap: Snapshot, key: str) -> ControlWidget:
     """A slider over the usual range, a choice, or a toggle, showing ``control``'s value in ``snap``."""
     value = control_value(control, snap)
     if entry.kind == "toggle":
