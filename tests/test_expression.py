@@ -73,6 +73,14 @@ def test_a_solo_slows_into_each_eight_bar_section_end_only():
     assert shaper.performer is None  # alone, rtgen does not play at the last call's level
 
 
+def test_a_new_voice_starts_where_it_starts_though_the_last_one_had_planned_further():
+    shaper = Shaper()
+    shaper.begin(0.0, 8.0)
+    assert shaper.note_on(7.5, 60, 79, 0.7, 0.0)[0] == 7.5  # planned ahead, then cancelled by a new call
+    shaper.begin(4.0, 8.0)
+    assert shaper.note_on(4.0, 62, 79, 0.7, 0.0)[0] == 4.0
+
+
 def test_the_performer_sets_level_and_range():
     quiet, loud = Performer.from_velocities([40] * 8), Performer.from_velocities([100, 120, 80, 127, 90])
     assert quiet.level == 40 and quiet.range == x.SPREAD_LIMITS[0]

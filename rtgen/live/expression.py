@@ -196,6 +196,7 @@ class Shaper:
         self.solo = solo and end_beat is None
         if self.solo:
             self.performer = None
+        self._last_on = -math.inf  # what the last voice planned beyond now was cancelled with it
         self._on_at.clear()
 
     def hear_call(self, velocities: Sequence[int]) -> None:
