@@ -246,6 +246,20 @@ CONTROLS: dict[str, Spec] = {
         _number("pitch_max", "the highest note rtgen may play", (0, 127), (21, 108), 1, kind="int", label="highest"),
         _number("max_polyphony", "notes sounding at once", (1, 32), (1, 8), 1, kind="int", label="polyphony"),
         _number("max_note_beats", "a note held longer is closed", (0.05, 64), (0.25, 8), 0.25, label="note beats"),
+        _number(
+            "expression",
+            "velocity and timing as played (docs/music.md): 0 as decoded, 1 the most",
+            (0, 1),
+            (0, 1),
+            0.05,
+        ),
+        _number(
+            "swing",
+            "off-beat eighths late: 0 straight, 0.5 triplet (2:1), 0.75 dotted (3:1)",
+            (0, 0.75),
+            (0, 0.75),
+            0.05,
+        ),
     )
 }
 

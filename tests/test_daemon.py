@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import statistics
 import threading
 import time
 
@@ -17,7 +18,7 @@ from rtgen.daemon.process import Daemon
 from rtgen.daemon.recording import read_take
 from rtgen.daemon.status import to_json
 from rtgen.daemon.supervisor import supervise
-from rtgen.encoding import EventEncoding
+from rtgen.encoding import DEFAULT_VELOCITY, EventEncoding
 from rtgen.engine.controls import Controls, parse_weights
 from rtgen.errors import RtgenError
 from rtgen.live.clock import FakeClock
@@ -616,3 +617,85 @@ def test_an_allowance_refills_at_its_rate_up_to_its_burst():
     assert allowance.take_all(0.0) == 10 and allowance.take_all(0.05) == 5
     allowance.refill(10.0)
     assert allowance.left == 10.0 and all(allowance.take_one() for _ in range(10)) and not allowance.take_one()
+
+
+# ---- expression (rtgen.live.expression) through the player ----
+
+DECODED_VELOCITY = EventEncoding().quantise_velocity(DEFAULT_VELOCITY)  # what every decoded note had: 79
+
+
+def answer_to(daemon, velocity: int) -> list[int]:
+    """Play a two-bar call of quarter notes at ``velocity``; the velocities of the one-bar answer."""
+    clock = daemon.clock
+    bar = 4 * (int(clock.beat_at(clock.now())) // 4 + 1)
+    for i, pitch in enumerate([62, 64, 65, 67, 69, 67, 65, 64]):
+        t_on = clock.time_at(bar + i)
+        daemon.in_port.push(mido.Message("note_on", note=pitch, velocity=velocity), t_on)
+        daemon.in_port.push(mido.Message("note_off", note=pitch), t_on + 0.45)
+    run_until_beat(daemon, bar + 8 + 4 + 5)
+    assert_all_closed(daemon)
+    return [m.velocity for _, m in note_ons(daemon)]
+
+
+def test_a_soft_call_gets_a_soft_answer_and_a_loud_call_a_loud_one(make_daemon):
+    soft, loud = answer_to(make_daemon(), 40), answer_to(make_daemon(), 110)
+    assert len(soft) == len(loud) == 8
+    assert statistics.mean(loud) - statistics.mean(soft) >= 40
+
+
+def test_at_the_default_solo_has_accents_and_spread(make_daemon):
+    daemon = make_daemon(mode="solo")
+    run_for(daemon, 16.0)  # eight bars at 120 BPM
+    ons = [(daemon.clock.beat_at(t), m.velocity) for t, m in note_ons(daemon)]
+    velocities = [v for _, v in ons]
+    downbeats = [v for beat, v in ons if abs(beat - round(beat / 4) * 4) < 0.01]
+    off_beats = [v for beat, v in ons if abs(beat - round(beat)) > 0.1]
+    assert statistics.pstdev(velocities) >= 8
+    assert statistics.mean(downbeats) > statistics.mean(off_beats)
+    assert_all_closed(daemon)
+
+
+def planned_note_ons(daemon: Daemon) -> list[tuple[float, int]]:
+    """Watch what the player hands the scheduler: (planned beat, velocity) of each note-on, as it comes."""
+    planned, schedule = [], daemon.scheduler.schedule
+
+    def spy(t, message):
+        if message.type == "note_on" and message.velocity:
+            planned.append((daemon.clock.beat_at(t), message.velocity))
+        schedule(t, message)
+
+    daemon.scheduler.schedule = spy
+    return planned
+
+
+def test_expression_zero_plays_the_decoded_velocities_on_the_grid(make_daemon):
+    daemon = make_daemon(mode="solo")
+    planned = planned_note_ons(daemon)
+    daemon.submit(SetControls.one("expression", 0.0))
+    run_for(daemon, 8.0)
+    assert len(planned) >= 30 and {v for _, v in planned} == {DECODED_VELOCITY}
+    assert all(abs(beat * 2 - round(beat * 2)) < 1e-9 for beat, _ in planned)  # eighth notes on the grid
+
+
+def test_swing_delays_the_off_beats_by_a_triplet(make_daemon):
+    daemon = make_daemon(mode="solo")
+    planned = planned_note_ons(daemon)
+    daemon.submit(SetControls.one("swing", 0.5))
+    run_for(daemon, 4.0)
+    assert {round(beat % 1, 6) for beat, _ in planned} == {0.0, round(2 / 3, 6)}
+
+
+def test_in_duet_rtgen_follows_how_hard_the_performer_plays(make_daemon):
+    means = []
+    for velocity in (35, 115):
+        daemon = make_daemon(mode="duet")
+        run_for(daemon, 0.5)
+        for _ in range(8):  # a note a beat
+            daemon.in_port.push(mido.Message("note_on", note=60, velocity=velocity), daemon.clock.now())
+            run_for(daemon, 0.25)
+            daemon.in_port.push(mido.Message("note_off", note=60), daemon.clock.now())
+            run_for(daemon, 0.25)
+        heard_from = daemon.clock.now()
+        run_for(daemon, 2.0)
+        means.append(statistics.mean(m.velocity for t, m in note_ons(daemon) if t >= heard_from))
+    assert means[1] - means[0] >= 40, means

@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--sampling", choices=("sample", "argmax", "hybrid"))
+    parser.add_argument("--expression", type=float, help="0-1: velocities and timing as played; 0 = as decoded")
+    parser.add_argument("--swing", type=float, help="0-0.75: off-beat eighths late (0.5 = triplet feel)")
     parser.add_argument("--seed-midi", help="a .mid whose notes prime the models (default: the preset's phrase)")
     parser.add_argument(
         "--from-rests",
@@ -62,6 +64,8 @@ def build_preset(args: argparse.Namespace):
         "top_k": args.top_k,
         "top_p": args.top_p,
         "sampling": args.sampling,
+        "expression": args.expression,
+        "swing": args.swing,
     }
     controls = preset.controls.replace(**{k: v for k, v in changes.items() if v is not None})
     if not controls.weights:
@@ -91,9 +95,10 @@ def seed_notes(args: argparse.Namespace, preset):
 def run(args: argparse.Namespace) -> int:
     from rtgen.cli.outputs import output_file
     from rtgen.cli.progress import Counter
-    from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
+    from rtgen.engine.offline import TICKS_PER_BEAT, generate_notes, piece_stats, write_midi, write_musicxml
     from rtgen.engine.variation import VariationEngine, is_vae
     from rtgen.engine.warm import Engine
+    from rtgen.live.expression import dynamics
     from rtgen.nets.checkpoint import CONDITIONAL_MODEL
     from rtgen.nets.twophase import TWO_PHASE_MODEL
 
@@ -121,11 +126,21 @@ def run(args: argparse.Namespace) -> int:
     counter = Counter("generate", args.bars, "bars")
     rests = rest_steps(args, preset)
     notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests)
-    path = write_midi(notes, out, preset.tempo_bpm, name=f"rtgen {preset.name}")
+    played = express(notes, preset.controls, phrase if args.seed_midi else ())
+    path = write_midi(played, out, preset.tempo_bpm, name=f"rtgen {preset.name}", steps_per_beat=TICKS_PER_BEAT)
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
-    if musicxml:
+    print(f"played: {dynamics(sorted(notes), played).line()}")
+    if musicxml:  # the score shows the notes as composed; the MIDI file, as played
         print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
     return 0
+
+
+def express(notes, controls, call):
+    """The piece as played (``rtgen.live.expression``); a ``--seed-midi`` phrase is the performer's call."""
+    from rtgen.live.expression import Performer, express_notes
+
+    performer = Performer.from_velocities([n.velocity for n in call])
+    return express_notes(notes, controls.expression, controls.swing, performer)
 
 
 def interpolate(args: argparse.Namespace, preset, out) -> int:

@@ -18,7 +18,9 @@ starves generation; no lock is ever shared. Each tick:
 4. ends the performer's notes held past the listener's limit, and asks it
    whether a phrase just ended (call-and-response answers it);
 5. generates tokens while the voice's time is less than the lookahead ahead
-   of now, decoding them to note events at absolute times for the scheduler.
+   of now, decoding them to note events at absolute beats, which expression
+   (``rtgen.live.expression``: the ``expression`` and ``swing`` controls)
+   turns into played velocities and beats for the scheduler.
 
 The lookahead is ``lookahead_s`` (capped at ``max_lookahead_beats``), so a
 control change is heard within that time plus the wait for the next note.
@@ -44,6 +46,7 @@ from rtgen.controls import check
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
 from rtgen.live.clock import Clock
+from rtgen.live.expression import Meter, Shaper
 from rtgen.live.hooks import PlayerHooks, TokenEngine
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
@@ -64,6 +67,7 @@ class PlayerConfig:
     answer_start: Literal["bar", "beat"] = "bar"  # answers begin on the next bar line or beat
     beats_per_bar: int = 4  # 1-16
     out_channel: int = 0  # MIDI channel rtgen plays on, 0-15
+    swing_beats: float = 1.0  # what the swing control swings: 1 = pairs of eighths, 0.5 = of sixteenths
     start_margin_s: float = 0.03  # an answer starts no sooner than this after the call ends, >= 0
     tick_s: float = 0.001  # the loop's sleep between ticks, 0.0002-0.02
     max_steps_per_tick: int = 32  # engine steps before commands and input are looked at again, >= 1
@@ -97,6 +101,11 @@ class PlayerConfig:
             raise RtgenError(f"late_note_s {self.late_note_s} must be > 0")
         if self.output_offset_ms is not None and not -50 <= self.output_offset_ms <= 50:
             raise RtgenError(f"output_offset_ms {self.output_offset_ms} outside -50-50")
+        self.meter()  # swing_beats is checked where it is used
+
+    def meter(self) -> Meter:
+        """The grid expression reads (rtgen.live.expression)."""
+        return Meter(beats_per_bar=self.beats_per_bar, swing_beats=self.swing_beats)
 
 
 class Allowance:
@@ -161,6 +170,7 @@ class Player:
         self.seed: tuple[Note, ...] = ()
         self.voice: Voice | None = None
         self.roll = Roll()
+        self.expression = Shaper(config.meter())
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
         # (t, message) the output thread stamps right before each send (the daemon's TapPort fills it)
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536) if sent is None else sent
@@ -227,6 +237,8 @@ class Player:
         """The performer's note starts and ends: onto the roll, and in duet into the models (within budget)."""
         for heard in heard_notes:
             self.roll.performer(heard)
+            if self.mode == "duet" and heard.on:
+                self.expression.hear(heard.velocity)
             voice = self.voice
             if self.mode != "duet" or voice is None or not heard.on:
                 continue
@@ -289,6 +301,7 @@ class Player:
             self.engine.prime(self.seed)
         start = self._next_boundary(now, 1)
         self.voice = self._voice(start, None)
+        self.expression.begin(start, solo=self.mode == "solo")
 
     def on_phrase(self, phrase: Phrase, now: float) -> None:
         """Call-and-response: prime with the call, answer from the next bar (or beat)."""
@@ -305,6 +318,8 @@ class Player:
             self.engine.feed(self.engine.encoding.shift_tokens(gap_steps))
         bars = self.config.answer_bars or max(1, math.ceil(phrase.length_beats / self.config.beats_per_bar))
         self.voice = self._voice(start, start + bars * self.config.beats_per_bar)
+        self.expression.hear_call([note.velocity for note in phrase.notes])
+        self.expression.begin(start, start + bars * self.config.beats_per_bar)
         self.answers += 1
         self.generate(self.clock.now())
         self.phrase_latency_ms.append((time.perf_counter() - detected) * 1000)
@@ -371,7 +386,15 @@ class Player:
         drops the note-off of a note it never started).
         """
         clock, offset_s = self.clock, (self.config.output_offset_ms or 0.0) / 1e3
-        for beat, message in events:
+        controls = self.engine.controls
+        amount, swing = controls.expression, controls.swing
+        for grid_beat, message in events:
+            if message.type == "note_on":
+                beat, message.velocity = self.expression.note_on(
+                    grid_beat, message.note, message.velocity, amount, swing
+                )
+            else:
+                beat = self.expression.note_off(grid_beat, message.note, amount, swing)
             t = clock.time_at(beat) + offset_s
             if message.type == "note_on" and t < clock.now() - self.config.late_note_s:
                 self.skipped_late += 1
