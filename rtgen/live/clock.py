@@ -76,7 +76,22 @@ def clamp_tempo(tempo_bpm: float) -> float:
     return min(max(float(tempo_bpm), MIN_TEMPO_BPM), MAX_TEMPO_BPM)
 
 
-class InternalClock:
+class AnchoredClock:
+    """A clock whose beat/time mapping is one ``Anchor``, swapped whole; beat 0 falls at construction."""
+
+    def __init__(self, tempo_bpm: float, now: Callable[[], float]) -> None:
+        self._now = now
+        self._anchor = Anchor(now(), 0.0, check_tempo(tempo_bpm))
+
+    def now(self) -> float:
+        return self._now()
+
+    @property
+    def tempo_bpm(self) -> float:
+        return self._anchor.tempo_bpm
+
+
+class InternalClock(AnchoredClock):
     """A steady tempo that can change live without a jump in phase.
 
     Beat 0 falls at construction (or at ``start``). ``set_tempo`` re-anchors at
@@ -87,16 +102,8 @@ class InternalClock:
     source: Literal["internal"] = "internal"
 
     def __init__(self, tempo_bpm: float = 120.0, now: Callable[[], float] = time.perf_counter) -> None:
-        self._now = now
-        self._anchor = Anchor(now(), 0.0, check_tempo(tempo_bpm))
+        super().__init__(tempo_bpm, now)
         self._running = True
-
-    def now(self) -> float:
-        return self._now()
-
-    @property
-    def tempo_bpm(self) -> float:
-        return self._anchor.tempo_bpm
 
     @property
     def running(self) -> bool:
