@@ -478,8 +478,8 @@ def test_send_clock_runs_start_ticks_stop(tmp_path, monkeypatch):
         schedule(t, message)
 
     daemon.scheduler.schedule = spy
-    daemon.launch()
     start = out.now()
+    daemon.launch()
     assert wait_until(lambda: sum(1 for _, m in out.sent if m.type == "clock") >= 24, timeout_s=10)
     daemon.request_stop()
     daemon.shutdown()

@@ -302,7 +302,9 @@ class ClockSender:
     absolute time, so ticks never drift and follow live tempo changes without
     a jump. Ticks go through the output scheduler (``schedule(t, message)``),
     keeping one thread as the port's only writer; a small thread keeps
-    ``lookahead_s`` of ticks queued.
+    ``lookahead_s`` of ticks queued; on ``stop`` the ticks still queued are
+    dropped before the stop is, so no tick follows it however late the output
+    thread runs.
     """
 
     def __init__(self, scheduler, clock: Clock, lookahead_s: float = 0.05, send_start: bool = True) -> None:
@@ -332,6 +334,7 @@ class ClockSender:
         self._stop.set()
         self._thread.join()
         self._thread = None
+        self._scheduler.unschedule("clock")
         self._scheduler.schedule(self._clock.now(), mido.Message("stop"))
 
     def _run(self, first_beat: float) -> None:
