@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         help="hear the pipeline without MIDI: a phrase in, rtgen's answer out, as a piano roll and a .mid",
         description="Play a built-in phrase into rtgen on a simulated clock and print and save its answer.",
     )
-    parser.add_argument("--preset", default="case-study-5-5-5", help="preset name or .toml path")
+    parser.add_argument("--preset", help="preset name or .toml path (default: the daemon's, case-study-5-5-5)")
     parser.add_argument("--genres", help="genres and weights, e.g. folk=5,fiddle=5 (default: all shipped)")
     parser.add_argument("--phrase", help="the call: a built-in phrase (folk, fiddle, chorale, renaissance) or a .mid")
     parser.add_argument("--bars", type=int, help="bars in the answer (default: the preset's)")
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rtgen.cli.outputs import output_file
     from rtgen.cli.textroll import MIN_WIDTH, render_roll
-    from rtgen.daemon.config import DaemonConfig
+    from rtgen.daemon.config import DEFAULT_PRESET, DaemonConfig
     from rtgen.daemon.presets import load_preset
     from rtgen.daemon.process import Daemon
     from rtgen.engine.controls import parse_weights
@@ -59,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.bars is not None and not 1 <= args.bars <= 64:
         raise RtgenError(f"--bars {args.bars} outside 1-64")
     out = output_file(args.output, "-o")
-    preset = load_preset(args.preset)
+    preset_name = args.preset or DEFAULT_PRESET
+    preset = load_preset(preset_name)
     tempo = check_tempo(args.tempo) if args.tempo is not None else preset.tempo_bpm
     clock = FakeClock(tempo_bpm=tempo, start_s=0.0)
     config = DaemonConfig(
-        preset=args.preset,
+        preset=preset_name,
         genres=parse_weights(args.genres) if args.genres else {},
         mode="call-and-response",
         tempo_bpm=tempo,

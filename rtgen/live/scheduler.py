@@ -133,6 +133,10 @@ class OutputScheduler:
         """Drop everything scheduled, close sounding notes now, then CC64=0, CC123, CC120 per channel used."""
         self._command(self._panic)
 
+    def unschedule(self, kind: str) -> None:
+        """Drop every queued message of mido type ``kind`` (the clock sender's ticks, when it stops)."""
+        self._command(lambda: self._unschedule(kind))
+
     def cancel_after(self, t: float) -> None:
         """Drop note-ons planned after ``t`` (s), keeping the note-offs of notes that sound at ``t``."""
         self._command(lambda: self._cancel_after(t))
@@ -333,6 +337,10 @@ class OutputScheduler:
         self._open.clear()
         for message in panic_messages(sorted(self.channels_used) or [0]):
             self._send(message)
+
+    def _unschedule(self, kind: str) -> None:
+        self._heap = [entry for entry in self._heap if entry[2] != _MESSAGE or entry[3].type != kind]
+        heapq.heapify(self._heap)
 
     def _cancel_after(self, t: float) -> None:
         keep, later = [], []
