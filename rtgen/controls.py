@@ -181,7 +181,21 @@ CONTROLS: dict[str, Spec] = {
             free_text=True,
         ),
         _number("repeat", "how strongly motifs come back (docs/music.md); presets use 0.6", (0, 0.95), (0, 0.95), 0.05),
-        _number("key_prior", "out-of-key note-ons scaled by 1 - value", (0, 1), (0, 1), 0.05, label="key prior"),
+        _number(
+            "key_prior",
+            "out-of-key note-ons scaled by 1 - value while rtgen plays more of them than its genres do",
+            (0, 1),
+            (0, 1),
+            0.05,
+            label="key prior",
+        ),
+        _number(
+            "variation",
+            "share of a restated section's bars re-sampled: 0 literal, 0.5 the genres' own, 1 all (docs/music.md)",
+            (0, 1),
+            (0, 1),
+            0.05,
+        ),
         _number(
             "density",
             "notes a beat rtgen leans toward (0: the models' own rate)",

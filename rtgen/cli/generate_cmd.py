@@ -22,7 +22,11 @@ def register(subparsers) -> None:
     parser.add_argument("--sampling", choices=("sample", "argmax", "hybrid"))
     parser.add_argument("--expression", type=float, help="0-1: velocities and timing as played; 0 = as decoded")
     parser.add_argument("--swing", type=float, help="0-0.75: off-beat eighths late (0.5 = triplet feel)")
-    parser.add_argument("--seed-midi", help="a .mid whose notes prime the models (default: the preset's phrase)")
+    parser.add_argument(
+        "--seed-midi",
+        help="a .mid whose notes prime the models (default: the preset's phrase, else a real opening of the "
+        "heaviest genre, one per --seed)",
+    )
     parser.add_argument(
         "--from-rests",
         nargs="?",
@@ -78,7 +82,7 @@ def build_preset(args: argparse.Namespace):
 
 
 def seed_notes(args: argparse.Namespace, preset):
-    from rtgen.data.seeds import PHRASES, load_phrase
+    from rtgen.data.seeds import PHRASES, genre_opening, load_phrase
 
     if args.from_rests is not None:  # rests only: generate_notes feeds them (rest_steps)
         if args.seed_midi:
@@ -89,7 +93,8 @@ def seed_notes(args: argparse.Namespace, preset):
     if preset.seed_phrase:
         return load_phrase(preset.seed_phrase)
     heaviest = max(preset.controls.weights, key=preset.controls.weights.get)
-    return load_phrase(heaviest if heaviest in PHRASES else "folk")
+    real = genre_opening(heaviest, args.seed)  # a real opening of the heaviest genre, one per --seed
+    return real if real is not None else load_phrase(heaviest if heaviest in PHRASES else "folk")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -227,12 +227,17 @@ def open_recorder(config: DaemonConfig, clock, tempo_bpm: float):
     return Recorder(take_path(folder), clock.beat_at, tempo_bpm, config.flush_interval_s)
 
 
-def seed_notes(seed_phrase: str | None, genres: tuple[str, ...] | list[str]) -> list[Note]:
-    """The preset's seed phrase, or the built-in phrase of the first loaded genre that has one."""
-    from rtgen.data.seeds import PHRASES, load_phrase
+def seed_notes(seed_phrase: str | None, genres: tuple[str, ...] | list[str], seed: int | None = None) -> list[Note]:
+    """The preset's seed phrase; else a real opening of the first loaded genre that has them (one per ``seed``,
+    random when None), else the built-in phrase of the first that has one."""
+    from rtgen.data.seeds import PHRASES, genre_opening, load_phrase
 
     if seed_phrase is not None:
         return load_phrase(seed_phrase)
+    for genre in genres:
+        real = genre_opening(genre, seed)
+        if real is not None:
+            return real
     for genre in genres:
         if genre in GENRE_PHRASES:
             return load_phrase(GENRE_PHRASES[genre])

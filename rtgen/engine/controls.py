@@ -36,7 +36,8 @@ class Controls:
     max_polyphony: int = 4  # note-ons beyond this many sounding notes are masked
     max_note_beats: float = 4.0  # a note still sounding after this long is closed
     repeat: float = 0.0  # share of probability moved to what followed the current context before (form)
-    key_prior: float = 0.0  # out-of-key note-ons scaled by 1 - key_prior (key of `key`, or the seed's)
+    key_prior: float = 0.0  # out-of-key note-ons scaled by 1 - key_prior while rtgen is more out of key than its genres
+    variation: float = 0.5  # share of a restated section's bars re-sampled: 0 literal, 0.5 the genres' own, 1 all
     density: float = 0.0  # notes a beat rtgen leans toward; 0 = the models' own (rtgen.engine.steering)
     register: float = 0.0  # 0 = off, else the MIDI pitch note-ons are pulled toward
     register_width: float = 12.0  # semitones: how wide that pull is (a Gaussian's deviation)
