@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import queue
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -90,6 +91,12 @@ def test_every_steering_control_has_an_address(server, control, value):
     assert server.daemon.commands == [SetControls.one(control, float(value))]
 
 
+def test_a_32_bit_float_at_the_end_of_a_range_is_taken_as_meant(server):
+    sent = struct.unpack("f", struct.pack("f", 0.01))[0]  # 0.009999999776, below the hard range's 0.01
+    server.handle("/rtgen/temperature", [sent], CLIENT)
+    assert server.daemon.commands == [SetControls.one("temperature", 0.01)]
+
+
 def test_follow_and_a_seed_file_have_addresses(server):
     server.handle("/rtgen/follow", [1], CLIENT)
     server.handle("/rtgen/seed/load", ["takes/last.mid"], CLIENT)
@@ -126,7 +133,8 @@ def test_transport_presets_and_learn(server):
         ("/rtgen/temperature", ["hot"], "takes a number, got 'hot'"),
         ("/rtgen/temperature", [], "takes one value, got 0"),
         ("/rtgen/temperature", [50.0], "50.0 outside 0.01-10"),
-        ("/rtgen/temperature", [float("nan")], "takes a number"),
+        ("/rtgen/temperature", [float("nan")], "nan outside 0.01-10"),
+        ("/rtgen/top_k", [float("inf")], "inf outside 0 and up"),
         ("/rtgen/weight/jazz", [1.0], "no genre 'jazz' loaded (folk, fiddle)"),
         ("/rtgen/weight/folk", [-1.0], "outside 0-100"),
         ("/rtgen/mode", ["karaoke"], "'karaoke' is not one of"),

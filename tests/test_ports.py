@@ -16,10 +16,12 @@ from jack_server import JackClient, JackServer, wait_until
 from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
 from rtgen.midi import backends, graph
 from rtgen.midi import ports as ports_module
+from rtgen.midi.interface import MidiInput, MidiOutput
 from rtgen.midi.messages import panic_messages
 from rtgen.midi.polling import ArrivalClock
 from rtgen.midi.ports import (
     FakeInputPort,
+    FakeOutputPort,
     MessageQueue,
     PortError,
     list_ports,
@@ -62,6 +64,36 @@ def test_fake_input_port_stamps_and_polls():
         port.push(mido.Message("note_on", note=pitch))
     assert [(t, m.note) for t, m in port.poll()] == [(5.0, 60), (5.0, 62)]
     assert port.dropped == 1
+
+
+def test_every_port_but_rtmidi_s_offers_the_declared_interface(tmp_path):
+    from rtgen.daemon.recording import MidiFilePort
+    from rtgen.daemon.wiring import TapPort
+
+    file_port = MidiFilePort(tmp_path / "take.mid", beat_at=lambda t: 2.0 * t, tempo_bpm=120.0)
+    try:
+        outputs = [FakeOutputPort(), file_port, TapPort(FakeOutputPort())]
+        assert all(isinstance(port, MidiOutput) and not isinstance(port, MidiInput) for port in outputs)
+        assert [(p.backend, p.api_name, p.virtual, p.failed, p.check()) for p in outputs] == [
+            ("fake", "fake", False, 0, None),
+            ("file", "file", False, 0, None),
+            ("fake", "fake", False, 0, None),
+        ]
+        assert isinstance(FakeInputPort(), MidiInput) and not isinstance(FakeInputPort(), MidiOutput)
+    finally:
+        file_port.close()
+
+
+@pytest.mark.jack
+def test_the_rtmidi_ports_offer_the_declared_interface(jack_server):
+    port_in, port_out = open_input(), open_output()
+    try:
+        assert isinstance(port_in, MidiInput) and isinstance(port_out, MidiOutput)
+        assert (port_in.backend, port_in.api_name, port_in.virtual) == ("jack", "UNIX_JACK", True)
+        assert port_out.name == "rtgen out" and port_out.check() is None
+    finally:
+        port_in.close()
+        port_out.close()
 
 
 def test_arrival_clock_anchors_delta_times_at_the_promptest_poll():

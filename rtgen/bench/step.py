@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rtgen.engine.latency import time_engine_steps, time_fused_steps
 from rtgen.live.timing import summary_ms
 
 WINDOW_TOKENS = 100  # the papers' context window
@@ -25,16 +26,11 @@ def bench_models(count: int, device: str, net_config=None) -> list:
     import torch
 
     from rtgen.encoding import EventEncoding
-    from rtgen.nets.checkpoint import LoadedModel, installed_models, load_model
+    from rtgen.nets.checkpoint import LoadedModel, genre_models, load_model
     from rtgen.nets.config import NetConfig
     from rtgen.nets.recurrent import RecurrentLM
-    from rtgen.nets.vae import is_vae_meta
 
-    shipped = [
-        name
-        for name, meta in installed_models()
-        if not meta.get("config", {}).get("genre_count") and not is_vae_meta(meta)
-    ]
+    shipped = genre_models()
     if len(shipped) >= count:
         return [load_model(name, device=device) for name in shipped[:count]]
     encoding = EventEncoding()
@@ -45,36 +41,6 @@ def bench_models(count: int, device: str, net_config=None) -> list:
         model = RecurrentLM(config).to(device).eval()
         models.append(LoadedModel(model, encoding, {"genre": f"random{index}"}))
     return models
-
-
-def time_fused_steps(models: Sequence, steps: int, method: str = "mixture", **controls: object) -> list[float]:
-    """Seconds per ``Engine.step`` over ``steps`` steps from warm state (after a 100-step warm-up).
-
-    The collector is frozen first, as the daemon does once its models are loaded, so a full
-    collection over the loaded heap is not timed as a step.
-    """
-    from rtgen.engine.controls import Controls
-    from rtgen.engine.warm import Engine
-    from rtgen.live.timing import freeze_gc
-
-    genres = [f"g{i}" for i in range(len(models))]
-    settings = Controls(weights={g: float(i + 1) for i, g in enumerate(genres)}, method=method, **controls)
-    engine = Engine(genres, models, settings, seed=0, threads=None)
-    engine.prime([])
-    for _ in range(100):
-        engine.step()
-    freeze_gc()
-    return time_engine_steps(engine, steps)
-
-
-def time_engine_steps(engine, steps: int) -> list[float]:
-    """Seconds per ``engine.step()``, ``steps`` times."""
-    timings = []
-    for _ in range(steps):
-        tick = time.perf_counter()
-        engine.step()
-        timings.append(time.perf_counter() - tick)
-    return timings
 
 
 def time_windowed_steps(models: Sequence, steps: int) -> list[float]:
@@ -110,7 +76,7 @@ def time_variation_steps(steps: int, device: str = "cpu") -> list[float]:
     """
     import torch
 
-    from rtgen.encoding import TimeStepEncoding
+    from rtgen.data.timestep import TimeStepEncoding
     from rtgen.engine.variation import PhraseModel, VariationEngine
     from rtgen.nets.checkpoint import LoadedModel
     from rtgen.nets.vae import PhraseVAE, VaeConfig

@@ -26,17 +26,20 @@ def _print_report(args, report: dict, as_text) -> int:
 
 
 def _shipped_net_config(config_path: str | None):
-    """The NetConfig (and TrainConfig) the shipped genre models use, from models/configs/folk.toml."""
+    """The NetConfig (and TrainConfig) of a run of ``config_path``, by default models/configs/folk.toml.
+
+    The output layer is as wide as the run's vocabulary: a chord encoding's is counted on the config's corpora.
+    """
     import dataclasses
 
     from rtgen.config import load
-    from rtgen.encoding import make_encoding
     from rtgen.paths import shipped_models_dir
     from rtgen.train.config import TrainConfig
+    from rtgen.train.data import run_encoding
 
     path = Path(config_path) if config_path else shipped_models_dir() / "configs" / "folk.toml"
     config = load(TrainConfig, path) if path.exists() else TrainConfig()
-    net = dataclasses.replace(config.net, vocab_size=len(make_encoding(config.encoding)))
+    net = dataclasses.replace(config.net, vocab_size=len(run_encoding(config, progress=False)))
     return config, net, path
 
 
@@ -107,7 +110,8 @@ def run_train(args) -> int:
     model = RecurrentLM(net)
     print(
         f"config {path}: {net.cell} {net.hidden_sizes}, embedding {net.embedding_dim}, "
-        f"{parameter_count(model):,} parameters; torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"{config.encoding} vocabulary of {net.vocab_size} tokens, {parameter_count(model):,} parameters; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     rates = train_throughput(model, config.batch_size, config.seq_len, args.seconds)
     print(

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from rtgen.engine.controls import Controls
-from rtgen.live.player import Mode
-from rtgen.live.roll import RollNote
+from rtgen.live.roll import RollNote  # a UI reads the roll notes from here, with the rest of the snapshot
+from rtgen.modes import Mode
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,12 @@ class DaemonControl(Protocol):
     def learn(self, control: str | None) -> None: ...  # next CC received maps to `control`; None cancels
 
     def take_errors(self) -> list[str]: ...  # errors reported since the last call, oldest first
+
+    @property
+    def gone(self) -> str | None: ...  # the daemon's goodbye ("stopped", an error) once it said one; None before
+
+    @property
+    def answering(self) -> bool: ...  # its status arrives (the client: within the last 2 s)
 
 
 SOURCE_LETTERS = {"performer": "p", "rtgen": "r", "planned": "a"}  # a: ahead of the playhead

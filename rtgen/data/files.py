@@ -146,6 +146,16 @@ def _close(voices, track_index, key, on, velocity, off, ticks_per_beat) -> None:
 
 
 def _read_music21(path: Path, name: str, parts: str, abc_text: bytes | None) -> list[Result]:
+    scores = parse_scores(path, abc_text)
+    if not scores:
+        return [(name, None, "no music")]
+    if len(scores) == 1:
+        return [_checked(name, score_notes(scores[0], parts))]
+    return [_checked(f"{name}#{i}", score_notes(score, parts)) for i, score in enumerate(scores, 1)]
+
+
+def parse_scores(path: Path, abc_text: bytes | None = None) -> list:
+    """The music21 scores of a file (an opus gives several); ``abc_text``: one tune of an ABC file, read instead."""
     from music21 import converter
 
     if path.suffix.lower() == ".abc":
@@ -154,12 +164,7 @@ def _read_music21(path: Path, name: str, parts: str, abc_text: bytes | None) -> 
             parsed = converter.parseData(_decode(data), format="abc")
     else:
         parsed = converter.parse(path, forceSource=True, storePickle=False)
-    scores = list(parsed.scores) if hasattr(parsed, "scores") else [parsed]
-    if not scores:
-        return [(name, None, "no music")]
-    if len(scores) == 1:
-        return [_checked(name, score_notes(scores[0], parts))]
-    return [_checked(f"{name}#{i}", score_notes(score, parts)) for i, score in enumerate(scores, 1)]
+    return list(parsed.scores) if hasattr(parsed, "scores") else [parsed]
 
 
 def _decode(data: bytes) -> str:

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rtgen.engine.controls import ControlError, Controls, normalise
+from rtgen.controls import CONTROLS, ControlError, normalise
+from rtgen.encoding import EventEncoding
+from rtgen.engine.controls import Controls
 from rtgen.engine.form import soften_out_of_key
 from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
 from rtgen.engine.steering import register_weights
@@ -26,6 +28,8 @@ MODEL_METHODS = {
     "conditional": ("multi", "the multi-genre model (models/multi)"),
     "two-phase": (TWO_PHASE_MODEL, "the two-phase model (models/two-phase, from `rtgen train --arch two-phase`)"),
 }
+
+VOCABULARY_BOUND = tuple(entry for entry in CONTROLS.values() if entry.hard[1] is None)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ def derive(
     and ``twophase_genres``: the genres of the multi and the two-phase model,
     None when that model is not loaded.
     """
+    for entry in VOCABULARY_BOUND:  # ranges that end at the loaded vocabulary's size (top_k)
+        entry.check(getattr(controls, entry.name), vocab_size=len(encoding))
     known = set(genres) | set(conditional_genres or ()) | set(twophase_genres or ())
     unknown = sorted(set(controls.weights) - known)
     if unknown:
@@ -79,9 +85,10 @@ def derive(
         key = parse_key(controls.key) if controls.key != "auto" else (auto_key or detect_key([]))
     allowed = allowed_pitches(controls.pitch_min, controls.pitch_max, key if controls.scale_lock else None)
     mask = token_mask(encoding, allowed, forbid=(encoding.pad_id, encoding.sep_id)).numpy()
-    if controls.key_prior > 0 and not controls.scale_lock and hasattr(encoding, "off_base"):
+    is_event = isinstance(encoding, EventEncoding)  # key and register weights reshape event note-ons
+    if controls.key_prior > 0 and not controls.scale_lock and is_event:
         soften_out_of_key(mask, encoding, scale_pitches(*key), controls.key_prior)
-    if controls.register and hasattr(encoding, "off_base"):
+    if controls.register and is_event:
         on = encoding.on_base
         mask[on : on + 128] *= np.asarray(register_weights(controls.register, controls.register_width), np.float32)
     return Derived(

@@ -32,12 +32,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rtgen.engine.controls import normalise
+from rtgen.controls import normalise
 
 
 def weight_vector(weights: Tensor) -> Tensor:
     """Non-negative weights [K] -> weights summing to 1 (float32), by ``rtgen.engine.controls.normalise``."""
     return torch.tensor(normalise(weights.tolist()), dtype=torch.float32, device=weights.device)
+
+
+def tempered(logits: Tensor, inverse_temperature: float) -> Tensor:
+    """logits / T (``inverse_temperature`` = 1 / T): the one place temperature meets the logits.
+
+    At T = 1 the same tensor comes back, one op fewer on the per-step path.
+    """
+    return logits if inverse_temperature == 1.0 else logits * inverse_temperature
 
 
 def fuse_product(logits: Tensor, weights: Tensor, temperature: float) -> Tensor:
@@ -49,8 +57,8 @@ def fuse_product(logits: Tensor, weights: Tensor, temperature: float) -> Tensor:
     keep = weights > 0
     if not bool(keep.all()):
         logits, weights = logits[keep], weights[keep]
-    tempered = torch.log_softmax(logits / temperature, dim=1)
-    combined = (weights.unsqueeze(1) * tempered).sum(dim=0)
+    log_probs = torch.log_softmax(tempered(logits, 1.0 / temperature), dim=1)
+    combined = (weights.unsqueeze(1) * log_probs).sum(dim=0)
     return torch.log_softmax(combined, dim=0)
 
 
@@ -62,9 +70,8 @@ def fuse_probs(logits: Tensor, weights: Tensor, method: str, temperature: float)
     log-space logsumexp at this size); probabilities below float32's range
     underflow to 0, which sampling never picks anyway.
     """
-    tempered = logits if temperature == 1.0 else logits * (1.0 / temperature)  # one op fewer at T = 1
     if method == "mixture":
-        return torch.mv(torch.softmax(tempered, dim=1).t(), weights)
+        return torch.mv(torch.softmax(tempered(logits, 1.0 / temperature), dim=1).t(), weights)
     if method == "product":
         return fuse_product(logits, weights, temperature).exp_()
-    return torch.softmax(tempered.reshape(-1), dim=0)
+    return torch.softmax(tempered(logits.reshape(-1), 1.0 / temperature), dim=0)

@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rtgen.encoding import Note
+from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
 from rtgen.engine.form import Lookback, Reprise, lean_towards
-from rtgen.engine.fusion import fuse_probs
+from rtgen.engine.fusion import fuse_probs, tempered
 from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
 from rtgen.engine.steering import Steering
@@ -69,6 +69,8 @@ def pick_device(device: str) -> torch.device:
 
 class Engine:
     """K genre models stepping together, fused with live controls; see the module docstring."""
+
+    keeps_bar_phase = False  # a voice may skip the models' leading rest (rtgen.live.hooks.TokenEngine)
 
     def __init__(
         self,
@@ -123,13 +125,13 @@ class Engine:
         self._mask_tensor = torch.from_numpy(self._mask)
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         self._performer = False  # the tokens being taken are the performer's
-        self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
+        self._is_event = isinstance(self.encoding, EventEncoding)  # steering and sections reshape event tokens
+        self._steering = Steering(self.encoding) if self._is_event else None
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
         self.on_step: Callable[[Controls, Tensor], None] | None = None
         self._auto_key: tuple[int, str] | None = None
-        self._is_event = hasattr(self.encoding, "off_base")
         settings = settings or Controls()
         if not settings.weights:
             settings = settings.replace(
@@ -192,6 +194,11 @@ class Engine:
     @property
     def sounding(self) -> frozenset[int]:
         return self._decoder.sounding
+
+    @property
+    def restating(self) -> bool:
+        """Whether the next step plays a token of a section stated again (the form's choice, not the models')."""
+        return bool(self._reprise.queue)
 
     def set_controls(self, **changes: object) -> Controls:
         """Validate and take new controls; raises ``ControlError`` naming the control if invalid."""
@@ -363,9 +370,9 @@ class Engine:
         """
         c, enc = derived.controls, self.encoding
         if derived.genre_input is not None:  # conditional or two-phase: the one active model's distribution
-            probs = _tempered_softmax(self._active[0].logits[0], derived.inverse_temperature)
+            probs = torch.softmax(tempered(self._active[0].logits[0], derived.inverse_temperature), dim=0)
         elif derived.single >= 0:
-            probs = _tempered_softmax(self._stepper.logits[derived.single], derived.inverse_temperature)
+            probs = torch.softmax(tempered(self._stepper.logits[derived.single], derived.inverse_temperature), dim=0)
         else:
             probs = fuse_probs(self._stepper.logits, derived.weights, c.method, c.temperature)
         if self.on_step is not None:
@@ -390,7 +397,7 @@ class Engine:
         for pitch, (on_step, _) in state.open_notes.items():
             age = state.now_steps - on_step
             if age >= max_steps:
-                return (self.encoding.off_base + pitch if self._is_event else self.encoding.rest_id), 0
+                return (self.encoding.off_base + pitch if self._is_event else self.encoding.shift_tokens(1)[0]), 0
             room = min(room, max_steps - age)
         return None, room
 
@@ -413,11 +420,6 @@ class Engine:
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]
-
-
-def _tempered_softmax(logits: Tensor, inverse_temperature: float) -> Tensor:
-    """softmax(logits / T) as a fresh tensor; one op fewer at temperature 1."""
-    return torch.softmax(logits if inverse_temperature == 1.0 else logits * inverse_temperature, dim=0)
 
 
 def _seed(seed: int | None) -> int:

@@ -75,11 +75,11 @@ def describe(meta: dict) -> dict:
 
 
 def step_latency(loaded, steps: int) -> tuple[float, float]:
-    """One model's ``Engine.step`` p50 and p99 in ms, from warm state (rtgen.bench.step)."""
-    from rtgen.bench.step import time_fused_steps
+    """One model's ``Engine.step`` p50 and p99 in ms, from warm state (``rtgen.engine.latency``)."""
+    from rtgen.engine.latency import time_fused_steps
 
-    figures = summary_ms(time_fused_steps([loaded], steps))
-    return figures["p50_ms"], figures["p99_ms"]
+    timings = summary_ms(time_fused_steps([loaded], steps))
+    return timings["p50_ms"], timings["p99_ms"]
 
 
 def vae_row(folder: str | Path, config: ZooConfig, say: Callable[[str], None]) -> dict:

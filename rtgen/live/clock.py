@@ -19,12 +19,11 @@ from typing import Literal, NamedTuple, Protocol
 
 import mido
 
-from rtgen.errors import RtgenError
+from rtgen.controls import CONTROLS, check
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 TICKS_PER_SIXTEENTH = 6  # song position pointer counts sixteenths
-MIN_TEMPO_BPM = 20.0  # the tempo a performer, preset or knob may set
-MAX_TEMPO_BPM = 400.0
+MIN_TEMPO_BPM, MAX_TEMPO_BPM = CONTROLS["tempo_bpm"].hard_range()  # the tempo a performer, preset or knob may set
 FOLLOW_MIN_BPM = 1.0  # an external MIDI clock is followed anywhere in this range
 FOLLOW_MAX_BPM = 999.0
 TEMPO_SETTABLE = frozenset({"internal", "link"})  # clock sources whose tempo rtgen may set (Link: proposes it)
@@ -48,6 +47,8 @@ class Clock(Protocol):
 
     def time_at(self, beat: float) -> float: ...
 
+    def close(self) -> None: ...  # leave what the clock holds (a Link session); the daemon's last call
+
 
 class Anchor(NamedTuple):
     """Beat ``beat`` falls at time ``t`` (s); beats advance at ``tempo_bpm`` from there."""
@@ -65,10 +66,8 @@ class Anchor(NamedTuple):
 
 
 def check_tempo(tempo_bpm: float) -> float:
-    """``tempo_bpm`` as a float; outside ``MIN_TEMPO_BPM``-``MAX_TEMPO_BPM`` raises naming the range."""
-    if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
-        raise RtgenError(f"tempo {tempo_bpm} BPM outside {MIN_TEMPO_BPM:g}-{MAX_TEMPO_BPM:g}")
-    return float(tempo_bpm)
+    """``tempo_bpm`` as a float; outside the registry's range (``rtgen.controls``) raises naming it."""
+    return float(check("tempo_bpm", tempo_bpm))
 
 
 def clamp_tempo(tempo_bpm: float) -> float:
@@ -136,6 +135,9 @@ class InternalClock(AnchoredClock):
         """Go on from the beat where ``stop`` left off."""
         if not self._running:
             self.start(self._anchor.beat)
+
+    def close(self) -> None:
+        """Nothing to leave: an internal clock is arithmetic on ``now``."""
 
 
 class FakeClock(InternalClock):
@@ -263,6 +265,9 @@ class ExternalClock:
             return self._now() + (beat * TICKS_PER_BEAT - position.tick) * fit.period_s
         n = position.n + beat * TICKS_PER_BEAT - position.tick
         return fit.t0 + (n - fit.n0) * fit.period_s
+
+    def close(self) -> None:
+        """Nothing to leave: the ticks it follows arrive through the daemon's input."""
 
     def _tick_now(self) -> int:
         """The song position in ticks as of the last received tick."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import mido
 
 from rtgen.live.timing import GcMonitor, percentile, spin_until
+from rtgen.midi.interface import MidiOutput
 from rtgen.midi.messages import panic_messages
 
 log = logging.getLogger("rtgen.live.scheduler")
@@ -80,7 +81,7 @@ class OutputScheduler:
 
     def __init__(
         self,
-        port,
+        port: MidiOutput,
         now: Callable[[], float] = time.perf_counter,
         spin_s: float = SPIN_S,
         late_s: float = 0.001,
@@ -149,7 +150,7 @@ class OutputScheduler:
             p99_ms=percentile(errors, 0.99) * 1e3,
             max_ms=(errors[-1] if errors else 0.0) * 1e3,
             window=len(errors),
-            failed=self._failed + getattr(self.port, "failed", 0),
+            failed=self._failed + self.port.failed,
             pending=len(self._heap),
             gc_pauses=self._gc.pauses,
             gc_max_ms=self._gc.max_s * 1e3,

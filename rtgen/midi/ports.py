@@ -11,6 +11,7 @@ synths and DAWs connect to) or a connection to another program's port, found
 by name right before opening. ``check`` notices a vanished JACK server or peer
 and reopens by name when it returns (``rtgen.midi.watcher`` calls it);
 meanwhile sends are dropped and counted, never raised into the output thread.
+Every port here, the fakes too, offers ``rtgen.midi.interface``'s ``MidiInput`` or ``MidiOutput``.
 """
 
 from __future__ import annotations
@@ -355,11 +356,12 @@ def open_output(
 class FakeOutputPort:
     """An in-process output for tests: records ``(now(), message)`` for every send."""
 
+    backend = api_name = "fake"
+    virtual = False
+
     def __init__(self, now: Callable[[], float] = time.perf_counter, name: str = "fake out") -> None:
         self.now = now
         self.name = name
-        self.backend = "fake"
-        self.api_name = "fake"
         self.connected = True
         self.sent: list[tuple[float, mido.Message]] = []
         self.failed = 0
@@ -388,12 +390,13 @@ class FakeOutputPort:
 class FakeInputPort:
     """An in-process input for tests: ``push`` stands in for the MIDI callback."""
 
+    backend = api_name = "fake"
+    virtual = False
+
     def __init__(self, queue_size: int = 1024, now: Callable[[], float] = time.perf_counter, name: str = "fake in"):
         self.queue = MessageQueue(queue_size)
         self.now = now
         self.name = name
-        self.backend = "fake"
-        self.api_name = "fake"
         self.connected = True
 
     def push(self, message: mido.Message, t: float | None = None) -> None:
@@ -405,6 +408,10 @@ class FakeInputPort:
     @property
     def dropped(self) -> int:
         return self.queue.dropped
+
+    @property
+    def malformed(self) -> int:
+        return self.queue.malformed
 
     def check(self) -> str | None:
         return None
