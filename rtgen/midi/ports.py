@@ -113,6 +113,23 @@ class MessageQueue:
         return len(self._items)
 
 
+class _QueuedInput:
+    """What every input offers the listener: its ``MessageQueue`` polled, and the queue's counts."""
+
+    queue: MessageQueue
+
+    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
+        return self.queue.poll(limit)
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    @property
+    def malformed(self) -> int:
+        return self.queue.malformed
+
+
 class _RtPort:
     """One python-rtmidi client with one port: virtual (``target`` None) or connected to ``target``.
 
@@ -242,7 +259,7 @@ class _RtPort:
         self.close()
 
 
-class InputPort(_RtPort):
+class InputPort(_QueuedInput, _RtPort):
     """Messages from a MIDI port, stamped with ``time.perf_counter()`` on arrival; ``poll()`` drains them.
 
     RtMidi holds up to ``queue_size`` messages in C++ until ``InputPoller``
@@ -259,20 +276,9 @@ class InputPort(_RtPort):
     def _prepare(self, midi) -> None:
         midi.ignore_types(sysex=False, timing=False, active_sense=True)  # keep MIDI clock for the clock follower
 
-    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
-        return self.queue.poll(limit)
-
     def close(self) -> None:
         self._poller.stop()
         super().close()
-
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
-
-    @property
-    def malformed(self) -> int:
-        return self.queue.malformed
 
 
 class OutputPort(_RtPort):
@@ -387,7 +393,7 @@ class FakeOutputPort:
         self.closed = True
 
 
-class FakeInputPort:
+class FakeInputPort(_QueuedInput):
     """An in-process input for tests: ``push`` stands in for the MIDI callback."""
 
     backend = api_name = "fake"
@@ -401,17 +407,6 @@ class FakeInputPort:
 
     def push(self, message: mido.Message, t: float | None = None) -> None:
         self.queue.put(self.now() if t is None else t, message)
-
-    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
-        return self.queue.poll(limit)
-
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
-
-    @property
-    def malformed(self) -> int:
-        return self.queue.malformed
 
     def check(self) -> str | None:
         return None
