@@ -16,7 +16,7 @@ def test_weights_normalise_over_loaded_genres_in_order():
     ("changes", "message"),
     [
         ({"weights": {"folk": 0, "fiddle": 0}}, "all genre weights are zero"),
-        ({"weights": {"folk": -1}}, "weight of 'folk'"),
+        ({"weights": {"folk": -1}}, "weights.folk -1 outside 0-100"),
         ({"temperature": 0}, "temperature"),
         ({"top_p": 1.5}, "top_p"),
         ({"method": "average"}, "method 'average'"),

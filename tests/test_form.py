@@ -42,9 +42,37 @@ def test_leaning_moves_exactly_the_asked_share_and_never_revives_a_masked_token(
 def test_out_of_key_note_ons_are_scaled_and_nothing_else():
     encoding = EventEncoding()
     mask = np.ones(len(encoding), dtype=np.float32)
-    soften_out_of_key(mask, encoding, scale_pitches(0, "major"), 0.75)
+    soften_out_of_key(mask, encoding, scale_pitches(0, "major"), 0.25)
     assert mask[encoding.note_on_id(61)] == pytest.approx(0.25)  # C#: out of C major
     assert mask[encoding.note_on_id(62)] == 1.0 and mask[encoding.off_base + 61] == 1.0
+
+
+def test_the_key_prior_holds_only_while_rtgen_is_more_out_of_key_than_its_genres():
+    from rtgen.engine.form import KEY_MEMORY, KeyBudget
+
+    budget = KeyBudget()
+    budget.allowed = 0.05  # Bach: about one note in twenty out of key
+    assert not budget.onset(False) and not budget.holds  # in key: the models play as they are
+    assert not budget.onset(True) and not budget.holds  # one chromatic note is within the budget
+    assert budget.onset(True) and budget.holds  # a second in a row: the prior holds
+    held = 0
+    while budget.holds:
+        budget.onset(False)
+        held += 1
+    assert 0 < held < 2 / KEY_MEMORY  # until about a memory's worth of in-key notes brings the share down
+
+
+def test_the_engine_lets_chromatic_notes_through_under_the_key_prior_until_its_budget_is_spent():
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.warm import Engine
+
+    engine = Engine.from_names(["chorale"], "cpu", Controls(weights={"chorale": 1.0}, key_prior=0.9, key="C major"))
+    sharp = engine.encoding.note_on_id(61)
+    assert engine._mask[sharp] == 1.0  # nothing played yet: C# as likely as the models make it
+    engine.feed([sharp, *engine.encoding.shift_tokens(12), engine.encoding.off_base + 61])
+    assert engine._mask[sharp] == 1.0  # one C# is within Bach's budget
+    engine.feed([sharp, *engine.encoding.shift_tokens(12), engine.encoding.off_base + 61])
+    assert engine._mask[sharp] == pytest.approx(0.1)  # over budget: the prior holds
 
 
 def test_a_long_copied_run_pauses_the_lean_until_the_models_choose_otherwise():
@@ -85,117 +113,6 @@ def test_a_repeating_stream_forgets_its_oldest_tokens_too():
     lookback.extend(phrase * MAX_TOKENS)
     assert len(lookback.tokens) <= MAX_TOKENS and len(lookback.last_at) == len(phrase)
     assert lookback.suggest() == 10 and lookback.length == len(phrase) * MAX_TOKENS
-
-
-def test_first_bars_cuts_at_the_bar_and_drops_note_offs_of_notes_begun_before():
-    from rtgen.engine.form import first_bars
-
-    enc = EventEncoding()
-    on, off = enc.note_on_id, lambda p: enc.off_base + p
-    tokens = [off(50), on(60), *enc.shift_tokens(24), off(60), on(62), *enc.shift_tokens(48), off(62), on(64)]
-    assert first_bars(enc, tokens, 48) == [on(60), *enc.shift_tokens(24), off(60), on(62), *enc.shift_tokens(24)]
-    assert first_bars(enc, tokens[:5], 96) == [on(60), *enc.shift_tokens(24), off(60), on(62), *enc.shift_tokens(72)]
-
-
-def test_an_ending_queues_the_shift_to_the_bar_line_sep_and_the_section():
-    from rtgen.engine.form import Reprise
-
-    enc = EventEncoding()
-    lookback, reprise = Lookback(), Reprise(enc)
-    lookback.extend([enc.sep_id, enc.note_on_id(67)])  # the prime: not part of the section
-    reprise.mark(lookback.length, 0)
-    section = [enc.note_on_id(60), *enc.shift_tokens(48), enc.off_base + 60, enc.note_on_id(62)]
-    section += enc.shift_tokens(72)  # 2.5 bars in all
-    lookback.extend(section)
-    first = reprise.end(lookback, now_steps=120)
-    played = [first, *reversed(reprise.queue)]
-    assert played == [*enc.shift_tokens(24), enc.sep_id, *section, *enc.shift_tokens(24)]  # whole bars, again
-    assert reprise.start is None  # the next sampled step opens a new section
-
-
-def test_a_short_section_is_not_restated():
-    from rtgen.engine.form import Reprise
-
-    enc = EventEncoding()
-    lookback, reprise = Lookback(), Reprise(enc)
-    reprise.mark(0, 0)
-    lookback.extend([enc.note_on_id(60), *enc.shift_tokens(12)])
-    assert [reprise.end(lookback, now_steps=12), *reversed(reprise.queue)] == [*enc.shift_tokens(36), enc.sep_id]
-
-
-def test_the_shipped_folk_model_restates_a_section_where_it_ends_it():
-    """Real model, real phrase: where the stream plays SEP (the models ended the piece), its first section comes again.
-
-    The first section runs from the first generated token to the ending; after the SEP the same onsets (pitch
-    and time from the section's start) follow, from the next bar line on.
-    """
-    from fractions import Fraction
-
-    from rtgen.encoding import Note
-    from rtgen.engine.controls import Controls
-    from rtgen.engine.warm import Engine
-
-    engine = Engine.from_names(["folk"], "cpu", Controls(weights={"folk": 1.0}, repeat=0.6))
-    enc = engine.encoding
-    phrase = [Note(Fraction(i, 2), p, Fraction(1, 2)) for i, p in enumerate((67, 69, 71, 72, 74, 72, 71, 69))]
-
-    def onsets(tokens: list[int]) -> tuple[list[tuple[Fraction, int]], Fraction]:
-        decoder = enc.decoder()
-        found = [(e.beat, e.pitch) for t in tokens for e in decoder.feed(t) if e.on]
-        return found, decoder.beat
-
-    restated = 0
-    for seed in range(12):
-        engine.seed(seed)
-        engine.reset()
-        engine.prime(phrase)
-        tokens = [engine.step() for _ in range(800)]
-        if enc.sep_id not in tokens:
-            continue
-        at = tokens.index(enc.sep_id)
-        section, ended = onsets(tokens[:at])
-        again, length = onsets(tokens[at + 1 :])
-        span = min(ended, Fraction(32), length)
-        if ended < 8:  # under two bars: not restated
-            continue
-        assert [o for o in again if o[0] < span] == [o for o in section if o[0] < span]
-        restated += 1
-    assert restated >= 2
-
-
-def test_no_ending_is_taken_in_a_sections_first_bar():
-    """Endings in a row (a model sure the piece is over) would emit SEP after SEP and stop the stream's time."""
-    from rtgen.engine.form import Reprise
-
-    reprise = Reprise(EventEncoding())
-    assert not reprise.may_end(0)  # no section yet
-    reprise.mark(0, 100)
-    assert not reprise.may_end(147) and reprise.may_end(148)
-
-
-def test_a_section_the_models_never_end_ends_after_max_section_bars():
-    from rtgen.engine.form import MAX_SECTION_BARS, Reprise
-
-    reprise = Reprise(EventEncoding())
-    reprise.mark(0, 0)
-    bar = reprise.bar_steps
-    assert not reprise.full(MAX_SECTION_BARS * bar - 1) and reprise.full(MAX_SECTION_BARS * bar)
-
-
-def test_moving_the_blend_drops_a_restatement_under_way():
-    """A performer who moves the genre weights hears the new blend at once, not the old section again."""
-    from rtgen.engine.controls import Controls
-    from rtgen.engine.warm import Engine
-
-    engine = Engine.from_names(["folk", "fiddle"], "cpu", Controls(weights={"folk": 1.0, "fiddle": 0.0}, repeat=0.6))
-    engine.reset()
-    engine.prime([])
-    while not engine._reprise.queue:  # play until a section ends (8 bars at the latest)
-        engine.step()
-    engine.set_controls(temperature=0.9)
-    assert engine._reprise.queue  # other controls leave it playing
-    engine.set_controls(weights={"folk": 0.0, "fiddle": 1.0})
-    assert not engine._reprise.queue and engine._reprise.start is None
 
 
 def test_repeat_plays_chord_token_models_without_sections(tmp_path):

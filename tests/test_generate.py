@@ -105,5 +105,31 @@ def test_a_tempo_out_of_range_is_one_line_and_exit_code_2(tempo, tmp_path, capsy
     out = tmp_path / "x.mid"
     assert main(["generate", "--tempo", tempo, "--bars", "1", "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("rtgen: error: tempo ") and err.endswith("outside 20-400\n") and err.count("\n") == 1
+    assert err.startswith("rtgen: error: tempo_bpm ") and err.endswith("outside 20-400\n") and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_run_and_generate_pick_the_same_default_genres(tmp_path, monkeypatch) -> None:
+    """Without --genres both play ``genre_models()``: no VAE, no genre-conditioned model, one vocabulary."""
+    from rtgen.daemon.wiring import shipped_genres
+    from rtgen.data.timestep import TimeStepEncoding
+    from rtgen.encoding import EventEncoding
+    from rtgen.nets.checkpoint import CONDITIONAL_MODEL, save_checkpoint
+    from rtgen.nets.config import NetConfig
+    from rtgen.nets.recurrent import RecurrentLM
+
+    def model(encoding, genre_count: int = 0) -> RecurrentLM:
+        return RecurrentLM(NetConfig(len(encoding), embedding_dim=4, hidden_sizes=(8,), genre_count=genre_count))
+
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    event, steps = EventEncoding(), TimeStepEncoding()
+    save_checkpoint(shipped / "folk", model(event), event, {"genre": "folk"})
+    save_checkpoint(user / "jigs", model(event), event, {"genre": "jigs"})
+    save_checkpoint(user / "steps", model(steps), steps, {"genre": "steps"})  # another vocabulary: cannot fuse
+    save_checkpoint(user / CONDITIONAL_MODEL, model(event, genre_count=2), event, {"genres": ["folk", "jigs"]})
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(shipped))
+    monkeypatch.setenv("RTGEN_MODELS", str(user))
+    parser = argparse.ArgumentParser()
+    generate_cmd.register(parser.add_subparsers())
+    generated = generate_cmd.build_preset(parser.parse_args(["generate", "-o", str(tmp_path / "x.mid")]))
+    assert list(generated.controls.weights) == shipped_genres() == ["folk", "jigs"]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rtgen.config import ConfigError, from_dict
+from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
 from rtgen.nets.config import NetConfig, genre_vector
 from rtgen.nets.recurrent import RecurrentLM, StackedStepper, parameter_count
@@ -95,10 +96,15 @@ def test_stepper_refuses_mixed_vocabularies_and_bad_tokens():
         StackedStepper([make()]).step(VOCAB)
 
 
-def test_genre_vector_normalises_and_refuses_negative_weights():
+W = {"folk": 10.0, "fiddle": 5.0, "chorale": 5.0}
+
+
+def test_genre_vector_normalises_as_the_controls_do_and_refuses_what_they_refuse():
     torch.testing.assert_close(genre_vector([1, 3], 2), torch.tensor([0.25, 0.75]))
-    torch.testing.assert_close(genre_vector([0, 0], 2), torch.tensor([0.5, 0.5]))
-    with pytest.raises(RtgenError, match="non-negative"):
+    assert genre_vector([10, 5, 5], 3).tolist() == pytest.approx(Controls(weights=W).normalised_weights(tuple(W)))
+    with pytest.raises(RtgenError, match="all genre weights are zero"):  # one meaning of all-zero, as in Controls
+        genre_vector([0, 0], 2)
+    with pytest.raises(RtgenError, match=">= 0"):
         genre_vector([1, -1], 2)
     with pytest.raises(RtgenError, match="expected 3"):
         genre_vector([1, 1], 3)

@@ -51,9 +51,24 @@ def test_tv_distance_is_a_distance_between_0_and_1(counts):
 def test_a_scale_holds_its_key_and_a_modulation_does_not():
     c_major = [60, 62, 64, 65, 67, 69, 71, 72] * 2
     f_sharp_major = [66, 68, 70, 71, 73, 75, 77, 78] * 2
-    assert stats.key_holds(melody(c_major * 2), 32.0) is True
-    assert stats.key_holds(melody(c_major + f_sharp_major), 32.0) is False
-    assert stats.in_scale(melody(c_major)) == 1.0
+    assert stats.key_holds(melody(c_major * 2), 16.0) is True
+    assert stats.key_holds(melody(c_major + f_sharp_major), 16.0) is False
+    assert stats.key_holds(melody(c_major), 16.0) is None, "nothing in the second half"
+    assert stats.key_holds(melody(c_major + f_sharp_major + c_major), 16.0, end=32.0) is False
+    assert stats.in_key(melody(c_major)) == 1.0
+    assert stats.in_key(melody(c_major * 3 + [61, 63])) == pytest.approx(48 / 50)
+
+
+def test_a_minor_key_shares_its_relative_majors_signature():
+    assert stats.signature((9, "minor")) == stats.signature((0, "major")) == 0
+    assert stats.signature((7, "major")) == 1 and stats.signature((4, "minor")) == 1, "one sharp"
+    assert stats.signature((5, "major")) == 11, "one flat"
+    assert stats.signature((6, "major")) == stats.signature((3, "minor"))
+
+
+def test_pitch_class_entropy_in_bits():
+    assert stats.pitch_class_entropy(melody([60, 72, 48])) == 0.0
+    assert stats.pitch_class_entropy(melody([60, 62, 64, 65])) == pytest.approx(2.0)
 
 
 def test_a_primes_key_is_compared_by_signature_with_its_opening():
@@ -69,27 +84,7 @@ def test_a_primes_key_is_compared_by_signature_with_its_opening():
 def test_copy_rate_counts_eight_note_sequences_found_in_training():
     train = [melody(range(60, 72))]
     keys = stats.pitch_keys(train)
-    assert stats.copy_rate([melody(range(60, 68))], keys) == 1.0
-    assert stats.copy_rate([melody(range(40, 48))], keys) == 0.0
-
-
-def test_summary_of_pieces():
-    pieces = [melody([60, 62, 64, 65, 67, 65, 64, 62] * 2), melody([60, 67] * 8)]
-    result = stats.summary(pieces, 16.0, stats.pitch_keys(pieces))
-    assert result["pieces"] == 2 and result["repeats"] == 1.0 and result["notes_per_bar"] == 4.0
-    assert result["copy_rate"] == 1.0 and sum(result["ioi"].values()) == pytest.approx(1.0)
-
-
-def test_eval_music_reports_how_often_the_primes_key_is_their_pieces():
-    from rtgen.evaluate.music import Reference, format_report, prime_keys
-
-    d_major = melody([62, 64, 66, 67, 69, 71, 73, 74])
-    f_sharp_major = melody([66, 68, 70, 71, 73, 75, 77, 78])
-    ref = Reference(openings=[d_major * 3, d_major * 3], primes=[d_major, f_sharp_major], train_keys=np.zeros(0))
-    assert prime_keys(ref, 2) == {"prime_key_matches": 0.5}
-    real = {"repeats": 0.5, "repeated_share": 0.1, "notes_per_bar": 4.0, "key_holds": 0.7, "copy_rate": 0.2}
-    ok = dict.fromkeys([*real, "ioi_tv"], True)
-    row = {"genres": ["folk"], "ioi_tv": 0.1, "real_notes_per_bar": 4.0, "generated": real, "ok": ok}
-    report = {"real": {"folk": real | {"prime_key_matches": 0.5}}, "settings": {"folk": row}}
-    last = format_report(report).splitlines()[-1]
-    assert last == "two-bar primes whose detected key has their opening's key signature: folk 0.50"
+    assert stats.copy_counts(melody(range(60, 68)), keys) == (1, 1)
+    assert stats.copy_counts(melody(range(40, 48)), keys) == (0, 1)
+    assert stats.copy_counts(melody(range(60, 66)), keys) == (0, 0), "shorter than 8 notes: nothing to copy"
+    assert stats.copy_counts(melody([*range(60, 68), 40]), keys) == (1, 2)

@@ -30,17 +30,19 @@ target is out of reach for any program (issue 20: for minutes the floor was
 from __future__ import annotations
 
 import bisect
+import math
 import multiprocessing
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mido
 
-from rtgen.live.scheduler import SEND_WINDOW, SPIN_S, raise_priority
+from rtgen.live.scheduler import OUTPUT_PRIORITY, SEND_WINDOW, SPIN_S, raise_priority
 from rtgen.live.timing import percentile, spin_until
 from rtgen.midi.jack import JackClient, JackServer, unpaired_notes
 
@@ -123,22 +125,30 @@ class Performer:
                 time.sleep(max(0.0, start + (k + 1) / count - time.perf_counter()))
 
 
-def wake_floor(seconds: float, results, priority: int | None, period_s: float = 0.05) -> None:
+def wake_floor(
+    seconds: float,
+    results,
+    priority: int | None,
+    period_s: float = 0.05,
+    now: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Puts ``[(perf_counter s, ms late), ...]`` on ``results``: the machine's wake-up error, with nothing else to do.
 
-    Waits for each deadline as ``rtgen.live.scheduler`` waits for a note (sleep,
-    then spin the last ``SPIN_S``), at ``priority`` (SCHED_FIFO, the daemon's
-    output priority) where permitted; run in its own process, so no
-    interpreter lock is shared.
+    Waits for each deadline strictly inside ``seconds`` (every ``period_s``) as
+    ``rtgen.live.scheduler`` waits for a note (sleep, then spin the last
+    ``SPIN_S``), at ``priority`` (SCHED_FIFO, the daemon's output priority)
+    where permitted; run in its own process, so no interpreter lock is shared.
+    Deadlines are ``start + k * period_s``: a running sum of periods drifts in
+    floating point, and made the count depend on the start time.
     """
     raise_priority(priority)  # refused: normal priority, like the daemon's output thread then
-    late, start = [], time.perf_counter()
-    due = start + period_s
-    while due < start + seconds:
-        time.sleep(max(0.0, due - time.perf_counter() - SPIN_S))
-        spin_until(due)
-        late.append((due, (time.perf_counter() - due) * 1000.0))
-        due += period_s
+    late, start = [], now()
+    for k in range(1, math.ceil(seconds / period_s - 1e-9)):
+        due = start + k * period_s
+        sleep(max(0.0, due - now() - SPIN_S))
+        spin_until(due, now)
+        late.append((due, (now() - due) * 1000.0))
     results.put(late)
 
 
@@ -153,7 +163,6 @@ def add_floor(samples: list[dict], late: list[tuple[float, float]], window_s: fl
 def run_soak(config: SoakConfig, record_dir: Path, progress=lambda line: None) -> dict:
     """The whole run (``config.minutes`` of wall time); the daemon records its take into ``record_dir``."""
     from rtgen.daemon.client import DaemonClient
-    from rtgen.daemon.process import OUTPUT_PRIORITY
 
     phrases = performer_phrases(config.genre)
     beat_s = 60.0 / config.tempo_bpm

@@ -63,15 +63,24 @@ def register_fidelity(parser) -> None:
     follow.set_defaults(handler=run_follow_cmd)
     music = evals.add_parser(
         "music",
-        help="repetition, rhythm, key, scale and copying of generated pieces against real ones, per genre and preset",
-        description="Per genre, the 50/50 blends and every preset: PIECES pieces of BARS bars, each primed with "
-        "the opening two bars of a validation piece, beside the same statistics of the real validation pieces "
-        "(see rtgen.evaluate.statistics); marks each target missed.",
+        help="can generated pieces be told from real ones? Two-sided bands and a classifier, per genre and preset",
+        description="Per genre, the 50/50 blends and every preset: PIECES pieces generated at the longest of BARS "
+        "bars, each primed with the opening two bars of a validation piece, measured at each length against the "
+        "genre's real validation pieces as notated and with repeats expanded: every statistic against its "
+        "two-sided band (rtgen.evaluate.bands), and a classifier two-sample test (cross-validated accuracy, "
+        "0.5 = indistinguishable, with per-feature AUCs; rtgen.evaluate.twosample).",
     )
     music.add_argument("--json", action="store_true", help="print the full report as JSON")
-    music.add_argument("--pieces", type=int, default=100, help="pieces per setting (default 100)")
-    music.add_argument("--bars", type=int, default=16, help="bars per piece (default 16)")
-    music.add_argument("--no-presets", action="store_true", help="genres and blends only")
+    music.add_argument("--pieces", type=int, default=32, help="pieces per setting (default 32)")
+    music.add_argument("--bars", default="8,16,32", help="lengths measured, comma-separated (default 8,16,32)")
+    music.add_argument(
+        "--settings",
+        help="kinds (genres, blends, presets) or setting names (fiddle, folk+fiddle, fiddle-reel), comma-separated "
+        "(default: every kind; with --quick, genres)",
+    )
+    music.add_argument("--no-presets", action="store_true", help="genres and blends only (--settings genres,blends)")
+    music.add_argument("--real-pieces", type=int, default=100, help="validation pieces per genre (default 100)")
+    music.add_argument("--quick", action="store_true", help="a smoke run: 6 pieces against 12 real, 8 bars, genres")
     music.add_argument("--seed", type=int, default=0)
     music.add_argument("--controls", help="controls set on every setting, e.g. repeat=0.5,key_prior=0.6")
     music.set_defaults(handler=run_music_cmd)
@@ -143,28 +152,45 @@ def run_zoo_cmd(args) -> int:
 
 def run_music_cmd(args) -> int:
     from rtgen.errors import RtgenError
-    from rtgen.evaluate.music import MusicEvalConfig, format_report, run_music_eval
-    from rtgen.nets.checkpoint import installed_models
+    from rtgen.evaluate.music import MusicEvalConfig, run_music_eval
+    from rtgen.evaluate.music_report import format_report
+    from rtgen.nets.checkpoint import genre_models
 
-    if args.pieces < 1 or args.bars < 4:
-        raise RtgenError("--pieces must be >= 1 and --bars >= 4")
-    genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    if args.quick:
+        args.pieces, args.bars, args.real_pieces = 6, "8", 12
+    default = "genres" if args.quick else "genres,blends" if args.no_presets else "genres,blends,presets"
+    kinds = args.settings or default
+    try:
+        bars = tuple(sorted({int(b) for b in args.bars.split(",") if b.strip()}))
+    except ValueError:
+        raise RtgenError(f"--bars {args.bars!r}: expected whole numbers of bars, e.g. 8,16,32") from None
+    if args.pieces < 2 or args.real_pieces < 2 or not bars or min(bars) < 4:
+        raise RtgenError("--pieces and --real-pieces must be >= 2, and every --bars >= 4")
+    genres = genre_models()
     overrides = tuple(_control_values(args.controls)) if args.controls else ()
+    chosen = tuple(s.strip() for s in kinds.split(",") if s.strip())
     config = MusicEvalConfig(
-        pieces=args.pieces, bars=args.bars, seed=args.seed, presets=not args.no_presets, overrides=overrides
+        pieces=args.pieces,
+        bars=bars,
+        seed=args.seed,
+        settings=chosen,
+        overrides=overrides,
+        real_pieces=args.real_pieces,
     )
     report = run_music_eval(config, genres, progress=True)
+    if not report["settings"]:
+        raise RtgenError(f"--settings {kinds!r}: no such setting among genres {', '.join(genres)}")
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
 def run_classifier_cmd(args) -> int:
     from rtgen.evaluate.fidelity import fit_classifier
-    from rtgen.nets.checkpoint import installed_models
+    from rtgen.nets.checkpoint import genre_models
     from rtgen.nets.classifier import CLASSIFIER_FILE
     from rtgen.paths import models_dir
 
-    genres = [name for name, meta in installed_models() if not meta.get("config", {}).get("genre_count")]
+    genres = genre_models()  # the genres `rtgen run` loads, which the follow control weighs
     classifier = fit_classifier(genres or ["folk", "fiddle", "chorale", "renaissance"], max_train=args.max_train)
     path = classifier.save(models_dir() / CLASSIFIER_FILE)
     print(json.dumps(classifier.info, indent=2, sort_keys=True) if args.json else f"{path}: {classifier.info}")
@@ -174,13 +200,13 @@ def run_classifier_cmd(args) -> int:
 def run_fidelity_cmd(args) -> int:
     from rtgen.errors import RtgenError
     from rtgen.evaluate.fidelity import run_fidelity
-    from rtgen.nets.checkpoint import find_model
+    from rtgen.nets.checkpoint import CONDITIONAL_MODEL, find_model
     from rtgen.nets.classifier import installed_classifier
     from rtgen.nets.twophase import TWO_PHASE_MODEL
 
     classifier = installed_classifier()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for method, model in (("conditional", "multi"), ("two-phase", TWO_PHASE_MODEL)):
+    for method, model in (("conditional", CONDITIONAL_MODEL), ("two-phase", TWO_PHASE_MODEL)):
         if method in methods and find_model(model) is None:
             methods.remove(method)
             print(f"rtgen: note: no models/{model} installed; skipping the {method} method", file=sys.stderr)
@@ -227,18 +253,12 @@ def run(args) -> int:
 
 
 def _control_values(text: str):
-    """``name=value,...`` as (name, value) pairs, each value checked against the control's spec."""
-    from rtgen.daemon.ccmap import control_spec
-    from rtgen.errors import RtgenError
+    """``name=value,...`` as (name, value) pairs, each value checked by the control registry (``rtgen.controls``)."""
+    from rtgen.controls import ControlError, spec
 
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, value = item.partition("=")
-        spec = control_spec(name.strip())
-        if spec.is_choice:
-            yield name.strip(), (value == "on") if spec.choices == ("off", "on") else value
-            continue
         try:
-            number = float(value)
-        except ValueError:
-            raise RtgenError(f"--controls: {name.strip()}={value!r} is not a number") from None
-        yield name.strip(), round(number) if spec.integer else number
+            yield name.strip(), spec(name.strip()).from_text(value, name.strip())
+        except ControlError as error:
+            raise ControlError(f"--controls: {error}") from None

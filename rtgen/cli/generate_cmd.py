@@ -20,7 +20,13 @@ def register(subparsers) -> None:
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--sampling", choices=("sample", "argmax", "hybrid"))
-    parser.add_argument("--seed-midi", help="a .mid whose notes prime the models (default: the preset's phrase)")
+    parser.add_argument("--expression", type=float, help="0-1: velocities and timing as played; 0 = as decoded")
+    parser.add_argument("--swing", type=float, help="0-0.75: off-beat eighths late (0.5 = triplet feel)")
+    parser.add_argument(
+        "--seed-midi",
+        help="a .mid whose notes prime the models (default: the preset's phrase, else a real opening of the "
+        "heaviest genre, one per --seed)",
+    )
     parser.add_argument(
         "--from-rests",
         nargs="?",
@@ -54,8 +60,7 @@ def build_preset(args: argparse.Namespace):
     from rtgen.daemon.presets import Preset, load_preset
     from rtgen.engine.controls import parse_weights
     from rtgen.live.clock import check_tempo
-    from rtgen.nets.checkpoint import installed_models
-    from rtgen.nets.vae import is_vae_meta
+    from rtgen.nets.checkpoint import genre_models
 
     preset = load_preset(args.preset) if args.preset else Preset(name="generate")
     changes = {
@@ -65,14 +70,12 @@ def build_preset(args: argparse.Namespace):
         "top_k": args.top_k,
         "top_p": args.top_p,
         "sampling": args.sampling,
+        "expression": args.expression,
+        "swing": args.swing,
     }
     controls = preset.controls.replace(**{k: v for k, v in changes.items() if v is not None})
     if not controls.weights:
-        genres = [
-            name
-            for name, meta in installed_models()
-            if not meta.get("config", {}).get("genre_count") and not is_vae_meta(meta)
-        ]
+        genres = genre_models()  # the same default as `rtgen run` (rtgen.daemon.wiring.shipped_genres)
         if not genres:
             raise RtgenError("no genre models installed; train one (rtgen train) or pass --genres with model paths")
         controls = controls.replace(weights=dict.fromkeys(genres, 1.0))
@@ -81,7 +84,7 @@ def build_preset(args: argparse.Namespace):
 
 
 def seed_notes(args: argparse.Namespace, preset):
-    from rtgen.data.seeds import PHRASES, load_phrase
+    from rtgen.data.seeds import PHRASES, genre_opening, load_phrase
 
     if args.from_rests is not None:  # rests only: generate_notes feeds them (rest_steps)
         if args.seed_midi:
@@ -92,15 +95,18 @@ def seed_notes(args: argparse.Namespace, preset):
     if preset.seed_phrase:
         return load_phrase(preset.seed_phrase)
     heaviest = max(preset.controls.weights, key=preset.controls.weights.get)
-    return load_phrase(heaviest if heaviest in PHRASES else "folk")
+    real = genre_opening(heaviest, args.seed)  # a real opening of the heaviest genre, one per --seed
+    return real if real is not None else load_phrase(heaviest if heaviest in PHRASES else "folk")
 
 
 def run(args: argparse.Namespace) -> int:
     from rtgen.cli.outputs import output_file
     from rtgen.cli.progress import Counter
-    from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
+    from rtgen.engine.offline import TICKS_PER_BEAT, generate_notes, piece_stats, write_midi, write_musicxml
     from rtgen.engine.variation import VariationEngine, is_vae
     from rtgen.engine.warm import Engine
+    from rtgen.live.expression import dynamics
+    from rtgen.nets.checkpoint import CONDITIONAL_MODEL
     from rtgen.nets.twophase import TWO_PHASE_MODEL
 
     out = output_file(args.out, "-o")
@@ -114,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
     if any(is_vae(name) for name in preset.controls.weights):  # variations of the seed phrase, 2 bars at a time
         engine = VariationEngine.from_names(list(preset.controls.weights), args.device, preset.controls, args.seed)
     elif preset.controls.method == "conditional":  # the multi-genre model alone: no genre model needs stepping
-        engine = Engine.from_names([], args.device, preset.controls, conditional="multi", twophase=None, seed=args.seed)
+        engine = Engine.from_names(
+            [], args.device, preset.controls, conditional=CONDITIONAL_MODEL, twophase=None, seed=args.seed
+        )
     elif preset.controls.method == "two-phase":  # the fusion paper's model alone, fed the weights
         engine = Engine.from_names(
             [], args.device, preset.controls, conditional=None, twophase=TWO_PHASE_MODEL, seed=args.seed
@@ -127,9 +135,11 @@ def run(args: argparse.Namespace) -> int:
     counter = Counter("generate", args.bars, "bars")
     rests = rest_steps(args, preset)
     notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests)
-    path = write_midi(notes, out, preset.tempo_bpm, name=f"rtgen {preset.name}")
+    played = express(notes, preset.controls, phrase if args.seed_midi else ())
+    path = write_midi(played, out, preset.tempo_bpm, name=f"rtgen {preset.name}", steps_per_beat=TICKS_PER_BEAT)
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
-    if musicxml:
+    print(f"played: {dynamics(sorted(notes), played).line()}")
+    if musicxml:  # the score shows the notes as composed; the MIDI file, as played
         print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
     if wav:
         _render(path, wav, soundfont, preset.controls.weights)
@@ -150,6 +160,14 @@ def _render(midi, wav, soundfont, weights) -> None:
     program = blend_program(weights, {})
     path = render(midi, wav, soundfont, program)
     print(f"{path}: rendered with {soundfont.name}, {heaviest_genre(weights)}'s GM program {program}")
+
+
+def express(notes, controls, call):
+    """The piece as played (``rtgen.live.expression``); a ``--seed-midi`` phrase is the performer's call."""
+    from rtgen.live.expression import Performer, express_notes
+
+    performer = Performer.from_velocities([n.velocity for n in call])
+    return express_notes(notes, controls.expression, controls.swing, performer)
 
 
 def interpolate(args: argparse.Namespace, preset, out) -> int:

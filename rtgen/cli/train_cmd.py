@@ -213,7 +213,7 @@ def usage_hint(out, config) -> str:
     import shlex
     from pathlib import Path
 
-    from rtgen.daemon.wiring import CONDITIONAL_MODEL
+    from rtgen.nets.checkpoint import CONDITIONAL_MODEL
     from rtgen.nets.twophase import TWO_PHASE_MODEL
     from rtgen.paths import shipped_models_dir
 

@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rtgen.controls import WEIGHT_PREFIX, spec
 from rtgen.daemon.ccmap import CCMap, default_path, preset_for_program
 from rtgen.daemon.glide import GLIDED, Glide
 from rtgen.daemon.instrument import Instrument
@@ -106,7 +107,6 @@ class PortChanged:
 
 
 Command = SetControls | Transport | Learn | LoadPreset | SavePreset | ApplyPreset | LoadSeed | ApplySeed | PortChanged
-TRANSPORT_ACTIONS = ("play", "stop", "panic")
 
 
 class Commands:
@@ -175,10 +175,10 @@ class Commands:
         changes: dict[str, object] = {}
         others = []
         for name, value in command.changes:
-            if name in ("tempo_bpm", "mode"):
+            if spec(name).owner != "controls":  # tempo_bpm (the clock), mode (the player)
                 others.append((name, value))
-            elif name.startswith("weights."):
-                weights[name[len("weights.") :]] = float(value)
+            elif name.startswith(WEIGHT_PREFIX):
+                weights[name[len(WEIGHT_PREFIX) :]] = float(value)
                 changes["weights"] = weights
             else:
                 changes[name] = value

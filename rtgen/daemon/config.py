@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rtgen.controls import WEIGHT_PREFIX, check
 from rtgen.daemon.osc import OscConfig
 from rtgen.daemon.synth import SynthConfig
 from rtgen.errors import RtgenError
-from rtgen.live.clock import check_tempo
 from rtgen.live.listener import ListenerConfig
-from rtgen.live.player import MODES, PlayerConfig
+from rtgen.live.player import PlayerConfig
 
 DEFAULT_PRESET = "case-study-5-5-5"
 
@@ -58,15 +58,14 @@ class DaemonConfig:
     def __post_init__(self) -> None:
         if self.clock not in ("internal", "external", "link"):
             raise RtgenError(f"clock {self.clock!r} is not one of internal, external, link")
-        if self.mode is not None and self.mode not in MODES:
-            raise RtgenError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.mode is not None:
+            check("mode", self.mode)
         if self.tempo_bpm is not None:
-            check_tempo(self.tempo_bpm)
+            check("tempo_bpm", self.tempo_bpm)
         if self.flush_interval_s <= 0:
             raise RtgenError(f"flush_interval_s {self.flush_interval_s} must be > 0")
         for genre, weight in self.genres.items():
-            if weight < 0:
-                raise RtgenError(f"weight of {genre!r} is {weight}; weights must be >= 0")
+            check(WEIGHT_PREFIX + genre, weight)
 
     @property
     def out_is_file(self) -> bool:

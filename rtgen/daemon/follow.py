@@ -6,8 +6,8 @@ texture). The scores become shares (a softmax of the per-event
 log-likelihoods, ``SHARPNESS`` sharp), smoothed over phrases (``SMOOTHING``
 of the old reading kept), over the loaded genres only. The reading is always
 shown (the TUI draws it beside the weights); with the ``follow`` control on,
-it becomes the genre weights (on the sliders' 0-10 scale). Runs in the engine
-thread, once a phrase: a few milliseconds of numpy.
+it becomes the genre weights (on the sliders' scale: the registry's usual weight
+range). Runs in the engine thread, once a phrase: a few milliseconds of numpy.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from rtgen.controls import CONTROLS
 from rtgen.daemon.commands import SetControls
 from rtgen.encoding import Note
 from rtgen.nets.classifier import ClassifierError, GenreClassifier
 
 SHARPNESS = 4.0  # per-event log-likelihood differences are small; this turns them into clear shares
 SMOOTHING = 0.5  # share of the previous reading kept at each phrase
-WEIGHT_SCALE = 10.0  # a share of 1 is a slider at its top
+WEIGHT_SCALE = CONTROLS["weights"].usual[1]  # a share of 1 is a slider at its top
 MIN_NOTES = 3  # a phrase this short says nothing about a genre
 
 

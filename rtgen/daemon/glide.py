@@ -2,8 +2,9 @@
 
 A register pulled from C3 to C5, or a pitch temperature from 0.4 to 2, heard
 in one token is a lurch; spread over ``GLIDE_BEATS`` in ``GLIDE_STEPS`` it is a
-move. Only the steering controls glide (``GLIDED``); a control switched on or
-off (``register`` or ``density`` to or from 0) takes effect at once, as does
+move. Which controls glide is each one's ``glide`` in the control registry
+(``rtgen.controls``): the steering controls do; one whose 0 means off
+(``register``, ``density``) switched to or from 0 takes effect at once, as does
 everything else (weights, the fusion method, temperature: the performer's
 hand is the smoothing there). Owned by the engine thread; beats are the
 daemon clock's.
@@ -11,8 +12,10 @@ daemon clock's.
 
 from __future__ import annotations
 
-GLIDED = frozenset({"density", "register", "register_width", "rhythm_temperature", "pitch_temperature", "motif"})
-SWITCHES = frozenset({"density", "register"})  # 0 is "off" for these: from or to 0, no glide
+from rtgen.controls import CONTROLS
+
+GLIDED = frozenset(name for name, entry in CONTROLS.items() if entry.glide != "none")
+SWITCHES = frozenset(name for name, entry in CONTROLS.items() if entry.glide == "glide-unless-0")  # 0 is "off"
 GLIDE_BEATS = 1.0
 GLIDE_STEPS = 8
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import socket
 import struct
 import threading
@@ -28,12 +29,12 @@ from dataclasses import dataclass
 
 from pythonosc.osc_packet import OscPacket, ParseError
 
-from rtgen.daemon.ccmap import CCMapError, control_spec
+from rtgen.controls import WEIGHT_PREFIX, ControlError, check, spec
 from rtgen.daemon.commands import Learn, LoadPreset, LoadSeed, SavePreset, SetControls, Transport
 from rtgen.daemon.protocol import DEFAULT_PORT, PREFIX, message
 from rtgen.daemon.status import to_json
 from rtgen.errors import RtgenError
-from rtgen.live.player import MODES
+from rtgen.live.player import Allowance
 
 SUBSCRIPTION_S = 10.0  # a subscriber not renewed for this long is dropped (clients renew every 2 s)
 MAX_SUBSCRIBERS = 32
@@ -99,8 +100,7 @@ class OscServer:
         self.counts = {"received": 0, "malformed": 0, "refused": 0, "flood_dropped": 0, "queue_dropped": 0}
         self._serial = -1  # the last daemon event sent
         self._next_status = 0.0
-        self._budget = config.max_packets_per_s / 10  # token bucket: a tenth of a second's packets
-        self._budget_at = now()
+        self._budget = Allowance(config.max_packets_per_s, burst=config.max_packets_per_s / 10)  # a tenth of a second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rtgen-osc", daemon=True)
         self._handlers: dict[str, Callable[[tuple[str, int], list], None]] = {
@@ -166,14 +166,8 @@ class OscServer:
                 self._send(client, message(PREFIX + "error", str(error)))
 
     def _within_budget(self) -> bool:
-        now = self.now()
-        rate = self.config.max_packets_per_s
-        self._budget = min(rate / 10, self._budget + (now - self._budget_at) * rate)
-        self._budget_at = now
-        if self._budget < 1:
-            return False
-        self._budget -= 1
-        return True
+        self._budget.refill(self.now())
+        return self._budget.take_one()
 
     def handle(self, address: str, args: list, client: tuple[str, int]) -> None:
         """One message: a command queued, a reply sent, or ``OscError`` naming what was wrong."""
@@ -203,20 +197,28 @@ class OscServer:
         self._submit(SetControls.one(name, self.checked(name, _one(name, args))))
 
     def checked(self, name: str, value: object) -> object:
-        """``value`` for the control ``name`` (CC-map names), converted, or ``OscError`` saying why not."""
-        if name.startswith("weights.") and name[len("weights.") :] not in self.daemon.genres:
-            genre = name[len("weights.") :]
+        """``value`` for the control ``name`` (a registry name), checked by ``rtgen.controls``, or ``OscError``.
+
+        The registry's hard range is checked here; a bound that depends on the loaded
+        model (``top_k``'s vocabulary size) is checked by the engine, which reports a refusal.
+        """
+        if name.startswith(WEIGHT_PREFIX) and name[len(WEIGHT_PREFIX) :] not in self.daemon.genres:
+            genre = name[len(WEIGHT_PREFIX) :]
             raise OscError(f"no genre {genre!r} loaded ({', '.join(self.daemon.genres)})")
         try:
-            spec = control_spec(name)
-        except CCMapError:
+            spec(name)
+        except ControlError:
             raise OscError(f"unknown address {PREFIX}{name}; see docs/osc.md for the address table") from None
-        if spec.is_choice:
-            return _choice(name, value, spec.choices)
-        return _number(name, value, spec.lowest, spec.highest, spec.integer)
+        if isinstance(value, float) and math.isfinite(value):
+            # OSC floats are 32-bit: 0.7 arrives as 0.699999988; seven significant digits give back what was meant
+            value = float(f"{value:.7g}")
+        try:
+            return check(name, value)
+        except ControlError as error:
+            raise OscError(f"{PREFIX}{error}") from None
 
     def _weight(self, genre: str, args: list) -> None:
-        name = f"weights.{genre}"
+        name = WEIGHT_PREFIX + genre
         self._submit(SetControls.one(name, self.checked(name, _one(f"weight/{genre}", args))))
 
     def _weights(self, client, args: list) -> None:
@@ -244,8 +246,8 @@ class OscServer:
         control = control.strip()
         if control:
             try:
-                control_spec(control)
-            except CCMapError as error:
+                spec(control)
+            except ControlError as error:
                 raise OscError(f"{PREFIX}learn: {error}") from None
         self._submit(Learn(control or None))
 
@@ -321,30 +323,14 @@ def _string(name: str, args: list) -> str:
     return value.strip()
 
 
-def _number(name: str, value: object, low: float, high: float, integer: bool = False) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise OscError(f"{PREFIX}{name} takes a number, got {value!r}")
-    if not low <= value <= high:
-        raise OscError(f"{PREFIX}{name} {value} outside {low:g}-{high:g}")
-    # OSC floats are 32-bit: 0.7 arrives as 0.699999988; seven significant digits give back what was meant
-    return round(value) if integer else float(f"{value:.7g}")
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> object:
-    if choices == ("off", "on"):  # a toggle: a button's 0/1, OSC's T/F, or the words
-        if value in (0, 1, True, False, "off", "on"):
-            return value in (1, True, "on")
-        raise OscError(f"{PREFIX}{name} takes 0/1, true/false or off/on, got {value!r}")
-    if name == "mode" and value not in MODES:
-        raise OscError(f"{PREFIX}mode {value!r} is not one of {', '.join(MODES)}")
-    if value not in choices:
-        raise OscError(f"{PREFIX}{name} {value!r} is not one of {', '.join(map(str, choices))}")
-    return value
+def _port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 65535:
+        raise OscError(f"{PREFIX}subscribe port {value!r} outside 1-65535")
+    return round(value)
 
 
 def _target(client: tuple[str, int], args: list) -> tuple[str, int]:
     """Where a subscriber wants the stream: the sender's address, or its host at the port given."""
     if not args:
         return client
-    port = _number("subscribe", _one("subscribe", args), 1, 65535, integer=True)
-    return client[0], int(port)
+    return client[0], _port(_one("subscribe", args))

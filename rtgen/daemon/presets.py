@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtgen.config import ConfigError, from_dict, read_toml, to_dict
-from rtgen.engine.controls import ControlError, Controls
+from rtgen.controls import ControlError, check
+from rtgen.engine.controls import Controls
 from rtgen.engine.form import FORM_CONTROLS
-from rtgen.live.clock import MAX_TEMPO_BPM, MIN_TEMPO_BPM
-from rtgen.live.player import MODES, Mode
+from rtgen.modes import Mode
 from rtgen.paths import presets_dir
 
 
@@ -39,7 +39,7 @@ class PresetError(ConfigError):
 
 @dataclass(frozen=True)
 class Preset:
-    """Everything a performance starts from; ``tempo_bpm`` 20-400, ``answer_bars`` 1-64."""
+    """Everything a performance starts from; tempo and mode checked by the control registry, ``answer_bars`` 1-64."""
 
     name: str = "untitled"
     description: str = ""  # one line for `rtgen presets` and the TUI's preset list
@@ -50,12 +50,13 @@ class Preset:
     seed_phrase: str | None = None  # built-in phrase name (rtgen.data.seeds) or path to a .mid; None: the first genre's
 
     def __post_init__(self) -> None:
-        if not MIN_TEMPO_BPM <= self.tempo_bpm <= MAX_TEMPO_BPM:
-            raise ValueError(f"tempo_bpm: {self.tempo_bpm} outside {MIN_TEMPO_BPM:g}-{MAX_TEMPO_BPM:g}")
+        try:
+            check("tempo_bpm", self.tempo_bpm)
+            check("mode", self.mode)
+        except ControlError as error:
+            raise ValueError(str(error)) from None  # from_dict names the file
         if not 1 <= self.answer_bars <= 64:
             raise ValueError(f"answer_bars: {self.answer_bars} outside 1-64")
-        if self.mode not in MODES:
-            raise ValueError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
         if "\n" in self.description or "\r" in self.description:
             raise ValueError("description: must be one line")
 

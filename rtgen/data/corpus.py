@@ -35,7 +35,6 @@ import numpy as np
 from rtgen.data import cache as corpus_cache
 from rtgen.data.files import MIDI_SUFFIXES, MUSIC21_SUFFIXES, PARTS, Result, abc_tunes, read_units
 from rtgen.data.tokens import CorpusStats, assemble, encode_pieces
-from rtgen.data.vocabulary import is_fitted
 from rtgen.encoding import Encoding, EventEncoding, Note
 from rtgen.errors import RtgenError
 
@@ -225,12 +224,12 @@ def load_tokens(
     encoding = encoding if encoding is not None else EventEncoding()
     if encoding.name == "timestep" and parts != "melody":
         raise CorpusError("the timestep encoding is monophonic: it needs parts='melody' (--parts melody)")
-    if not is_fitted(encoding):
+    if not encoding.fitted:
         raise CorpusError(f"the {encoding.name} encoding has no vocabulary yet: count it on the training pieces first")
     if not 0 <= valid_fraction < 1:
         raise CorpusError(f"valid_fraction must be at least 0 and below 1, not {valid_fraction}")
     resolved, notes_key = _notes_key(source, parts, limit)
-    key = _hash([notes_key, transpose, valid_fraction, seed, encoding.to_json(), corpus_cache.CACHE_VERSION])
+    key = content_hash([notes_key, transpose, valid_fraction, seed, encoding.to_json(), corpus_cache.CACHE_VERSION])
     path = corpus_cache.path_for(resolved.label, parts, encoding.name, key)
     saved = corpus_cache.load(path) if cache else None
     if saved is not None:
@@ -293,10 +292,11 @@ def _notes_key(source: str | Path, parts: str, limit: int | None) -> tuple[Sourc
     if limit is not None and limit < 1:
         raise CorpusError(f"limit must be at least 1, not {limit}")
     resolved = resolve_source(source)
-    return resolved, _hash([resolved.label, resolved.fingerprint(), parts, limit, corpus_cache.NOTES_VERSION])
+    return resolved, content_hash([resolved.label, resolved.fingerprint(), parts, limit, corpus_cache.NOTES_VERSION])
 
 
-def _hash(value) -> str:
+def content_hash(value) -> str:
+    """A short digest of a JSON-able value: the cache files' keys."""
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -1,10 +1,11 @@
 """Reading one music file (or one tune of an ABC file) into ``Note`` lists.
 
 MIDI goes through mido directly: it is fast and keeps velocities. MusicXML,
-Humdrum and ABC go through music21, imported only here and only when such a
-file is read. Every reader returns ``(name, notes, reason)`` triples, one per
-piece: ``notes`` is None when the piece was skipped and ``reason`` says why in
-a few words, so a bad file never stops a corpus from loading.
+Humdrum and ABC go through music21's parser, imported only when such a file is
+read. ``read_piece`` and ``read_units`` return ``(name, notes, reason)``
+triples, one per piece: ``notes`` is None when the piece was skipped and
+``reason`` says why in a few words, so a bad file never stops a corpus from
+loading.
 
 Parts: ``"melody"`` keeps the first part (the top voice in music21 scores, the
 first MIDI track and channel with notes) and makes it monophonic with
@@ -145,6 +146,16 @@ def _close(voices, track_index, key, on, velocity, off, ticks_per_beat) -> None:
 
 
 def _read_music21(path: Path, name: str, parts: str, abc_text: bytes | None) -> list[Result]:
+    scores = parse_scores(path, abc_text)
+    if not scores:
+        return [(name, None, "no music")]
+    if len(scores) == 1:
+        return [_checked(name, score_notes(scores[0], parts))]
+    return [_checked(f"{name}#{i}", score_notes(score, parts)) for i, score in enumerate(scores, 1)]
+
+
+def parse_scores(path: Path, abc_text: bytes | None = None) -> list:
+    """The music21 scores of a file (an opus gives several); ``abc_text``: one tune of an ABC file, read instead."""
     from music21 import converter
 
     if path.suffix.lower() == ".abc":
@@ -153,12 +164,7 @@ def _read_music21(path: Path, name: str, parts: str, abc_text: bytes | None) -> 
             parsed = converter.parseData(_decode(data), format="abc")
     else:
         parsed = converter.parse(path, forceSource=True, storePickle=False)
-    scores = list(parsed.scores) if hasattr(parsed, "scores") else [parsed]
-    if not scores:
-        return [(name, None, "no music")]
-    if len(scores) == 1:
-        return [_checked(name, score_notes(scores[0], parts))]
-    return [_checked(f"{name}#{i}", score_notes(score, parts)) for i, score in enumerate(scores, 1)]
+    return list(parsed.scores) if hasattr(parsed, "scores") else [parsed]
 
 
 def _decode(data: bytes) -> str:

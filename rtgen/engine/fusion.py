@@ -13,7 +13,8 @@ logits of its K warm genre models. Four methods, picked by ``Controls.method``:
   and sounds bolder at high temperature.
 * ``conditional``: one multi-genre model trained with genre labels receives the
   weight vector as its genre input; its single distribution is used as it is
-  (``fuse_conditional``), one forward per step whatever the number of genres.
+  (``fuse_probs`` takes the softmax of its one row of logits), one forward per
+  step whatever the number of genres.
 * ``two-phase``: the fusion paper's model (``rtgen.nets.twophase``): genre
   RNNs whose next-token distributions, multiplied by the weights, feed a
   fusion LSTM; like ``conditional``, its one distribution is used as it is.
@@ -31,12 +32,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rtgen.engine.controls import normalise
+from rtgen.controls import normalise
 
 
 def weight_vector(weights: Tensor) -> Tensor:
     """Non-negative weights [K] -> weights summing to 1 (float32), by ``rtgen.engine.controls.normalise``."""
     return torch.tensor(normalise(weights.tolist()), dtype=torch.float32, device=weights.device)
+
+
+def tempered(logits: Tensor, inverse_temperature: float) -> Tensor:
+    """logits / T (``inverse_temperature`` = 1 / T): the one place temperature meets the logits.
+
+    At T = 1 the same tensor comes back, one op fewer on the per-step path.
+    """
+    return logits if inverse_temperature == 1.0 else logits * inverse_temperature
 
 
 def fuse_product(logits: Tensor, weights: Tensor, temperature: float) -> Tensor:
@@ -48,14 +57,9 @@ def fuse_product(logits: Tensor, weights: Tensor, temperature: float) -> Tensor:
     keep = weights > 0
     if not bool(keep.all()):
         logits, weights = logits[keep], weights[keep]
-    tempered = torch.log_softmax(logits / temperature, dim=1)
-    combined = (weights.unsqueeze(1) * tempered).sum(dim=0)
+    log_probs = torch.log_softmax(tempered(logits, 1.0 / temperature), dim=1)
+    combined = (weights.unsqueeze(1) * log_probs).sum(dim=0)
     return torch.log_softmax(combined, dim=0)
-
-
-def fuse_conditional(logits: Tensor, temperature: float) -> Tensor:
-    """logits [V] or [1, V] of the genre-conditioned model -> log-probabilities [V]."""
-    return torch.log_softmax(logits.reshape(-1) / temperature, dim=0)
 
 
 def fuse_probs(logits: Tensor, weights: Tensor, method: str, temperature: float) -> Tensor:
@@ -66,9 +70,8 @@ def fuse_probs(logits: Tensor, weights: Tensor, method: str, temperature: float)
     log-space logsumexp at this size); probabilities below float32's range
     underflow to 0, which sampling never picks anyway.
     """
-    tempered = logits if temperature == 1.0 else logits * (1.0 / temperature)  # one op fewer at T = 1
     if method == "mixture":
-        return torch.mv(torch.softmax(tempered, dim=1).t(), weights)
+        return torch.mv(torch.softmax(tempered(logits, 1.0 / temperature), dim=1).t(), weights)
     if method == "product":
         return fuse_product(logits, weights, temperature).exp_()
-    return torch.softmax(tempered.reshape(-1), dim=0)
+    return torch.softmax(tempered(logits.reshape(-1), 1.0 / temperature), dim=0)

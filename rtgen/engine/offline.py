@@ -128,9 +128,12 @@ def midi_file(notes: Sequence[Note], tempo_bpm: float, name: str = "rtgen", chan
     return midi
 
 
-def write_midi(notes: Sequence[Note], path: str | Path, tempo_bpm: float, name: str = "rtgen") -> Path:
+def write_midi(
+    notes: Sequence[Note], path: str | Path, tempo_bpm: float, name: str = "rtgen", steps_per_beat: int = 12
+) -> Path:
+    """``midi_file`` saved to ``path``; ``steps_per_beat`` ``TICKS_PER_BEAT`` keeps played (off-grid) timing."""
     path = Path(path)
-    midi_file(notes, tempo_bpm, name).save(str(path))
+    midi_file(notes, tempo_bpm, name, steps_per_beat=steps_per_beat).save(str(path))
     return path
 
 

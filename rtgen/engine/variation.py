@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rtgen.encoding import Note, TimeStepEncoding, quantise
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import Note, quantise
 from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import CheckpointError, LoadedModel, read_meta, resolve

@@ -14,21 +14,19 @@ for a silent pitch, no note-on past ``max_polyphony``), choose
 (``StackedStepper``: one batched computation) and the streaming decoder that
 tracks what the stream implies (sounding notes, their age, the beat). A note
 held for ``max_note_beats`` is closed by a forced NOTE_OFF instead of a sample.
-Sampling runs in plain Python over a list: right after the models' advance
-has streamed ~13 MB of weights through the caches, every numpy or torch call
-costs 30-80 us of cold code, the interpreter's own loops a few us. The masks
-that change only with controls or sounding notes are kept multiplied into one
-[V] tensor (one op per step); uniform draws come in batches of ``DRAWS``.
+Sampling runs in plain Python over a list: after the advance has streamed ~13 MB
+of weights through the caches a numpy or torch call costs 30-80 us, a loop a few
+us. Masks that change only with controls or sounding notes are kept multiplied
+into one [V] tensor; uniform draws come in batches of ``DRAWS``.
 
 Only the models the current method reads are advanced: the K genre models
 for ``mixture``/``product``, the conditional model for ``conditional``, the
 two-phase model (``rtgen.nets.twophase``) for ``two-phase`` (a step reads
 every weight from memory, so an idle model would cost as much as a used
-one). Every token the stream takes is also written to a ring of the last
-``HISTORY_TOKENS``; when the method switches, the model that sat idle
-catches up by running the tokens it missed through its sequence forward
-(exact), or, when it missed more than the ring holds, from a fresh state
-through the whole ring (``Engine.last_switch_ms`` times it).
+one). Every token the stream takes goes into a ring of the last
+``HISTORY_TOKENS``; when the method switches, the idle model catches up on the
+tokens it missed (exact), or from a fresh state through the whole ring when it
+missed more (``Engine.last_switch_ms`` times it).
 """
 
 from __future__ import annotations
@@ -42,13 +40,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rtgen.encoding import Note
+from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
-from rtgen.engine.form import Lookback, Reprise, lean_towards
-from rtgen.engine.fusion import fuse_probs
+from rtgen.engine.form import KeyBudget, Lookback, lean_towards
+from rtgen.engine.fusion import fuse_probs, tempered
 from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
+from rtgen.engine.sections import Sections
 from rtgen.engine.steering import Steering
 from rtgen.nets.checkpoint import LoadedModel
 
@@ -69,6 +68,8 @@ def pick_device(device: str) -> torch.device:
 
 class Engine:
     """K genre models stepping together, fused with live controls; see the module docstring."""
+
+    keeps_bar_phase = False  # a voice may skip the models' leading rest (rtgen.live.hooks.TokenEngine)
 
     def __init__(
         self,
@@ -110,7 +111,7 @@ class Engine:
         self._active: tuple = ()  # the steppers advanced per token (those the current method reads)
         self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
-        self._reprise = Reprise(self.encoding)  # sections restated where the models end them, for ``repeat``
+        self._sections = Sections(self.encoding, self._draw)  # the stream's form, with ``repeat`` (event tokens)
         self._p_end = 0.0  # the fused probability that the piece ends here (SEP), read when ``repeat`` > 0
         self._written = 0  # tokens the stream has taken since the last reset
         self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
@@ -123,13 +124,14 @@ class Engine:
         self._mask_tensor = torch.from_numpy(self._mask)
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         self._performer = False  # the tokens being taken are the performer's
-        self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
+        self._is_event = isinstance(self.encoding, EventEncoding)  # steering and sections reshape event tokens
+        self._steering = Steering(self.encoding) if self._is_event else None
+        self._key_budget = KeyBudget()  # the key prior holds while rtgen is more out of key than its genres
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
         self.on_step: Callable[[Controls, Tensor], None] | None = None
         self._auto_key: tuple[int, str] | None = None
-        self._is_event = hasattr(self.encoding, "off_base")
         settings = settings or Controls()
         if not settings.weights:
             settings = settings.replace(
@@ -190,15 +192,26 @@ class Engine:
         return self._decoder.beat
 
     @property
+    def section_ends(self) -> list[tuple[float, str]]:
+        """(beats from the first sampled step, "cadence" | "sep" | "cap") of each section ended since the reset."""
+        return list(self._sections.ends)
+
+    @property
     def sounding(self) -> frozenset[int]:
         return self._decoder.sounding
+
+    @property
+    def restating(self) -> bool:
+        """Whether the next step plays a token of a section stated again (the form's choice, not the models')."""
+        queue = self._sections.queue
+        return bool(queue) and not queue[-1][1]  # a note re-sampled under the restatement's rhythm is the models'
 
     def set_controls(self, **changes: object) -> Controls:
         """Validate and take new controls; raises ``ControlError`` naming the control if invalid."""
         new = self._latest.replace(**changes)
         self._use(self._derive(new, self._auto_key))
         if (new.weights, new.method) != (self._latest.weights, self._latest.method):
-            self._reprise.reset()  # the performer moved the blend: what follows is new, not the old section again
+            self._sections.reset()  # the performer moved the blend: what follows is new, not the old section again
         self._latest = new
         return new
 
@@ -215,6 +228,8 @@ class Engine:
 
     def _use(self, derived: Derived) -> None:
         self._derived = derived
+        self._sections.set_form(derived.form, derived.controls.variation)
+        self._key_budget.allowed = 1.0 - derived.form.in_key
         self._combine_masks()
         weighted = {"conditional": self._conditional, "two-phase": self._twophase}.get(derived.controls.method)
         if weighted is not None:
@@ -230,7 +245,9 @@ class Engine:
             self._combine_masks()
 
     def _combine_masks(self) -> None:
-        np.multiply(self._derived.mask, self._off_mask, out=self._mask)
+        mask = self._derived.mask if self._key_budget.holds else self._derived.loose_mask
+        np.multiply(mask, self._off_mask, out=self._mask)
+        self._mask *= self._sections.pull
 
     def _activate(self, wanted: tuple) -> None:
         """Advance ``wanted`` from now on; an idle stepper first catches up with the stream's tokens."""
@@ -269,7 +286,8 @@ class Engine:
             self._position[stepper] = 0
         self._written = 0
         self._lookback.reset()
-        self._reprise.reset()
+        self._sections.reset()
+        self._key_budget.reset()
         self._decoder = self.encoding.decoder()
         if self._steering is not None:
             self._steering.reset()
@@ -289,7 +307,7 @@ class Engine:
             spb = self.encoding.steps_per_beat
             self._steering.motif.set_phrase([(round(n.start * spb), n.pitch) for n in notes])
         self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
-        self._reprise.reset()  # an answer to a new call is a new section
+        self._sections.reset()  # an answer to a new call is a new section
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
 
@@ -325,24 +343,32 @@ class Engine:
         self._follow_key()
         derived = self._derived
         token, room_steps = self._note_length_guard(derived.max_note_steps)
-        if token is None and self._reprise.queue:
-            token = self._reprise.queue.pop()
+        form = self._sections if derived.controls.repeat > 0 and self._is_event else None
+        if token is None and form is not None and form.queue:  # a restatement: its notes re-sampled or as they were
+            token = form.restated(lambda: self._probs(derived, room_steps), self._draw)
         if token is None:
-            self._reprise.mark(self._written, self._decoder.state.now_steps)
+            if form is not None:
+                self._open_section(form, derived)
+                room_steps = min(room_steps, form.room(self._decoder.state.now_steps))
             values = self._probs(derived, room_steps)
             token = self._choose(values, derived.controls)
         self._advance(token)
         return token
+
+    def _open_section(self, form: Sections, derived: Derived) -> None:
+        """Before a sampled step: a new section departs (or not) in motif and register; the form knows the key."""
+        if form.mark(self._written, self._decoder.state.now_steps, derived.key or self._auto_key or (0, "major")):
+            self._lookback.since = self._written if form.departure else 0
+            self._combine_masks()
 
     def _choose(self, values: list[float], c: Controls) -> int:
         """Sample from ``values`` (filtered, leaned by ``repeat``), or end the section where the models end it."""
         if c.top_k or c.top_p < 1.0:
             values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
         if c.repeat > 0 and self._is_event:  # sections are cut in event tokens; repeat 0 draws as before
-            now = self._decoder.state.now_steps
-            ends = self._draw() < self._p_end or self._reprise.full(now)
-            if ends and self._reprise.may_end(now):
-                return self._reprise.end(self._lookback, now)
+            now, models_end = self._decoder.state.now_steps, self._draw() < self._p_end
+            if (first := self._sections.close(values, now, models_end, self._lookback)) is not None:
+                return first
         sampling = c.sampling
         if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:
             lean_towards(values, suggested, c.repeat)
@@ -363,9 +389,9 @@ class Engine:
         """
         c, enc = derived.controls, self.encoding
         if derived.genre_input is not None:  # conditional or two-phase: the one active model's distribution
-            probs = _tempered_softmax(self._active[0].logits[0], derived.inverse_temperature)
+            probs = torch.softmax(tempered(self._active[0].logits[0], derived.inverse_temperature), dim=0)
         elif derived.single >= 0:
-            probs = _tempered_softmax(self._stepper.logits[derived.single], derived.inverse_temperature)
+            probs = torch.softmax(tempered(self._stepper.logits[derived.single], derived.inverse_temperature), dim=0)
         else:
             probs = fuse_probs(self._stepper.logits, derived.weights, c.method, c.temperature)
         if self.on_step is not None:
@@ -390,7 +416,7 @@ class Engine:
         for pitch, (on_step, _) in state.open_notes.items():
             age = state.now_steps - on_step
             if age >= max_steps:
-                return (self.encoding.off_base + pitch if self._is_event else self.encoding.rest_id), 0
+                return (self.encoding.off_base + pitch if self._is_event else self.encoding.shift_tokens(1)[0]), 0
             room = min(room, max_steps - age)
         return None, room
 
@@ -403,21 +429,21 @@ class Engine:
         self._track(token)
 
     def _track(self, token: int) -> None:
-        """Feed the decoder; keep the note-off mask equal to the set of sounding pitches; count onsets."""
+        """Feed the decoder; keep the note-off mask equal to the sounding pitches; count onsets (form, key budget)."""
         events = self._decoder.feed(token)
         if not self._is_event:
             return
+        out_of_key = self._derived.out_of_key
         for event in events:
             if event.on:
                 self._steering.onset(float(event.beat), event.pitch, self._performer)
+                if not self._performer:
+                    self._sections.onset(self._decoder.state.now_steps, event.pitch)
+                    if out_of_key is not None and self._key_budget.onset(out_of_key[event.pitch]):
+                        self._combine_masks()
             index = self.encoding.off_base + event.pitch
             self._off_mask[index] = 1.0 if event.on else 0.0
             self._mask[index] = self._off_mask[index] * self._derived.mask[index]
-
-
-def _tempered_softmax(logits: Tensor, inverse_temperature: float) -> Tensor:
-    """softmax(logits / T) as a fresh tensor; one op fewer at temperature 1."""
-    return torch.softmax(logits if inverse_temperature == 1.0 else logits * inverse_temperature, dim=0)
 
 
 def _seed(seed: int | None) -> int:

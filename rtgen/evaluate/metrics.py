@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rtgen.evaluate.statistics import pitch_class_entropy
 from rtgen.nets.ngram import KneserNey
 from rtgen.train.data import GenreData, score_stream, split_pieces
 
@@ -115,12 +116,10 @@ def music_metrics(notes) -> dict:
         part.insert(float(n.start), m21note.Note(n.pitch, quarterLength=float(n.duration)))
     key = part.analyze("key")
     scale = {p.pitchClass for p in key.getScale().getPitches()}
-    histogram = np.bincount(pitches % 12, minlength=12) / len(pitches)
-    nonzero = histogram[histogram > 0]
     beats = float(max(n.end for n in notes) - min(n.start for n in notes))
     return {
         "in_scale": float(np.isin(pitches % 12, list(scale)).mean()),
-        "pc_entropy": float(-(nonzero * np.log2(nonzero)).sum()),
+        "pc_entropy": pitch_class_entropy(notes),
         "pitch_range": int(pitches.max() - pitches.min()),
         "notes_per_bar": len(notes) / max(beats / 4, 0.25),
     }

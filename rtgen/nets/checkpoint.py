@@ -31,6 +31,7 @@ WEIGHTS = "model.safetensors"
 META = "meta.json"
 TRAIN_STATE = "train_state.pt"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+CONDITIONAL_MODEL = "multi"  # the multi-genre model's folder; the engine's ``conditional`` method plays it
 
 
 class CheckpointError(RtgenError):
@@ -239,6 +240,37 @@ def installed_models() -> list[tuple[str, dict]]:
         except CheckpointError:
             continue
     return found
+
+
+def genre_models() -> list[str]:
+    """Installed genre models that can fuse, sorted by name: the one rule for the default genres of
+    ``rtgen run``, ``rtgen generate``, ``rtgen eval music`` and ``rtgen bench step``.
+
+    The user's and the shipped ones, each a folder with meta.json; phrase VAEs
+    and genre-conditioned models (the conditional and two-phase ones) are not
+    genres. Only models of one vocabulary fuse, so the default keeps those
+    sharing the shipped models' encoding (else the first model's); the others
+    play by name. A model whose meta.json does not read is kept, so that
+    loading it names what is wrong. Empty when there is none.
+    """
+    from rtgen.nets.twophase import TWO_PHASE_MODEL
+    from rtgen.nets.vae import is_vae_meta
+
+    encodings: dict[str, tuple[str | None, bool] | None] = {}
+    for model in installed_folders():
+        if model.name in (CONDITIONAL_MODEL, TWO_PHASE_MODEL) or not (model.folder / META).exists():
+            continue
+        try:
+            meta = read_meta(model.folder / WEIGHTS)
+        except CheckpointError:
+            encodings[model.name] = None
+            continue
+        if not is_vae_meta(meta) and not meta["config"].get("genre_count"):
+            encodings[model.name] = (meta["encoding"].get("name"), model.shipped)
+    shipped = [kind[0] for kind in encodings.values() if kind and kind[1]]
+    first = next((kind[0] for kind in encodings.values() if kind), None)
+    chosen = shipped[0] if shipped else first
+    return [name for name, kind in encodings.items() if kind is None or kind[0] == chosen]
 
 
 def save_train_state(folder: str | Path, state: dict) -> None:

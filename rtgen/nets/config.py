@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from rtgen.controls import normalise
 from rtgen.errors import RtgenError
 
 WINDOW_FAMILIES = ("bigru-attention", "bilstm-conv-mha", "bilstm2")
@@ -69,14 +70,11 @@ class NetConfig:
 
 
 def genre_vector(weights: Sequence[float] | Tensor, genre_count: int) -> Tensor:
-    """Non-negative genre weights normalised to sum 1; all zeros means uniform."""
+    """Non-negative genre weights normalised to sum 1 by ``rtgen.controls.normalise`` (all zero is refused)."""
     vector = torch.as_tensor(weights, dtype=torch.float32).flatten()
     if vector.numel() != genre_count:
         raise RtgenError(f"expected {genre_count} genre weights, got {vector.numel()}")
-    if bool((vector < 0).any()) or not bool(torch.isfinite(vector).all()):
-        raise RtgenError(f"genre weights must be finite and non-negative, got {vector.tolist()}")
-    total = float(vector.sum())
-    return vector / total if total > 0 else torch.full_like(vector, 1.0 / genre_count)
+    return torch.tensor(normalise(vector.tolist()), dtype=torch.float32)
 
 
 def genre_rows(genre: Sequence[float] | Tensor | None, genre_count: int, batch: int, device: torch.device) -> Tensor:

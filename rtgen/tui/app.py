@@ -17,11 +17,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from rtgen.daemon import ccmap
+from rtgen.controls import CONTROLS, WEIGHT_PREFIX, Spec, spec
 from rtgen.daemon.status import DaemonControl, Snapshot
-from rtgen.engine.controls import FUSION_METHODS, SAMPLING_MODES, Controls
+from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
-from rtgen.live.player import MODES
 from rtgen.tui.panels import LogPanel, StatusBar
 from rtgen.tui.roll import PianoRoll
 from rtgen.tui.screens import Ask, PresetPicker
@@ -34,8 +33,8 @@ GENRE_KEYS = 9  # genres 1-9 get a number key each
 
 def control_value(control: str, snap: Snapshot) -> object:
     """The current value of ``control`` in ``snap`` (tempo and mode live beside ``Controls``)."""
-    if control.startswith("weights."):
-        return float(snap.controls.weights.get(control[len("weights.") :], 0.0))
+    if control.startswith(WEIGHT_PREFIX):
+        return float(snap.controls.weights.get(control[len(WEIGHT_PREFIX) :], 0.0))
     if control == "tempo_bpm":
         return float(snap.tempo_bpm)
     if control == "mode":
@@ -44,59 +43,36 @@ def control_value(control: str, snap: Snapshot) -> object:
 
 
 def make_widgets(snap: Snapshot) -> list[ControlWidget]:
-    """One widget per control, genre weights first, in the order shown."""
-    c = snap.controls
-    widgets: list[ControlWidget] = [
-        Slider(
-            f"weights.{g}",
-            g,
-            control_value(f"weights.{g}", snap),
-            low=0,
-            high=10,
-            step=0.5,
-            fmt="{:5.1f}",
-            key=str(n) if n <= GENRE_KEYS else "",
-        )
-        for n, g in enumerate(snap.genres, start=1)
-    ]
-    external = snap.clock_source == "external"
-    widgets += [
-        Slider("temperature", "temp", c.temperature, low=0.1, high=2.0, step=0.05, key="t"),
-        Slider("top_p", "top-p", c.top_p, low=0.05, high=1.0, step=0.05, key="u"),
-        Slider(
-            "tempo_bpm",
-            "tempo bpm",
-            snap.tempo_bpm,
-            low=40,
-            high=240,
-            step=1,
-            fmt="{:5.1f}",
-            key="b",
-            read_only=external,
-        ),
-        Choice("mode", "mode", snap.mode, options=MODES, key="m"),
-        Choice("method", "fusion", c.method, options=FUSION_METHODS, key="f"),
-        Choice("sampling", "sampling", c.sampling, options=SAMPLING_MODES, key="a"),
-        Toggle("scale_lock", "scale lock", c.scale_lock, key="k"),
-        Toggle("follow", "follow me", c.follow, key="w"),
-        Choice("key", "key", c.key, options=ccmap.KEYS, key="y"),
-        *steering_sliders(c),
-    ]
+    """One widget per control of the registry (``rtgen.controls``), in its order; one slider per genre."""
+    widgets: list[ControlWidget] = []
+    for entry in CONTROLS.values():
+        if entry.name == "weights":
+            widgets += [
+                make_widget(entry, WEIGHT_PREFIX + g, g, snap, str(n) if n <= GENRE_KEYS else "")
+                for n, g in enumerate(snap.genres, start=1)
+            ]
+        else:
+            widgets.append(make_widget(entry, entry.name, entry.label or entry.name, snap, entry.key))
     return widgets
 
 
-def steering_sliders(c) -> list[Slider]:
-    """Form and steering controls: reached with tab, moved with the arrows, learnable like every control."""
-    return [
-        Slider("repeat", "repeat", c.repeat, low=0.0, high=0.95, step=0.05),
-        Slider("key_prior", "key prior", c.key_prior, low=0.0, high=1.0, step=0.05),
-        Slider("density", "density /beat", c.density, low=0.0, high=8.0, step=0.25),
-        Slider("register", "register", c.register, low=0, high=108, step=1, fmt="{:5.0f}"),
-        Slider("register_width", "reg. width", c.register_width, low=3, high=36, step=1, fmt="{:5.0f}"),
-        Slider("rhythm_temperature", "rhythm temp", c.rhythm_temperature, low=0.25, high=2.5, step=0.05),
-        Slider("pitch_temperature", "pitch temp", c.pitch_temperature, low=0.25, high=2.5, step=0.05),
-        Slider("motif", "motif", c.motif, low=0.0, high=1.0, step=0.05),
-    ]
+def make_widget(entry: Spec, control: str, label: str, snap: Snapshot, key: str) -> ControlWidget:
+    """A slider over the usual range, a choice, or a toggle, showing ``control``'s value in ``snap``."""
+    value = control_value(control, snap)
+    if entry.kind == "toggle":
+        return Toggle(control, label, value, key=key)
+    if entry.kind == "choice":
+        return Choice(control, label, value, options=entry.choices, key=key)
+    low, high = entry.usual
+    fmt = f"{{:5.{entry.decimals}f}}"
+    read_only = control == "tempo_bpm" and snap.clock_source == "external"
+    return Slider(control, label, value, low=low, high=high, step=entry.step, fmt=fmt, key=key, read_only=read_only)
+
+
+def _key_binding(entry: Spec) -> Binding:
+    """A numeric control's key focuses it; a choice's or toggle's steps it wherever the focus is."""
+    action = f"focus_control('{entry.name}')" if entry.numeric else f"cycle('{entry.name}')"
+    return Binding(entry.key, action, entry.label or entry.name, show=False)
 
 
 class RtgenApp(App[None]):
@@ -121,15 +97,7 @@ class RtgenApp(App[None]):
         Binding("s", "save_preset", "Save"),
         Binding("o", "open_seed", "Seed"),
         Binding("l", "learn", "Learn"),
-        Binding("t", "focus_control('temperature')", "Temp", show=False),
-        Binding("u", "focus_control('top_p')", "Top-p", show=False),
-        Binding("b", "focus_control('tempo_bpm')", "Tempo", show=False),
-        Binding("m", "cycle('mode')", "Mode", show=False),
-        Binding("f", "cycle('method')", "Fusion", show=False),
-        Binding("a", "cycle('sampling')", "Sampling", show=False),
-        Binding("k", "cycle('scale_lock')", "Lock", show=False),
-        Binding("w", "cycle('follow')", "Follow", show=False),
-        Binding("y", "cycle('key')", "Key", show=False),
+        *[_key_binding(entry) for entry in CONTROLS.values() if entry.key],
         *[Binding(str(n), f"focus_genre({n})", f"genre {n}", show=False) for n in range(1, GENRE_KEYS + 1)],
     ]
 
@@ -180,11 +148,10 @@ class RtgenApp(App[None]):
         """Show new errors, leave when the daemon is gone, redraw from a fresh snapshot (if it is new)."""
         for error in self.daemon.take_errors():
             self.notify(error, severity="error", timeout=8)
-        gone = getattr(self.daemon, "gone", None)
-        if gone is not None:
-            self.exit(message=f"the daemon stopped: {gone}")
+        if self.daemon.gone is not None:
+            self.exit(message=f"the daemon stopped: {self.daemon.gone}")
             return
-        answering = getattr(self.daemon, "answering", True)
+        answering = self.daemon.answering
         if answering != self._answering:
             self._answering = answering
             text = "the daemon answers again" if answering else "the daemon is not answering (no status for 2 s)"
@@ -202,8 +169,8 @@ class RtgenApp(App[None]):
         for control, widget in self.controls.items():
             read_only = external if control == "tempo_bpm" else None
             widget.sync(control_value(control, snap), read_only=read_only, learning=snap.learning == control)
-            if control.startswith("weights."):  # what the classifier hears the performer play, beside the weight
-                share = snap.heard.get(control[len("weights.") :])
+            if control.startswith(WEIGHT_PREFIX):  # what the classifier hears the performer play, beside the weight
+                share = snap.heard.get(control[len(WEIGHT_PREFIX) :])
                 widget.annotate("" if share is None else f"{share:4.0%}")
         self.roll.show(snap.roll, snap.current_beat)
         if snap.recording != self._recording:
@@ -224,8 +191,8 @@ class RtgenApp(App[None]):
     def on_control_widget_changed(self, event: ControlWidget.Changed) -> None:
         """Send a moved control to the daemon, after checking it against the current controls."""
         control, value = event.setting, event.value
-        changes = {"weights": self._weights()} if control.startswith("weights.") else {control: value}
-        if control not in ("tempo_bpm", "mode"):
+        changes = {"weights": self._weights()} if control.startswith(WEIGHT_PREFIX) else {control: value}
+        if spec(control).owner == "controls":
             try:
                 self._pending_controls().replace(**changes)
             except RtgenError as error:
@@ -243,8 +210,8 @@ class RtgenApp(App[None]):
         """The weights as the sliders show them now (including moves the daemon has not applied yet)."""
         weights = dict(self.snap.controls.weights)
         for control, widget in self.controls.items():
-            if control.startswith("weights."):
-                weights[control[len("weights.") :]] = float(widget.value)
+            if control.startswith(WEIGHT_PREFIX):
+                weights[control[len(WEIGHT_PREFIX) :]] = float(widget.value)
         return weights
 
     def _pending_controls(self) -> Controls:
@@ -271,7 +238,7 @@ class RtgenApp(App[None]):
 
     def action_focus_genre(self, number: int) -> None:
         if number <= len(self.snap.genres):
-            self.action_focus_control(f"weights.{self.snap.genres[number - 1]}")
+            self.action_focus_control(WEIGHT_PREFIX + self.snap.genres[number - 1])
 
     def action_cycle(self, control: str) -> None:
         """Step a choice control to its next option, wherever the focus is."""

@@ -21,7 +21,7 @@ from rich.text import Text
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rtgen.live.roll import RollNote
+from rtgen.daemon.status import RollNote
 
 COLS_PER_BEAT = 4
 BEATS_PER_BAR = 4

@@ -1,0 +1,93 @@
+"""Each genre's form profile and real openings, measured from its corpus and shipped in ``models/form.json``.
+
+``rtgen.evaluate.form`` measures them (``python -m rtgen.evaluate.form``):
+how many of a genre's bars copy an earlier one, how often its 8-bar spans
+state the one before again and how literally (hence how often a section is
+stated again), the share of its notes in the piece's
+key, and the share of its section ends that close on a stable chord; and the
+first two bars of validation pieces (never the training split), spread over
+them, as seeds. The engine reads the profile (a blend's lies between its
+genres', weighted), the seed chooser the openings. A genre the file does not
+know (a user's own model) gets ``DEFAULT_PROFILE`` and no real opening.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+
+from rtgen.encoding import Note
+from rtgen.paths import shipped_models_dir
+
+PROFILE_FILE = "form.json"
+OPENING_BARS = 2  # a seed is a genre's first two bars, as `rtgen eval music` primes
+OPENINGS_KEPT = 64  # openings stored per genre, spread over its validation pieces
+OPENING_STEPS_PER_BEAT = 12  # stored onsets and lengths are in 12ths of a beat (sixteenths and triplets)
+
+
+@dataclass(frozen=True)
+class FormProfile:
+    """How a genre's pieces are built; each a share in 0-1."""
+
+    restate: float = 0.5  # sections stated again: as many as copy the corpus's share of bars (rtgen.evaluate.form)
+    spans_restated: float = 0.1  # 8-bar spans that state the span before them again (half their bars equal)
+    literal: float = 0.8  # of a restating span, the bars equal to the one before (1 = note for note)
+    bar_copy: float = 0.2  # bars that copy an earlier bar exactly
+    in_key: float = 0.95  # notes in the key found for the whole piece
+    cadence: float = 0.6  # section ends (every 8 bars, the last bar) closing on a tonic or dominant chord
+
+
+DEFAULT_PROFILE = FormProfile()
+
+
+def _stored() -> dict:
+    return _read(shipped_models_dir() / PROFILE_FILE)
+
+
+@functools.cache
+def _read(path: Path) -> dict:
+    """The profile file at ``path``, read once (the engine derives a profile at every controls change)."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def profile(genre: str) -> FormProfile:
+    """The genre's measured profile, or ``DEFAULT_PROFILE`` when it was never measured."""
+    entry = _stored().get(genre)
+    if entry is None:
+        return DEFAULT_PROFILE
+    known = {f.name for f in fields(FormProfile)}
+    return FormProfile(**{k: float(v) for k, v in entry["profile"].items() if k in known})
+
+
+def blend(weights: Mapping[str, float]) -> FormProfile:
+    """The profile of a blend: each field the weighted mean of its genres' (weights of any scale, not all 0)."""
+    total = sum(weights.values())
+    mixed = dict.fromkeys((f.name for f in fields(FormProfile)), 0.0)
+    for genre, weight in weights.items():
+        own = profile(genre)
+        for name in mixed:
+            mixed[name] += getattr(own, name) * weight / total
+    return FormProfile(**mixed)
+
+
+def encode_opening(notes: Sequence[Note]) -> list[list[int]]:
+    """The notes starting in the first ``OPENING_BARS`` bars as [onset, pitch, length, velocity] rows (12ths)."""
+    limit = Fraction(4 * OPENING_BARS)
+    spb = OPENING_STEPS_PER_BEAT
+    return [
+        [round(n.start * spb), n.pitch, max(1, round(n.duration * spb)), n.velocity] for n in notes if n.start < limit
+    ]
+
+
+def decode_opening(rows: Sequence[Sequence[int]]) -> list[Note]:
+    spb = OPENING_STEPS_PER_BEAT
+    return sorted(Note(Fraction(on, spb), pitch, Fraction(length, spb), vel) for on, pitch, length, vel in rows)
+
+
+def openings(genre: str) -> list[list[Note]]:
+    """The genre's stored real openings (empty when it was never measured)."""
+    return [decode_opening(rows) for rows in _stored().get(genre, {}).get("openings", [])]

@@ -1,0 +1,337 @@
+"""Sections composed, not copied: they end at cadences, are stated again with variation, and depart and return.
+
+On whenever ``repeat`` > 0, for event-token models (a chord or time-step
+stream has no note-on to vary). Before, a section ended where the models
+sampled SEP or, most often, where an 8-bar cap cut it mid-phrase, and was then
+played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
+
+* **Cadences.** A section ends where the models end a piece (SEP, after its
+  first bar), or at the bar line after an *arrival*: notes struck together on
+  a strong beat (beat 1 or 3) that are all of the key's tonic or all of its
+  dominant triad, once the section has reached its last nominal bar
+  (``SECTION_BARS``). Past that length the note-ons of those chords are
+  boosted on strong beats (``SEEK_BOOST``), so an arrival comes; a section
+  still without one ``OVER_BARS`` later is cut at the bar line ("cap").
+* **Restatement.** A section just ended is stated again with the genre's
+  probability (``FormProfile.restate``, measured from its corpus): the models
+  hear SEP, then its bars but the last, each bar either literal or re-sampled
+  under its rhythm (every note-on replaced by one the models choose within
+  ``VARY_SEMITONES`` of it, its note-off following), then a second ending: one
+  bar sampled freely with the tonic chord boosted on its strong beats
+  (``HOME_BOOST``). ``variation`` sets the share of re-sampled bars: 0 plays
+  the section again note for note (no second ending), 0.5 the genre's own
+  share (1 - ``FormProfile.literal``), 1 every bar.
+* **Departure and return.** After a restated section (an A), the next new
+  section (a B) departs: its note-ons are pulled ``DEPART_SEMITONES`` away from
+  A's mean pitch, and the lookback copies only from within it. When B ends, A
+  comes back (varied as a restatement is, with its second ending), and the
+  next section starts afresh.
+
+Per token this costs a few comparisons; the boosts touch about 30 note-on
+values, on strong beats only, and the departure is built into the engine's
+mask once per section.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from rtgen.data.profile import FormProfile
+from rtgen.engine.form import Lookback
+from rtgen.engine.sampling import SCALES
+
+BAR_BEATS = 4  # sections are counted in bars of 4/4 from the section's first step
+SECTION_BARS = 8  # a section's nominal length: from its last bar on, an arrival closes it
+OVER_BARS = 2  # bars a section may run past its length looking for an arrival before it is cut
+MIN_SECTION_BARS = 2  # a shorter section (the models ended it at once) is not stated again
+SEEK_BOOST = 4.0  # tonic and dominant chord note-ons on a strong beat, once a section has run its length
+HOME_BOOST = 8.0  # tonic chord note-ons on a strong beat of a second ending
+VARY_SEMITONES = 4  # a re-sampled note lies at most this far from the note it replaces
+VARY_WIDTH = 2.0  # semitones: the lean of a re-sampled note toward the one it replaces (a Gaussian's deviation)
+ARRIVAL_SHARE = 0.75  # notes of an arrival that must be of its triad
+DEPART_SEMITONES = 5.0  # a B section's register centre lies this far from its A's mean pitch
+DEPART_WIDTH = 9.0  # semitones: how wide that pull is
+
+
+def chord_classes(key: tuple[int, str]) -> tuple[frozenset[int], frozenset[int]]:
+    """Pitch classes of ``key``'s tonic and dominant triads (degrees 1-3-5, and 5, the scale's 7th and 2)."""
+    tonic, scale = key
+    steps = SCALES[scale]
+    home = frozenset((tonic + s) % 12 for s in (steps[0], steps[2], steps[4]))
+    return home, frozenset((tonic + s) % 12 for s in (7, steps[-1], 2))
+
+
+def is_arrival(pitches: Sequence[int], key: tuple[int, str]) -> bool:
+    """Whether notes struck together sound ``key``'s tonic or dominant triad: a place to close.
+
+    Their lowest and highest note are of the triad and at least three quarters
+    of them (a single note: that note; four voices: one may pass or suspend).
+    """
+    if not pitches:
+        return False
+    low, high = min(pitches) % 12, max(pitches) % 12
+    for chord in chord_classes(key):
+        inside = sum(1 for p in pitches if p % 12 in chord)
+        if low in chord and high in chord and inside >= ARRIVAL_SHARE * len(pitches):
+            return True
+    return False
+
+
+def varied_share(variation: float, literal: float) -> float:
+    """Share of a restatement's bars re-sampled: 0 at ``variation`` 0, the genre's (1 - ``literal``) at 0.5, 1 at 1."""
+    own = 1.0 - literal
+    return 2 * variation * own if variation <= 0.5 else own + (2 * variation - 1) * (1 - own)
+
+
+def restatement(
+    encoding, tokens: Sequence[int], steps: int, bar_steps: int, varied: set[int]
+) -> list[tuple[int, bool]]:
+    """Event ``tokens`` over exactly ``steps`` grid steps, less offs of earlier notes; (token, to re-sample).
+
+    Cut at ``steps`` (the note-offs there kept), or padded with rest to it.
+
+    A note-on in a bar (counted from 0) of ``varied`` is marked to be re-sampled.
+    """
+    enc, out, begun, now = encoding, [], set(), 0
+    for token in tokens:
+        is_off = enc.off_base <= token < enc.shift_base
+        if now >= steps and not is_off:  # at the end only the note-offs that close it
+            break
+        if enc.shift_base <= token < enc.velocity_base:
+            if now + token - enc.shift_base + 1 > steps:
+                break
+            now += token - enc.shift_base + 1
+        elif enc.on_base <= token < enc.off_base:
+            begun.add(token - enc.on_base)
+        elif is_off and token - enc.off_base not in begun:
+            continue
+        out.append((token, enc.on_base <= token < enc.off_base and now // bar_steps in varied))
+    return out + [(t, False) for t in enc.shift_tokens(steps - now)]
+
+
+class Sections:
+    """The form of the stream since the last reset: the section under way, and what is queued to restate."""
+
+    def __init__(self, encoding, draw: Callable[[], float]) -> None:
+        self.encoding = encoding
+        self.draw = draw  # a uniform number in [0, 1) from the engine's seeded generator
+        self.bar_steps = BAR_BEATS * encoding.steps_per_beat
+        self.profile = FormProfile()
+        self.variation = 0.5
+        self.key: tuple[int, str] | None = None
+        self.stable: list[int] = []  # note-on tokens of the key's tonic and dominant chord tones
+        self.home_tokens: list[int] = []  # ... of its tonic chord tones
+        self.ends: list[tuple[float, str]] = []  # (beats from the first section's start, why it ended)
+        self.pull = np.ones(len(encoding), dtype=np.float32)  # [V] a B section's note-on pull, in the engine's mask
+        self.reset()
+
+    def reset(self) -> None:
+        self.start: int | None = None  # stream position of the section's first step; None: the next sampled one
+        self.start_steps = 0  # the stream's time then
+        self.origin: int | None = None  # the first section's start, in grid steps (a piece's beat 0)
+        self.queue: list[tuple[int, bool]] = []  # the restatement still to play, the next entry last
+        self.mapping: dict[int, int] = {}  # pitch of a restated note -> the pitch re-sampled for it
+        self.ending_pending = False  # a second ending follows the queue
+        self.ending_until: int | None = None  # grid step where the second ending under way closes
+        self.close_at: int | None = None  # bar line where the section closes after its arrival
+        self.seek_from = self.boost_from = self.cap_at = 0  # grid steps: arrivals close / are boosted / cut
+        self.models_ended = False  # the models sampled SEP in this section
+        self.group_step, self.group = -1, []  # the latest onset step of rtgen's own and its pitches
+        self.home: tuple[list[int], int, float] | None = None  # a restated A: its tokens, bars, mean pitch
+        self.departure = 0.0  # register centre of a B section under way; 0 = none
+        self.sections = 0  # sections opened since the reset
+        self.ends.clear()
+        self.pull[:] = 1.0
+
+    def set_form(self, profile: FormProfile, variation: float) -> None:
+        """The weighted genres' form profile and the ``variation`` control (0-1), from the next section end on."""
+        self.profile, self.variation = profile, variation
+
+    def set_key(self, key: tuple[int, str]) -> None:
+        if key == self.key:
+            return
+        self.key = key
+        home, dominant = chord_classes(key)
+        self.home_tokens = [t for p in range(128) if p % 12 in home for t in self.encoding.pitch_tokens(p)]
+        self.stable = [t for p in range(128) if p % 12 in home | dominant for t in self.encoding.pitch_tokens(p)]
+
+    # ---- a sampled step ----
+
+    def mark(self, position: int, now: int, key: tuple[int, str]) -> bool:
+        """Before a sampled step at grid step ``now`` in ``key``; True when it opens a new section."""
+        self.set_key(key)
+        if self.ending_pending:
+            self.ending_pending, self.ending_until = False, now + self.bar_steps
+        if self.ending_until is not None:
+            if now < self.ending_until:
+                return False
+            self.ending_until = None
+        if self.start is not None:
+            return False
+        self.start, self.start_steps, self.close_at = position, now, None
+        self.seek_from = now + (SECTION_BARS - 1) * self.bar_steps
+        self.boost_from = now + SECTION_BARS * self.bar_steps
+        self.cap_at = now + (SECTION_BARS + OVER_BARS) * self.bar_steps
+        self.models_ended = False
+        self.origin = now if self.origin is None else self.origin
+        self.sections += 1
+        self.departure = 0.0
+        self.pull[:] = 1.0
+        if self.home is not None:
+            mean = self.home[2]
+            self.departure = mean + (DEPART_SEMITONES if mean < 72 else -DEPART_SEMITONES)
+            weights = [math.exp(-0.5 * ((p - self.departure) / DEPART_WIDTH) ** 2) for p in range(128)]
+            self.pull[self.encoding.on_base : self.encoding.on_base + 128] = weights
+        return True
+
+    def onset(self, now: int, pitch: int) -> None:
+        """rtgen struck ``pitch`` at grid step ``now`` (sampled or restated)."""
+        if now != self.group_step:
+            self._judge()
+            self.group_step, self.group = now, []
+        self.group.append(pitch)
+
+    def _judge(self) -> None:
+        """Whether the finished onset group closes the section under way: an arrival once it may close.
+
+        A strong beat struck after an arrival, before the close, and not an
+        arrival itself, takes the close back: the section's last strong beat
+        must be where it arrives.
+        """
+        step = self.group_step
+        if self.start is None or self.ending_until is not None or not self.group or self.key is None:
+            return
+        if step < self.seek_from or not self._strong(step):
+            return
+        if is_arrival(self.group, self.key):
+            if self.close_at is None:
+                self.close_at = self.start_steps + ((step - self.start_steps) // self.bar_steps + 1) * self.bar_steps
+        elif self.close_at is not None and step < self.close_at:
+            self.close_at = None
+
+    def _strong(self, step: int) -> bool:
+        return (step - self.start_steps) % (self.bar_steps // 2) == 0
+
+    def _next_bar(self, now: int) -> int:
+        return self.start_steps + -(-(now - self.start_steps) // self.bar_steps) * self.bar_steps
+
+    def room(self, now: int) -> int:
+        """Grid steps time may move before the section's close or its second ending's end (a huge number if none)."""
+        until = self.ending_until if self.ending_until is not None else self.close_at
+        return max(1, until - now) if until is not None else 1 << 30
+
+    def steer(self, values: list[float], now: int) -> None:
+        """Boost closing chords on a strong beat where nothing has been struck yet: seeking a cadence, or ending."""
+        if now == self.group_step or not self._strong(now):
+            return
+        if self.ending_until is not None:
+            tokens, boost = self.home_tokens, HOME_BOOST
+        elif self.start is not None and self.close_at is None and now >= self.boost_from:
+            tokens, boost = self.stable, SEEK_BOOST
+        else:
+            return
+        for token in tokens:
+            values[token] *= boost
+
+    def closes(self, now: int, models_end: bool) -> str | None:
+        """Why the section under way ends at ``now`` ("cadence", "cap"), or None when it goes on.
+
+        The models sampling SEP (after the section's first bar) start the search
+        for an arrival at once, boosted from the next strong beat.
+        """
+        if self.start is None or self.ending_until is not None or now - self.start_steps < self.bar_steps:
+            return None
+        if models_end and not self.models_ended:
+            self.models_ended = True
+            self.seek_from = self.boost_from = min(self.seek_from, now)
+            self.cap_at = min(self.cap_at, self._next_bar(now) + OVER_BARS * self.bar_steps)
+        if self.group_step < now:
+            self._judge()
+        if self.close_at is not None and now >= self.close_at:
+            return "cadence"
+        return "cap" if now >= self.cap_at else None
+
+    def close(self, values: list[float], now: int, models_end: bool, lookback: Lookback) -> int | None:
+        """Before a sampled step: steer ``values`` toward a close, and where the section closes, end it (its tokens
+        are ``lookback``'s since its start) and return the first queued token; None when it goes on, or after a
+        close with nothing queued (a new section then follows at once)."""
+        self.steer(values, now)
+        why = self.closes(now, models_end)
+        if why is None:
+            return None
+        return self.end(lookback.tokens[max(0, self.start - lookback.base) :], now, why)
+
+    def end(self, section: Sequence[int], now: int, why: str) -> int | None:
+        """Close the section (its tokens ``section``) at ``now``: the first token of what is queued, or None.
+
+        A restatement is queued after the shift to the bar line and SEP, so the
+        models hear the section begin again as a piece begins; a new section
+        follows with no SEP (after one, the models began a fresh piece: a
+        chorale went on in one voice).
+        """
+        enc, elapsed = self.encoding, now - self.start_steps
+        bars = max(1, -(-elapsed // self.bar_steps))
+        self.ends.append(((self.start_steps + bars * self.bar_steps - self.origin) / enc.steps_per_beat, why))
+        body: list[tuple[int, bool]] = []
+        if self.departure == 0.0 and bars >= MIN_SECTION_BARS and self.draw() < self.profile.restate:
+            body = self._restated(list(section), bars)
+            self.home = (list(section), bars, _mean_pitch(enc, section)) if self.home is None else self.home
+        elif self.home is not None and self.departure:
+            body = self._restated(*self.home[:2])
+            self.home = None
+        head = enc.shift_tokens(-elapsed % self.bar_steps) + ([enc.sep_id] if body else [])
+        self.queue = ([(t, False) for t in head] + body)[::-1]
+        self.start, self.departure, self.mapping = None, 0.0, {}
+        return self.queue.pop()[0] if self.queue else None
+
+    def _restated(self, tokens: list[int], bars: int) -> list[tuple[int, bool]]:
+        """A section again: every bar at variation 0; else all but the last (a share re-sampled), a second ending."""
+        if self.variation <= 0:
+            return restatement(self.encoding, tokens, bars * self.bar_steps, self.bar_steps, set())
+        share = varied_share(self.variation, self.profile.literal)
+        varied = {bar for bar in range(bars - 1) if self.draw() < share}
+        self.ending_pending = True
+        return restatement(self.encoding, tokens, (bars - 1) * self.bar_steps, self.bar_steps, varied)
+
+    # ---- a restated step ----
+
+    def restated(self, values_of: Callable[[], list[float]], draw: Callable[[], float]) -> int:
+        """The next restated token; a note to re-sample is chosen near its original from ``values_of()``."""
+        token, replaced = self.queued()
+        return token if replaced is None else self.vary(values_of(), replaced, draw())
+
+    def queued(self) -> tuple[int, int | None]:
+        """The next restated token, and the pitch it replaces when it is to be re-sampled (else None)."""
+        token, vary = self.queue.pop()
+        enc = self.encoding
+        if vary:
+            return token, token - enc.on_base
+        if enc.off_base <= token < enc.shift_base and token - enc.off_base in self.mapping:
+            return enc.off_base + self.mapping.pop(token - enc.off_base), None
+        return token, None
+
+    def vary(self, values: list[float], pitch: int, draw: float) -> int:
+        """A note-on near ``pitch`` chosen from the models' ``values`` (the original when none is allowed)."""
+        enc = self.encoding
+        near = range(max(0, pitch - VARY_SEMITONES), min(127, pitch + VARY_SEMITONES) + 1)
+        weights = [values[enc.on_base + p] * math.exp(-0.5 * ((p - pitch) / VARY_WIDTH) ** 2) for p in near]
+        total = sum(weights)
+        chosen = pitch
+        if total > 0:
+            target, running = draw * total, 0.0
+            for p, weight in zip(near, weights, strict=True):
+                running += weight
+                if running > target:
+                    chosen = p
+                    break
+        if chosen != pitch:
+            self.mapping[pitch] = chosen
+        return enc.on_base + chosen
+
+
+def _mean_pitch(encoding, tokens: Sequence[int]) -> float:
+    pitches = [t - encoding.on_base for t in tokens if encoding.on_base <= t < encoding.off_base]
+    return sum(pitches) / len(pitches) if pitches else 60.0

@@ -1,0 +1,245 @@
+"""Sections composed: cadences close them, restatements vary, the form profile and the real seed openings."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from rtgen.data.profile import FormProfile
+from rtgen.encoding import EventEncoding, Note
+from rtgen.engine.sections import OVER_BARS, SECTION_BARS, Sections, is_arrival, restatement, varied_share
+
+C_MAJOR = (0, "major")
+
+
+def sections(restate: float = 1.0, variation: float = 0.5, literal: float = 0.5, draws=None) -> Sections:
+    values = iter(draws or [])
+    form = Sections(EventEncoding(), lambda: next(values, 0.0))
+    form.set_form(FormProfile(restate=restate, literal=literal), variation)
+    form.set_key(C_MAJOR)
+    return form
+
+
+def test_an_arrival_is_a_tonic_or_dominant_chord_struck_together():
+    assert is_arrival([60], C_MAJOR) and is_arrival([67], C_MAJOR) and is_arrival([71], C_MAJOR)
+    assert not is_arrival([65], C_MAJOR) and not is_arrival([69], C_MAJOR)  # F, A: neither triad
+    assert is_arrival([48, 64, 67, 72], C_MAJOR)  # I
+    assert is_arrival([43, 62, 65, 71], C_MAJOR)  # V7: bass and top of V, three of four notes
+    assert not is_arrival([48, 65, 69, 72], C_MAJOR)  # IV
+    assert not is_arrival([60, 64, 67, 69], C_MAJOR)  # the top note A is not of the tonic triad
+    assert is_arrival([57, 64, 69], (9, "minor")) and is_arrival([56, 64, 71], (9, "minor"))  # i, V (G#) in A minor
+
+
+def test_a_section_closes_at_the_bar_line_after_an_arrival_on_a_strong_beat_of_its_last_bar():
+    form = sections()
+    form.mark(0, 0, C_MAJOR)
+    bar = form.bar_steps
+    last = (SECTION_BARS - 1) * bar
+    form.onset(bar, 60)  # a tonic early on: the section is not over yet
+    assert form.closes(bar + 6, False) is None
+    form.onset(last + 6, 60)  # off the beat: no arrival
+    form.onset(last + bar // 4, 60)  # beat 2: weak
+    assert form.closes(last + bar // 2 - 1, False) is None
+    form.onset(last + bar // 2, 67)  # beat 3 of the last bar, the dominant's root
+    assert form.closes(last + bar // 2 + 1, False) is None  # it sounds on to the bar line
+    assert form.room(last + bar // 2 + 1) == bar // 2 - 1  # and no shift may cross it
+    assert form.closes(SECTION_BARS * bar, False) == "cadence"
+
+
+def test_a_strong_beat_struck_after_an_arrival_takes_the_close_back():
+    form = sections()
+    form.mark(0, 0, C_MAJOR)
+    bar = form.bar_steps
+    last = (SECTION_BARS - 1) * bar
+    form.onset(last, 60)  # the downbeat of the last bar: an arrival
+    form.onset(last + 6, 62)
+    assert form.closes(last + 7, False) is None and form.close_at == SECTION_BARS * bar
+    form.onset(last + bar // 2, 65)  # beat 3: F, struck before the close
+    assert form.closes(last + bar // 2 + 1, False) is None and form.close_at is None  # the search goes on
+
+
+def test_a_section_without_an_arrival_is_boosted_toward_one_then_cut_at_the_cap():
+    form = sections()
+    form.mark(0, 0, C_MAJOR)
+    bar = form.bar_steps
+    values = [1.0] * len(form.encoding)
+    form.steer(values, SECTION_BARS * bar - bar // 2)  # within its length: no boost
+    assert set(values) == {1.0}
+    form.steer(values, SECTION_BARS * bar)  # past it, on a downbeat: the tonic and dominant chords
+    on = form.encoding.note_on_id
+    assert values[on(60)] > 1.0 and values[on(67)] > 1.0 and values[on(65)] == 1.0
+    for step in range(bar, (SECTION_BARS + OVER_BARS) * bar, bar // 4):
+        form.onset(step, 65)  # F on every beat: never an arrival
+        assert form.closes(step + 1, False) is None
+    assert form.closes((SECTION_BARS + OVER_BARS) * bar, False) == "cap"
+
+
+def test_the_models_ending_starts_the_search_for_an_arrival_at_once():
+    form = sections()
+    form.mark(0, 0, C_MAJOR)
+    bar = form.bar_steps
+    assert form.closes(bar // 2, True) is None  # never in a section's first bar
+    assert form.closes(3 * bar + 6, True) is None  # SEP sampled in bar 4: look from here on
+    form.onset(4 * bar, 64)
+    assert form.closes(4 * bar + 1, False) is None and form.closes(5 * bar, False) == "cadence"
+    form.end([], 5 * bar, "cadence")
+    assert form.ends == [(20.0, "cadence")]  # beats from the first section's start
+
+
+def section_tokens(enc, bars: int) -> list[int]:
+    """A line of quarter notes, a different pitch on every beat."""
+    tokens = []
+    for beat in range(4 * bars):
+        tokens += [enc.note_on_id(48 + beat), *enc.shift_tokens(12), enc.off_base + 48 + beat]
+    return tokens
+
+
+def played(form: Sections, first: int | None, values: list[float] | None = None) -> list[int]:
+    """The queue as the engine plays it: re-sampled notes chosen from ``values`` (flat: any near pitch)."""
+    out = [] if first is None else [first]
+    while form.queue:
+        token, replaced = form.queued()
+        out.append(token if replaced is None else form.vary(values, replaced, 0.99))
+    return out
+
+
+def test_variation_0_restates_the_section_note_for_note():
+    form = sections(variation=0.0)
+    enc, bars = form.encoding, 4
+    form.mark(0, 0, C_MAJOR)
+    section = section_tokens(enc, bars)
+    stream = played(form, form.end(section, bars * form.bar_steps, "cadence"))
+    assert stream == [enc.sep_id, *section] and not form.ending_pending
+
+
+def test_variation_1_resamples_every_bar_near_its_notes_and_leaves_the_last_to_a_second_ending():
+    form = sections(variation=1.0)
+    enc, bars = form.encoding, 4
+    form.mark(0, 0, C_MAJOR)
+    section = section_tokens(enc, bars)
+    values = [1.0] * len(enc)
+    stream = played(form, form.end(section, bars * form.bar_steps, "cadence"), values)
+    decoder = enc.decoder(collect_notes=True)
+    for token in stream:
+        decoder.feed(token)
+    notes = decoder.notes
+    original = enc.decode(section)
+    assert len(notes) == 4 * (bars - 1)  # the last bar is the second ending's, sampled later
+    assert [n.start for n in notes] == [n.start for n in original[: len(notes)]]  # the rhythm is kept
+    assert all(abs(a.pitch - b.pitch) <= 4 for a, b in zip(notes, original, strict=False))  # near the original
+    assert [n.pitch for n in notes] != [n.pitch for n in original[: len(notes)]]
+    assert form.ending_pending
+    assert form.mark(len(stream), (bars - 1) * form.bar_steps, C_MAJOR) is False  # the second ending: not a new section
+    assert form.room((bars - 1) * form.bar_steps) == form.bar_steps
+
+
+def test_the_varied_share_is_the_genres_own_at_half_variation():
+    assert varied_share(0.0, 0.6) == 0.0 and varied_share(1.0, 0.6) == 1.0
+    assert varied_share(0.5, 0.6) == pytest.approx(0.4)
+    assert varied_share(0.25, 0.6) < varied_share(0.5, 0.6) < varied_share(0.75, 0.6)
+
+
+def test_a_through_composed_genre_goes_on_without_sep_and_a_restated_a_comes_back_after_b():
+    enc = EventEncoding()
+    form = sections(restate=0.0)
+    form.mark(0, 0, C_MAJOR)
+    assert form.end(section_tokens(enc, 4), 4 * form.bar_steps, "cadence") is None  # no SEP, nothing queued
+    assert form.mark(10, 4 * form.bar_steps, C_MAJOR) and form.departure == 0.0
+
+    form = sections(restate=1.0, variation=0.0)
+    form.mark(0, 0, C_MAJOR)
+    a = section_tokens(enc, 4)
+    played(form, form.end(a, 4 * form.bar_steps, "cadence"))  # A A
+    assert form.mark(100, 8 * form.bar_steps, C_MAJOR) and form.departure > 60  # B departs from A's register
+    assert played(form, form.end(section_tokens(enc, 2), 10 * form.bar_steps, "cadence")) == [enc.sep_id, *a]
+    assert form.mark(200, 14 * form.bar_steps, C_MAJOR) and form.departure == 0.0  # after A's return: afresh
+
+
+def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():
+    enc = EventEncoding()
+    tokens = [enc.off_base + 50, enc.note_on_id(60), *enc.shift_tokens(48), enc.off_base + 60, enc.note_on_id(62)]
+    out = restatement(enc, tokens, 96, 48, {1})
+    assert out[0] == (enc.note_on_id(60), False) and (enc.note_on_id(62), True) in out
+    assert sum(t - enc.shift_base + 1 for t, _ in out if enc.shift_base <= t < enc.velocity_base) == 96
+
+
+def test_the_shipped_fiddle_model_composes_16_bars_that_do_not_copy_bars_1_to_8():
+    """Real model, real openings: sections close on arrivals, and no piece's second half is its first again."""
+    from rtgen.data.seeds import genre_opening
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.form import FORM_CONTROLS
+    from rtgen.engine.offline import generate_notes
+    from rtgen.engine.warm import Engine
+    from rtgen.evaluate.form import second_half_copies_first
+
+    engine = Engine.from_names(["fiddle"], "cpu", Controls(weights={"fiddle": 1.0}, **FORM_CONTROLS))
+    whys = []
+    for seed in range(4):
+        notes = generate_notes(engine, genre_opening("fiddle", seed), 16, seed=seed)
+        assert not second_half_copies_first(notes)
+        whys += [why for _, why in engine.section_ends]
+    assert whys and whys.count("cadence") >= len(whys) / 2
+
+
+def test_moving_the_blend_drops_a_restatement_under_way():
+    """A performer who moves the genre weights hears the new blend at once, not the old section again."""
+    from rtgen.engine.controls import Controls
+    from rtgen.engine.warm import Engine
+
+    engine = Engine.from_names(["folk", "fiddle"], "cpu", Controls(weights={"folk": 1.0, "fiddle": 0.0}, repeat=0.6))
+    engine.reset()
+    engine.prime([])
+    engine._sections.set_form(FormProfile(restate=1.0), 0.5)
+    while not engine._sections.queue:  # play until a section ends and is restated
+        engine.step()
+    engine.set_controls(temperature=0.9)
+    assert engine._sections.queue  # other controls leave it playing
+    engine.set_controls(weights={"folk": 0.0, "fiddle": 1.0})
+    assert not engine._sections.queue and engine._sections.start is None
+
+
+def test_the_form_profile_measures_how_often_and_how_literally_a_corpus_restates():
+    from rtgen.evaluate.form import bar_copy_share, measure, second_half_copies_first
+
+    def bars(pitches: list[int]) -> list[Note]:
+        return [Note(Fraction(4 * i), p, Fraction(4)) for i, p in enumerate(pitches)]
+
+    strain = bars([60, 62, 64, 65, 67, 69, 71, 72])
+    tune = strain + [Note(n.start + 32, n.pitch, n.duration) for n in strain]  # A A, note for note
+    through = bars(list(range(60, 76)))
+    assert second_half_copies_first(tune) and not second_half_copies_first(through)
+    assert bar_copy_share(tune) == pytest.approx(8 / 15) and bar_copy_share(through) == 0.0
+    dance, chorale = measure([tune]), measure([through])
+    assert dance["restate"] == 1.0 and dance["literal"] == 1.0 and chorale["restate"] == 0.0
+
+
+def test_a_blends_profile_lies_between_its_genres():
+    from rtgen.data.profile import blend, profile
+
+    fiddle, chorale = profile("fiddle"), profile("chorale")
+    mixed = blend({"fiddle": 3.0, "chorale": 1.0})
+    assert mixed.in_key == pytest.approx(0.75 * fiddle.in_key + 0.25 * chorale.in_key)
+    assert profile("no-such-genre") == FormProfile()
+
+
+def test_each_seed_starts_from_another_real_opening_of_the_genre():
+    from rtgen.data.seeds import genre_opening
+
+    first, second = genre_opening("fiddle", 0), genre_opening("fiddle", 1)
+    assert first and second and first != second and genre_opening("fiddle", 0) == first
+    assert max(n.start for n in first) < 8  # two bars
+    assert genre_opening("no-such-genre", 0) is None
+
+
+def test_generate_without_a_seed_phrase_primes_with_the_heaviest_genres_opening():
+    import argparse
+
+    from rtgen.cli.generate_cmd import seed_notes
+    from rtgen.daemon.presets import Preset
+    from rtgen.data.seeds import genre_opening
+    from rtgen.engine.controls import Controls
+
+    args = argparse.Namespace(from_rests=None, seed_midi=None, seed=3)
+    preset = Preset(name="generate", controls=Controls(weights={"folk": 1.0, "fiddle": 2.0}))
+    assert seed_notes(args, preset) == genre_opening("fiddle", 3)
