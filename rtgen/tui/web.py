@@ -42,7 +42,7 @@ class TabServer(Server):
             self.tabs.pop(task, None)
 
     async def on_shutdown(self, app: web.Application) -> None:
-        """Drop each tab's connection: its handler sends its process "quit" and waits for it (``GONE_S``).
+        """Drop each tab's connection: its handler sends its process "quit" and waits for it (``GONE_S`` at most).
 
         Closing the connection, rather than the websocket's polite close, waits for no browser's reply.
         """
@@ -50,7 +50,7 @@ class TabServer(Server):
             if request.transport is not None:
                 request.transport.close()
         if self.tabs:
-            await asyncio.wait(list(self.tabs), timeout=GONE_S + 1.0)
+            await asyncio.wait(list(self.tabs), timeout=GONE_S)  # then the server exits: a tab still up reads EOF
 
 
 def make_server(command: str, host: str = "127.0.0.1", port: int = 8000) -> TabServer:
