@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from fractions import Fraction
 
@@ -71,6 +72,29 @@ def test_a_solo_slows_into_each_eight_bar_section_end_only():
     shaper.hear_call([30, 40])
     shaper.begin(0.0, solo=True)
     assert shaper.performer is None  # alone, rtgen does not play at the last call's level
+
+
+def test_a_solo_slows_into_the_section_end_the_engine_reports_not_into_the_grids():
+    shaper = Shaper()
+    shaper.begin(4.0, solo=True)
+    shaper.section_end = 22.0  # the form closes at a cadence on beat 22, off the 8-bar grid
+    assert shaper.time(21.5, 1.0, 0.0) > 21.5 and shaper.time(22.0, 1.0, 0.0) == 22.0
+    assert shaper.time(17.5, 1.0, 0.0) == 17.5 and shaper.time(35.5, 1.0, 0.0) == 35.5
+    shaper.section_end = math.inf  # a form whose close is not known yet: no ritardando anywhere
+    assert shaper.time(35.5, 1.0, 0.0) == 35.5 and shaper.time(21.5, 1.0, 0.0) == 21.5
+    shaper.begin(4.0, solo=True)  # a new voice: 8-bar sections again until the engine says otherwise
+    assert shaper.section_end is None and shaper.time(35.5, 1.0, 0.0) > 35.5
+
+
+def test_the_phrase_arch_ends_softly_on_a_known_section_end():
+    def played(section_end: float | None) -> int:
+        shaper = Shaper()
+        shaper.begin(0.0)
+        shaper.section_end = section_end
+        return shaper.velocity(9.5, 60, 79, 1.0)  # beat 9.5: near the grid phrase's peak (0.59 of 16 beats)
+
+    assert played(None) == played(math.inf) > played(10.0) + 30  # the section closes half a beat later
+    assert played(30.0) == played(None)  # a close further off than a phrase leaves the grid's arch
 
 
 def test_a_new_voice_starts_where_it_starts_though_the_last_one_had_planned_further():

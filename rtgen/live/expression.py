@@ -15,9 +15,12 @@ beats at ``expression`` 1, scaled by ``expression`` (0-1):
   the peak at their highest note;
 * high-loud: a note louder the higher it lies above the melody's running
   register (KTH High loud);
-* ritardando: in solo and offline, the last bar of each 8-bar section
-  slows, and the next section starts on its bar line again (KTH Final
-  ritard, made to keep phase with the clock a DAW follows);
+* ritardando: in solo and offline, the last bar of each section slows,
+  and the next section starts on its bar line again (KTH Final ritard, made
+  to keep phase with the clock a DAW follows). The sections are the
+  engine's (its cadences and restatements, ``Shaper.section_end``), and the
+  phrase arch's soft end lands on a section end known ahead; an engine
+  without sections gets 8-bar ones counted from where the voice began;
 * the performer: the level and spread of the call's velocities (or, in
   duet, of the notes as they come) set rtgen's level and range.
 
@@ -178,6 +181,9 @@ class Shaper:
         self.solo = False  # ritardandos close the sections
         self.peaks: dict[int, float] = {}  # phrase index -> where its arch peaks (0-1), when known ahead
         self.end: float | None = None  # offline: the piece's end (beats), where its last section ends
+        # Clock beat where the engine's section under way closes (inf: not known yet), set before each event;
+        # None: the engine has no sections, so they are ``meter.section_bars`` long from the voice's start
+        self.section_end: float | None = None
         self._origin = 0.0  # bar line the hypermeter counts from (beats)
         self._answer: tuple[float, float] | None = None  # (start, end) beats of an answer: one phrase
         self._register: float | None = None  # the melody's running mean pitch
@@ -198,6 +204,7 @@ class Shaper:
             self.performer = None
         self._last_on = -math.inf  # what the last voice planned beyond now was cancelled with it
         self._on_at.clear()
+        self.section_end = None
 
     def hear_call(self, velocities: Sequence[int]) -> None:
         """A call's velocities: its level and spread are what the answer follows."""
@@ -228,12 +235,13 @@ class Shaper:
         meter = self.meter
         played = swung(beat, swing, meter.swing_beats)
         if self.solo and amount > 0.0:
-            bar = meter.beats_per_bar
-            section = meter.section_bars * bar
-            end = self._origin + (math.floor((played - self._origin) / section) + 1) * section
+            end = self.section_end
+            if end is None:
+                section = meter.section_bars * meter.beats_per_bar
+                end = self._origin + (math.floor((played - self._origin) / section) + 1) * section
             if self.end is not None and played < self.end:
                 end = min(end, self.end)
-            played = ritardando(played, end, bar, amount)
+            played = ritardando(played, end, meter.beats_per_bar, amount)  # an end not known (inf): as it was
         return played
 
     def velocity(self, beat: float, pitch: int, velocity: int, amount: float) -> int:
@@ -256,6 +264,9 @@ class Shaper:
             start, end = self._answer
             return (beat - start) / (end - start), ARCH_PEAK_AT
         length = self.meter.phrase_bars * self.meter.beats_per_bar
+        end = self.section_end
+        if end is not None and 0.0 < end - beat <= length:  # the section's last phrase ends with it
+            return 1.0 - (end - beat) / length, ARCH_PEAK_AT
         index, offset = divmod(beat - self._origin, length)
         return offset / length, self.peaks.get(int(index), ARCH_PEAK_AT)
 
