@@ -55,6 +55,7 @@ def test_the_shipped_fiddle_models_closes_are_reported_where_its_next_sections_b
     from rtgen.data.seeds import genre_opening
     from rtgen.engine.controls import Controls
     from rtgen.engine.form import FORM_CONTROLS
+    from rtgen.engine.offline import generate_notes
     from rtgen.engine.warm import Engine
 
     engine = Engine.from_names(["fiddle"], "cpu", Controls(weights={"fiddle": 1.0}, **FORM_CONTROLS), seed=3)
@@ -74,5 +75,9 @@ def test_the_shipped_fiddle_models_closes_are_reported_where_its_next_sections_b
     done = {close for close in reported if close <= form.start_steps}
     assert len(done) >= 3 and done <= starts | ends, (sorted(done), sorted(starts), sorted(ends))
     assert done & starts - ends and done & ends  # restatements' closes and sampled sections' both
+    closes: list[float] = []
+    generate_notes(engine, genre_opening("fiddle", 3), 32, seed=3, closes=closes)  # rtgen generate's closes
+    assert {beat for beat, _ in engine.section_ends if beat <= 128} <= set(closes)
+    assert len(closes) > len(engine.section_ends) and closes == sorted(closes) and closes[-1] <= 128
     engine.set_controls(repeat=0.0)
     assert engine.beats_to_section_end is None  # no form: expression counts 8-bar sections

@@ -209,6 +209,17 @@ def test_offline_expression_zero_returns_the_notes_and_the_default_plays():
     assert max(late[-8:]) > 0 and not any(late[:56])  # only the piece's last bar slows
 
 
+def test_offline_sections_end_where_the_engines_form_closed_them():
+    notes = [Note(Fraction(i, 2), 60 + (i * 5) % 12, Fraction(1, 2), 79) for i in range(80)]  # ten bars
+    played = express_notes(notes, 1.0, 0.0, section_ends=[10.0, 26.0])
+    late = {float(n.start) for n, p in zip(notes, played, strict=True) if p.start > n.start}
+    assert {b for b in late if b < 36} == {6.5 + i / 2 for i in range(7)} | {22.5 + i / 2 for i in range(7)}
+    assert max(late) > 36  # the piece's last bar slows as ever; the grid's bar 8 (28-32) does not
+    soft = {float(n.start): p.velocity for n, p in zip(notes, played, strict=True)}
+    plain = {float(n.start): p.velocity for n, p in zip(notes, express_notes(notes, 1.0, 0.0), strict=True)}
+    assert soft[9.5] < plain[9.5] - 20  # the arch's soft end on the close at beat 10, not on the grid's phrase
+
+
 def test_offline_swing_puts_off_beats_on_the_triplet_and_keeps_every_note():
     notes = [Note(Fraction(i, 2), 62, Fraction(1, 2)) for i in range(8)]
     played = express_notes(notes, 0.0, 0.5)
