@@ -61,6 +61,7 @@ class PatternEngine:
     """
 
     keeps_bar_phase = False
+    beats_to_section_end = None  # no form: expression counts 8-bar sections
 
     def __init__(self, genres, controls: Controls, *, on_steps: int, gap_steps: int) -> None:
         self.encoding = EventEncoding()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import statistics
 import threading
 import time
@@ -36,6 +37,7 @@ class FakeEngine:
     """Plays a fixed pattern: eighth notes up a C major arpeggio, each a sixteenth long."""
 
     keeps_bar_phase = False
+    beats_to_section_end = None  # no form: expression counts 8-bar sections
 
     def __init__(self, genres, device, controls: Controls, seed) -> None:
         self.encoding = EventEncoding()
@@ -720,6 +722,55 @@ def test_swing_delays_the_off_beats_by_a_triplet(make_daemon):
     daemon.submit(SetControls.one("swing", 0.5))
     run_for(daemon, 4.0)
     assert {round(beat % 1, 6) for beat, _ in planned} == {0.0, round(2 / 3, 6)}
+
+
+class SectionedEngine(FakeEngine):
+    """``FakeEngine`` with a form: one section that closes at stream beat ``CLOSE``, off the 8-bar grid."""
+
+    CLOSE = 14.0
+
+    def reset(self) -> None:
+        super().reset()
+        self.position = 0.0  # beats the stream has moved since the reset
+
+    def step(self) -> int:
+        token = super().step()
+        enc = self.encoding
+        if enc.shift_base <= token < enc.velocity_base:
+            self.position += (token - enc.shift_base + 1) / enc.steps_per_beat
+        return token
+
+    @property
+    def beats_to_section_end(self) -> float:
+        return self.CLOSE - self.position if self.position < self.CLOSE else math.inf
+
+
+@pytest.mark.parametrize(("engine_kind", "slowed"), [(SectionedEngine, (11.0, 15.0)), (FakeEngine, (28.0, 32.0))])
+def test_solo_slows_into_the_section_ends_the_engine_reports_and_nowhere_else(engine_kind, slowed):
+    """The form's close (voice from beat 1: clock beat 15) gets the last bar's ritardando; a formless engine, 8 bars."""
+    clock = FakeClock(tempo_bpm=120.0, start_s=100.0)
+    engine = engine_kind(GENRES, "cpu", Controls(), None)
+    listener = Listener(ListenerConfig(), engine.encoding.steps_per_beat, clock.beat_at)
+    scheduler = OutputScheduler(FakeOutputPort(now=clock), now=clock.now)
+    player = Player(engine, clock, scheduler, listener, PlayerConfig(), "solo")
+    planned, schedule = [], scheduler.schedule
+
+    def spy(t, message):
+        if message.type == "note_on":
+            planned.append(clock.beat_at(t))
+        schedule(t, message)
+
+    scheduler.schedule = spy
+    player.begin_continuous(clock.now())
+    while clock.beat_at(clock.now()) < 36.0:
+        clock.advance(0.005)
+        player.tick(clock.now())
+        scheduler.pump()
+    assert player.voice is not None and player.voice.start_beat == 1.0
+    late = {beat // 0.5 * 0.5 for beat in planned if abs(beat * 2 - round(beat * 2)) > 1e-9}  # grid beats played late
+    low, high = slowed
+    assert late == {low + 0.5 * i for i in range(1, 8)}, sorted(late)  # the bar before the close, its downbeat kept
+    assert high in planned and len(planned) >= 60  # the next section starts on its bar line again
 
 
 def test_in_duet_rtgen_follows_how_hard_the_performer_plays(make_daemon):

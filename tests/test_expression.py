@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from fractions import Fraction
 
@@ -71,6 +72,29 @@ def test_a_solo_slows_into_each_eight_bar_section_end_only():
     shaper.hear_call([30, 40])
     shaper.begin(0.0, solo=True)
     assert shaper.performer is None  # alone, rtgen does not play at the last call's level
+
+
+def test_a_solo_slows_into_the_section_end_the_engine_reports_not_into_the_grids():
+    shaper = Shaper()
+    shaper.begin(4.0, solo=True)
+    shaper.section_end = 22.0  # the form closes at a cadence on beat 22, off the 8-bar grid
+    assert shaper.time(21.5, 1.0, 0.0) > 21.5 and shaper.time(22.0, 1.0, 0.0) == 22.0
+    assert shaper.time(17.5, 1.0, 0.0) == 17.5 and shaper.time(35.5, 1.0, 0.0) == 35.5
+    shaper.section_end = math.inf  # a form whose close is not known yet: no ritardando anywhere
+    assert shaper.time(35.5, 1.0, 0.0) == 35.5 and shaper.time(21.5, 1.0, 0.0) == 21.5
+    shaper.begin(4.0, solo=True)  # a new voice: 8-bar sections again until the engine says otherwise
+    assert shaper.section_end is None and shaper.time(35.5, 1.0, 0.0) > 35.5
+
+
+def test_the_phrase_arch_ends_softly_on_a_known_section_end():
+    def played(section_end: float | None) -> int:
+        shaper = Shaper()
+        shaper.begin(0.0)
+        shaper.section_end = section_end
+        return shaper.velocity(9.5, 60, 79, 1.0)  # beat 9.5: near the grid phrase's peak (0.59 of 16 beats)
+
+    assert played(None) == played(math.inf) > played(10.0) + 30  # the section closes half a beat later
+    assert played(30.0) == played(None)  # a close further off than a phrase leaves the grid's arch
 
 
 def test_a_new_voice_starts_where_it_starts_though_the_last_one_had_planned_further():
@@ -183,6 +207,17 @@ def test_offline_expression_zero_returns_the_notes_and_the_default_plays():
     assert all(p.start >= n.start and p.end <= 32 for n, p in zip(notes, played, strict=True))
     late = [p.start - n.start for n, p in zip(notes, played, strict=True)]
     assert max(late[-8:]) > 0 and not any(late[:56])  # only the piece's last bar slows
+
+
+def test_offline_sections_end_where_the_engines_form_closed_them():
+    notes = [Note(Fraction(i, 2), 60 + (i * 5) % 12, Fraction(1, 2), 79) for i in range(80)]  # ten bars
+    played = express_notes(notes, 1.0, 0.0, section_ends=[10.0, 26.0])
+    late = {float(n.start) for n, p in zip(notes, played, strict=True) if p.start > n.start}
+    assert {b for b in late if b < 36} == {6.5 + i / 2 for i in range(7)} | {22.5 + i / 2 for i in range(7)}
+    assert max(late) > 36  # the piece's last bar slows as ever; the grid's bar 8 (28-32) does not
+    soft = {float(n.start): p.velocity for n, p in zip(notes, played, strict=True)}
+    plain = {float(n.start): p.velocity for n, p in zip(notes, express_notes(notes, 1.0, 0.0), strict=True)}
+    assert soft[9.5] < plain[9.5] - 20  # the arch's soft end on the close at beat 10, not on the grid's phrase
 
 
 def test_offline_swing_puts_off_beats_on_the_triplet_and_keeps_every_note():

@@ -134,8 +134,10 @@ def run(args: argparse.Namespace) -> int:
         )
     counter = Counter("generate", args.bars, "bars")
     rests = rest_steps(args, preset)
-    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests)
-    played = express(notes, preset.controls, phrase if args.seed_midi else ())
+    closes: list[float] = []
+    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests, closes=closes)
+    form = engine.beats_to_section_end is not None  # else expression counts 8-bar sections
+    played = express(notes, preset.controls, phrase if args.seed_midi else (), closes if form else None)
     path = write_midi(played, out, preset.tempo_bpm, name=f"rtgen {preset.name}", steps_per_beat=TICKS_PER_BEAT)
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
     print(f"played: {dynamics(sorted(notes), played).line()}")
@@ -162,12 +164,15 @@ def _render(midi, wav, soundfont, weights) -> None:
     print(f"{path}: rendered with {soundfont.name}, {heaviest_genre(weights)}'s GM program {program}")
 
 
-def express(notes, controls, call):
-    """The piece as played (``rtgen.live.expression``); a ``--seed-midi`` phrase is the performer's call."""
+def express(notes, controls, call, section_ends=None):
+    """The piece as played (``rtgen.live.expression``); a ``--seed-midi`` phrase is the performer's call.
+
+    ``section_ends``: beats where the engine's form closed its sections (None: 8-bar sections).
+    """
     from rtgen.live.expression import Performer, express_notes
 
     performer = Performer.from_velocities([n.velocity for n in call])
-    return express_notes(notes, controls.expression, controls.swing, performer)
+    return express_notes(notes, controls.expression, controls.swing, performer, section_ends=section_ends)
 
 
 def interpolate(args: argparse.Namespace, preset, out) -> int:

@@ -129,6 +129,7 @@ class VariationEngine:
     """
 
     keeps_bar_phase = True  # its phrases sit on the call's bar grid: a voice must not skip their leading rest
+    beats_to_section_end = None  # no sections: expression counts 8-bar ones (rtgen.live.hooks.TokenEngine)
 
     def __init__(
         self, name: str, phrases: PhraseModel, settings: Controls | None = None, seed: int | None = None

@@ -41,11 +41,12 @@ import torch
 from torch import Tensor
 
 from rtgen.encoding import EventEncoding, Note
+from rtgen.engine.closes import beats_to_close, restated_until
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
 from rtgen.engine.form import KeyBudget, Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs, tempered
-from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
+from rtgen.engine.loading import EngineError, genre_name, optional_model, pick_device, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
 from rtgen.engine.sections import Sections
 from rtgen.engine.steering import Steering
@@ -53,17 +54,6 @@ from rtgen.nets.checkpoint import LoadedModel
 
 HISTORY_TOKENS = 256  # tokens an idle model replays when the method switches to it
 DRAWS = 256  # uniform numbers drawn from the generator at once
-
-
-def pick_device(device: str) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; "cpu"/"cuda" as asked (CUDA missing is an error)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EngineError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu or auto")
-    if device not in ("cpu", "cuda"):
-        raise EngineError(f"device {device!r} is not one of auto, cpu, cuda")
-    return torch.device(device)
 
 
 class Engine:
@@ -113,6 +103,7 @@ class Engine:
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
         self._sections = Sections(self.encoding, self._draw)  # the stream's form, with ``repeat`` (event tokens)
         self._p_end = 0.0  # the fused probability that the piece ends here (SEP), read when ``repeat`` > 0
+        self._restated_until = 0  # grid step where the form's latest queue closes (rtgen.engine.closes)
         self._written = 0  # tokens the stream has taken since the last reset
         self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
         self.last_switch_ms = 0.0  # how long the last method switch took to warm the idle model
@@ -195,6 +186,12 @@ class Engine:
     def section_ends(self) -> list[tuple[float, str]]:
         """(beats from the first sampled step, "cadence" | "sep" | "cap") of each section ended since the reset."""
         return list(self._sections.ends)
+
+    @property
+    def beats_to_section_end(self) -> float | None:
+        """Beats to where the section under way closes (``rtgen.engine.closes``), inf if unknown; None: no form."""
+        on = self._derived.controls.repeat > 0 and self._is_event
+        return beats_to_close(self._sections, self._decoder.state.now_steps, self._restated_until) if on else None
 
     @property
     def sounding(self) -> frozenset[int]:
@@ -368,6 +365,7 @@ class Engine:
         if c.repeat > 0 and self._is_event:  # sections are cut in event tokens; repeat 0 draws as before
             now, models_end = self._decoder.state.now_steps, self._draw() < self._p_end
             if (first := self._sections.close(values, now, models_end, self._lookback)) is not None:
+                self._restated_until = restated_until(self._sections, now, first)
                 return first
         sampling = c.sampling
         if c.repeat > 0 and sampling != "argmax" and (suggested := self._lookback.suggest()) is not None:

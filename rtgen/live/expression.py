@@ -15,9 +15,13 @@ beats at ``expression`` 1, scaled by ``expression`` (0-1):
   the peak at their highest note;
 * high-loud: a note louder the higher it lies above the melody's running
   register (KTH High loud);
-* ritardando: in solo and offline, the last bar of each 8-bar section
-  slows, and the next section starts on its bar line again (KTH Final
-  ritard, made to keep phase with the clock a DAW follows);
+* ritardando: in solo and offline, the last bar of each section slows,
+  and the next section starts on its bar line again (KTH Final ritard, made
+  to keep phase with the clock a DAW follows). The sections are the
+  engine's (its cadences and restatements, ``Shaper.section_end``; offline,
+  ``express_notes``'s ``section_ends``), and the phrase arch's soft end
+  lands on a section end known ahead; an engine without sections gets
+  8-bar ones counted from where the voice began;
 * the performer: the level and spread of the call's velocities (or, in
   duet, of the notes as they come) set rtgen's level and range.
 
@@ -36,6 +40,7 @@ and beat is the decoder's, bit for bit.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -178,6 +183,9 @@ class Shaper:
         self.solo = False  # ritardandos close the sections
         self.peaks: dict[int, float] = {}  # phrase index -> where its arch peaks (0-1), when known ahead
         self.end: float | None = None  # offline: the piece's end (beats), where its last section ends
+        # Clock beat where the engine's section under way closes (inf: not known yet), set before each event;
+        # None: the engine has no sections, so they are ``meter.section_bars`` long from the voice's start
+        self.section_end: float | None = None
         self._origin = 0.0  # bar line the hypermeter counts from (beats)
         self._answer: tuple[float, float] | None = None  # (start, end) beats of an answer: one phrase
         self._register: float | None = None  # the melody's running mean pitch
@@ -198,6 +206,7 @@ class Shaper:
             self.performer = None
         self._last_on = -math.inf  # what the last voice planned beyond now was cancelled with it
         self._on_at.clear()
+        self.section_end = None
 
     def hear_call(self, velocities: Sequence[int]) -> None:
         """A call's velocities: its level and spread are what the answer follows."""
@@ -228,12 +237,13 @@ class Shaper:
         meter = self.meter
         played = swung(beat, swing, meter.swing_beats)
         if self.solo and amount > 0.0:
-            bar = meter.beats_per_bar
-            section = meter.section_bars * bar
-            end = self._origin + (math.floor((played - self._origin) / section) + 1) * section
+            end = self.section_end
+            if end is None:
+                section = meter.section_bars * meter.beats_per_bar
+                end = self._origin + (math.floor((played - self._origin) / section) + 1) * section
             if self.end is not None and played < self.end:
                 end = min(end, self.end)
-            played = ritardando(played, end, bar, amount)
+            played = ritardando(played, end, meter.beats_per_bar, amount)  # an end not known (inf): as it was
         return played
 
     def velocity(self, beat: float, pitch: int, velocity: int, amount: float) -> int:
@@ -256,6 +266,9 @@ class Shaper:
             start, end = self._answer
             return (beat - start) / (end - start), ARCH_PEAK_AT
         length = self.meter.phrase_bars * self.meter.beats_per_bar
+        end = self.section_end
+        if end is not None and 0.0 < end - beat <= length:  # the section's last phrase ends with it
+            return 1.0 - (end - beat) / length, ARCH_PEAK_AT
         index, offset = divmod(beat - self._origin, length)
         return offset / length, self.peaks.get(int(index), ARCH_PEAK_AT)
 
@@ -267,12 +280,15 @@ def express_notes(
     performer: Performer | None = None,
     meter: Meter | None = None,
     ticks_per_beat: int = 480,
+    section_ends: Sequence[float] | None = None,
 ) -> list[Note]:
     """Offline: ``notes`` (beats from a bar line) played as solo, on a grid of ``ticks_per_beat``, in sorted order.
 
     Each 4-bar phrase's arch peaks at its highest note (the whole piece is
     known here), the piece's last bar slows like every section's, and the
-    seed phrase, when it is the performer's, sets level and range. With
+    seed phrase, when it is the performer's, sets level and range. The
+    sections end at ``section_ends`` (sorted beats: the engine's form, from
+    ``rtgen.engine.offline.generate_notes``), or, None, every 8 bars. With
     ``amount`` 0 and ``swing`` 0 the notes come back as they were.
     """
     shaper = Shaper(meter)
@@ -285,11 +301,13 @@ def express_notes(
     out = []
     for note in ordered:
         start, stop = float(note.start), float(note.end)
+        shaper.section_end = _next_end(section_ends, start)
         velocity = shaper.velocity(start, note.pitch, note.velocity, amount)
         if amount == 0.0 and swing == 0.0:
             out.append(Note(note.start, note.pitch, note.duration, velocity))
             continue
         played_start = _tick(shaper.time(start, amount, swing), ticks_per_beat)
+        shaper.section_end = _next_end(section_ends, stop)
         played_stop = _tick(shaper.time(stop, amount, swing), ticks_per_beat)
         duration = max(Fraction(1, ticks_per_beat), played_stop - played_start)
         out.append(Note(played_start, note.pitch, duration, velocity))
@@ -338,6 +356,14 @@ def high_points(notes: Sequence[Note], meter: Meter) -> dict[int, float]:
         if index not in best or note.pitch > best[index].pitch:
             best[index] = note
     return {i: min(0.85, max(0.2, float(n.start - i * length) / length)) for i, n in best.items()}
+
+
+def _next_end(ends: Sequence[float] | None, beat: float) -> float | None:
+    """The first of ``ends`` (sorted) after ``beat``: inf past the last; None when there are none to follow."""
+    if ends is None:
+        return None
+    index = bisect.bisect_right(ends, beat)
+    return ends[index] if index < len(ends) else math.inf
 
 
 def _tick(beat: float, ticks_per_beat: int) -> Fraction:

@@ -18,9 +18,15 @@ from rtgen.encoding import Encoding, Note
 from rtgen.live.listener import Phrase
 
 
-class NoteLimit(Protocol):
+class PlayedControls(Protocol):
+    """The controls the engine thread reads (``rtgen.engine.controls.Controls`` has them all)."""
+
     @property
     def max_note_beats(self) -> float: ...  # a generated note ends after this many beats at most
+    @property
+    def expression(self) -> float: ...  # 0-1: how far velocities and timing are played, not typed
+    @property
+    def swing(self) -> float: ...  # 0-0.75: the off-beat's delay (rtgen.live.expression)
 
 
 class TokenEngine(Protocol):
@@ -31,11 +37,16 @@ class TokenEngine(Protocol):
     @property
     def keeps_bar_phase(self) -> bool: ...  # its notes sit on the call's bar grid: a voice keeps their leading rest
     @property
-    def controls(self) -> NoteLimit: ...  # the controls in force; the engine thread reads only the note limit
+    def controls(self) -> PlayedControls: ...  # the controls in force
     def reset(self) -> None: ...  # forget the stream: the next token starts a piece
     def prime(self, notes: Sequence[Note]) -> None: ...  # a separator, then the phrase, into the models' state
     def feed(self, tokens: Sequence[int], *, performer: bool = False) -> None: ...  # tokens chosen elsewhere
     def step(self) -> int: ...  # choose the next token and take it into the state
+    @property
+    def beats_to_section_end(self) -> float | None: ...  # from the stream's position to where the form's section
+
+    # under way closes (a cadence, a restatement's end): inf until the form knows; None for an engine without
+    # sections (a chord or time-step stream, the VAE), whose expression then assumes 8-bar sections
 
 
 def _no_command(command: object) -> None:

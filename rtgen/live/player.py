@@ -19,8 +19,9 @@ starves generation; no lock is ever shared. Each tick:
    whether a phrase just ended (call-and-response answers it);
 5. generates tokens while the voice's time is less than the lookahead ahead
    of now, decoding them to note events at absolute beats, which expression
-   (``rtgen.live.expression``: the ``expression`` and ``swing`` controls)
-   turns into played velocities and beats for the scheduler.
+   (``rtgen.live.expression``: the ``expression`` and ``swing`` controls,
+   and the section end the engine's form reports) turns into played
+   velocities and beats for the scheduler.
 
 The lookahead is ``lookahead_s`` (capped at ``max_lookahead_beats``), so a
 control change is heard within that time plus the wait for the next note.
@@ -372,7 +373,11 @@ class Player:
             before = time.perf_counter()
             token = self.engine.step()
             self.step_ms.append((time.perf_counter() - before) * 1000)
-            self._schedule(voice.advance(token, max_note_beats))
+            events = voice.advance(token, max_note_beats)
+            if events:  # the form's section end, on the clock: the voice's position is the engine's stream's
+                left = self.engine.beats_to_section_end
+                self.expression.section_end = None if left is None else voice.position + left
+                self._schedule(events)
             if voice.finished:
                 self.voice = None
                 break
