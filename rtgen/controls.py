@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Literal
 
 from rtgen.errors import RtgenError
+from rtgen.modes import MODES
 
 Kind = Literal["float", "int", "choice", "toggle"]
 Glide = Literal["none", "glide", "glide-unless-0"]  # glide-unless-0: 0 means off, switched at once
@@ -46,7 +47,7 @@ Owner = Literal["controls", "clock", "player"]  # which part of the daemon takes
 
 FUSION_METHODS: tuple[str, ...] = ("mixture", "product", "conditional", "two-phase")
 SAMPLING_MODES: tuple[str, ...] = ("sample", "argmax", "hybrid")
-MODES: tuple[str, ...] = ("call-and-response", "duet", "solo")
+
 TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEYS: tuple[str, ...] = ("auto",) + tuple(f"{t} major" for t in TONICS) + tuple(f"{t} minor" for t in TONICS)
 TOGGLE = ("off", "on")
@@ -259,6 +260,20 @@ CONTROLS: dict[str, Spec] = {
         _number("pitch_max", "the highest note rtgen may play", (0, 127), (21, 108), 1, kind="int", label="highest"),
         _number("max_polyphony", "notes sounding at once", (1, 32), (1, 8), 1, kind="int", label="polyphony"),
         _number("max_note_beats", "a note held longer is closed", (0.05, 64), (0.25, 8), 0.25, label="note beats"),
+        _number(
+            "expression",
+            "velocity and timing as played (docs/music.md): 0 as decoded, 1 the most",
+            (0, 1),
+            (0, 1),
+            0.05,
+        ),
+        _number(
+            "swing",
+            "off-beat eighths late: 0 straight, 0.5 triplet (2:1), 0.75 dotted (3:1)",
+            (0, 0.75),
+            (0, 0.75),
+            0.05,
+        ),
     )
 }
 

@@ -7,11 +7,16 @@ meaning when the tempo changes live. Three encodings implement one interface:
   steps, VELOCITY bins and a piece separator. The vocabulary is fixed and
   independent of any corpus, so every genre model predicts over the same
   tokens and their distributions can be fused token by token.
-* ``TimeStepEncoding``: the ESAC paper's one token per sixteenth (a MIDI
-  pitch, hold ``_`` or rest ``r``), monophonic, kept to reproduce that setup.
+* ``TimeStepEncoding`` (``rtgen.data.timestep``, built on this module): the
+  ESAC paper's one token per sixteenth (a MIDI pitch, hold ``_`` or rest
+  ``r``), monophonic, kept to reproduce that setup.
 * ``ChordEncoding`` (``rtgen.data.chords``, built on this module): the
   one-composer and genre papers' one token per onset, its vocabulary counted
-  on a training corpus; ``rtgen.data.vocabulary`` names all three.
+  on a training corpus. ``rtgen.data.vocabulary`` names all three and is the
+  one place that makes an encoding by name or from its saved JSON.
+
+``Encoding`` is the interface the three share (a Protocol): what the engine,
+the voice, the token caches and the checkpoints may ask of any of them.
 
 All decode through a streaming decoder that turns ANY token sequence into
 valid MIDI: no note-off for a silent pitch, no second note-on for a sounding
@@ -24,6 +29,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Protocol, runtime_checkable
 
 from rtgen.errors import RtgenError
 
@@ -66,6 +72,64 @@ class NoteEvent:
     pitch: int
     velocity: int  # the note-on's velocity; 0 for a note-off
     on: bool
+
+
+class Decoder(Protocol):
+    """A streaming decoder: tokens in, one at a time, note events out; any token sequence gives valid MIDI."""
+
+    def feed(self, token: int) -> list[NoteEvent]: ...
+
+    def close_all(self) -> list[NoteEvent]: ...
+
+    @property
+    def beat(self) -> Fraction: ...  # beats since the decoder began
+
+    @property
+    def notes(self) -> list[Note]: ...  # closed notes, sorted (a decoder made with collect_notes=True)
+
+    @property
+    def sounding(self) -> frozenset[int]: ...  # pitches now sounding
+
+
+@runtime_checkable
+class Encoding(Protocol):
+    """What every encoding (event, time-step, chord) offers; token ids index ``tokens``.
+
+    A feature that is one encoding's own (the event vocabulary's separate
+    note-offs, which steering and sections reshape) asks for that class by
+    name (``isinstance(encoding, EventEncoding)``), never probes for an attribute.
+    """
+
+    name: str  # "event", "timestep" or "chord": saved in checkpoints and caches
+    steps_per_beat: int  # grid steps a beat
+    tokens: tuple[str, ...]  # the vocabulary, by id
+    pad_id: int
+    sep_id: int  # the separator between pieces: every sounding note ends
+
+    def __len__(self) -> int: ...
+
+    @property
+    def fitted(self) -> bool: ...  # False only for a chord encoding still to be counted on a corpus
+
+    def encode(self, notes: Iterable[Note]) -> list[int]: ...
+
+    def decode(self, tokens: Iterable[int]) -> list[Note]: ...
+
+    def decoder(self, collect_notes: bool = False) -> Decoder: ...
+
+    def canonical(self, notes: Iterable[Note]) -> list[Note]: ...  # the notes as a round trip returns them
+
+    def is_note_on(self, token: int) -> bool: ...  # the token starts one note or more
+
+    def note_count(self, token: int) -> int: ...  # notes the token starts
+
+    def pitch_tokens(self, pitch: int) -> list[int]: ...  # every token that starts ``pitch``
+
+    def shift_tokens(self, steps: int) -> list[int]: ...  # tokens that move time on ``steps`` steps, starting nothing
+
+    def transposed_id(self, token: int, semitones: int) -> int: ...  # the token with its pitches moved
+
+    def to_json(self) -> dict: ...
 
 
 def _round_half_up(x: Fraction) -> int:
@@ -186,6 +250,7 @@ class EventEncoding:
     """
 
     name = "event"
+    fitted = True  # the vocabulary is fixed
 
     def __init__(self, steps_per_beat: int = 12, max_shift_steps: int = 48, velocity_bins: int = 32) -> None:
         self.steps_per_beat = steps_per_beat
@@ -225,6 +290,19 @@ class EventEncoding:
     def is_note_on(self, token: int) -> bool:
         return self.on_base <= token < self.off_base
 
+    def note_count(self, token: int) -> int:
+        return int(self.is_note_on(token))
+
+    def pitch_tokens(self, pitch: int) -> list[int]:
+        return [self.on_base + pitch]
+
+    def transposed_id(self, token: int, semitones: int) -> int:
+        """A note-on or note-off moved by ``semitones``; any other token, or a pitch pushed out of 0-127, as it is."""
+        for base in (self.on_base, self.off_base):
+            if base <= token < base + 128 and 0 <= token - base + semitones <= 127:
+                return token + semitones
+        return token
+
     def canonical(self, notes: Iterable[Note]) -> list[Note]:
         """The notes exactly as a round trip through this encoding returns them."""
         return [
@@ -255,6 +333,7 @@ class EventEncoding:
         return tokens
 
     def shift_tokens(self, steps: int) -> list[int]:
+        """SHIFT tokens moving time on ``steps`` grid steps, longest first; what sounds goes on sounding."""
         whole, rest = divmod(steps, self.max_shift_steps)
         tokens = [self.shift_base + self.max_shift_steps - 1] * whole
         if rest:
@@ -305,94 +384,11 @@ class EventDecoder(_StreamDecoder):
         return out
 
 
-class TimeStepEncoding:
-    """The ESAC paper's encoding: one token per grid step, a pitch, hold ``_`` or rest ``r``.
-
-    Monophonic: overlapping notes are refused. Velocity is not encoded; decoded
-    notes carry ``DEFAULT_VELOCITY``.
-    """
-
-    name = "timestep"
-
-    def __init__(self, steps_per_beat: int = 4) -> None:
-        self.steps_per_beat = steps_per_beat
-        self.tokens: tuple[str, ...] = (PAD, SEP, "r", "_", *(str(p) for p in range(128)))
-        self.pad_id, self.sep_id, self.rest_id, self.hold_id = 0, 1, 2, 3
-        self.pitch_base = 4
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def note_on_id(self, pitch: int) -> int:
-        return self.pitch_base + pitch
-
-    def is_note_on(self, token: int) -> bool:
-        return token >= self.pitch_base
-
-    def canonical(self, notes: Iterable[Note]) -> list[Note]:
-        """The notes exactly as a round trip returns them: on the grid, at the default velocity."""
-        return [Note(n.start, n.pitch, n.duration) for n in quantise(notes, self.steps_per_beat)]
-
-    def encode(self, notes: Iterable[Note]) -> list[int]:
-        tokens: list[int] = []
-        for note in quantise(notes, self.steps_per_beat):
-            on = int(note.start * self.steps_per_beat)
-            if on < len(tokens):
-                raise EncodingError(f"time-step encoding is monophonic; notes overlap at beat {note.start}")
-            tokens.extend([self.rest_id] * (on - len(tokens)))
-            tokens.append(self.pitch_base + note.pitch)
-            tokens.extend([self.hold_id] * (int(note.duration * self.steps_per_beat) - 1))
-        return tokens
-
-    def decoder(self, collect_notes: bool = False) -> TimeStepDecoder:
-        return TimeStepDecoder(self, collect_notes)
-
-    def decode(self, tokens: Iterable[int]) -> list[Note]:
-        return _decode_all(self.decoder(collect_notes=True), tokens)
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "steps_per_beat": self.steps_per_beat, "tokens": list(self.tokens)}
-
-
-class TimeStepDecoder(_StreamDecoder):
-    """Streams time-step tokens into note events; every token but PAD and SEP lasts one step."""
-
-    def feed(self, token: int) -> list[NoteEvent]:
-        if (framed := self._framing(token)) is not None:
-            return framed
-        enc, state, out = self.encoding, self.state, []
-        if token == enc.rest_id:
-            out = state.close_all()
-        elif token >= enc.pitch_base:
-            out = state.close_all()
-            state.note_on(token - enc.pitch_base, out)
-        state.now_steps += 1
-        return out
-
-
-Encoding = EventEncoding | TimeStepEncoding
-ENCODINGS: dict[str, type] = {"event": EventEncoding, "timestep": TimeStepEncoding}
-
-
-def _decode_all(decoder: EventDecoder | TimeStepDecoder, tokens: Iterable[int]) -> list[Note]:
+def _decode_all(decoder: Decoder, tokens: Iterable[int]) -> list[Note]:
     for token in tokens:
         decoder.feed(token)
     decoder.close_all()
     return decoder.notes
-
-
-def make_encoding(name: str = "event", **settings: int) -> Encoding:
-    if name not in ENCODINGS:
-        raise EncodingError(f"unknown encoding {name!r}; choose from {', '.join(ENCODINGS)}")
-    return ENCODINGS[name](**settings)
-
-
-def encoding_from_json(data: dict) -> Encoding:
-    """Rebuild an encoding from its saved vocabulary, refusing one this code would read differently."""
-    settings = {k: v for k, v in data.items() if k not in ("name", "tokens")}
-    encoding = make_encoding(data.get("name", "?"), **settings)
-    check_same_vocabulary(encoding.to_json(), data)
-    return encoding
 
 
 def check_same_vocabulary(expected: dict, found: dict) -> None:

@@ -60,6 +60,9 @@ class PatternEngine:
     surely sound at a given moment (panic); the daemon around it is the real one.
     """
 
+    keeps_bar_phase = False
+    beats_to_section_end = None  # no form: expression counts 8-bar sections
+
     def __init__(self, genres, controls: Controls, *, on_steps: int, gap_steps: int) -> None:
         self.encoding = EventEncoding()
         self.genres = tuple(genres)

@@ -24,7 +24,7 @@ __all__ = [
 # against are starved or blocked output: notes tens to thousands of ms late (the input flood before its fix: send
 # p99 2,978 ms). Scheduling noise on a loaded CI machine, with JACK, the daemon, an abuser and the stamping client
 # all on two cores, has put single notes 3-5 ms off. 10 ms is where a listener starts to hear a flam; the precise
-# figures are the benchmarks' (`rtgen bench realtime`, `rtgen bench soak`), which the README quotes.
+# figures are the benchmarks' (`rtgen bench realtime`, `rtgen bench soak`), in docs/benchmarks.md.
 AUDIBLE_MS = 10.0
 
 

@@ -147,7 +147,7 @@ def test_a_run_from_a_toml_with_its_own_window_resumes_from_that_toml(tmp_path, 
 def test_the_default_genres_share_the_shipped_models_vocabulary(tmp_path, monkeypatch):
     """With RTGEN_MODELS full of zoo runs, a plain `rtgen run` keeps what can fuse with the shipped models."""
     from rtgen.daemon.wiring import shipped_genres
-    from rtgen.encoding import TimeStepEncoding
+    from rtgen.data.timestep import TimeStepEncoding
     from rtgen.nets.checkpoint import save_checkpoint
 
     shipped, user = tmp_path / "shipped", tmp_path / "user"

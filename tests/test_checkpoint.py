@@ -9,7 +9,8 @@ import pickle
 import pytest
 import torch
 
-from rtgen.encoding import EventEncoding, TimeStepEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import EventEncoding
 from rtgen.nets.checkpoint import (
     CheckpointError,
     installed_models,

@@ -15,6 +15,8 @@ from engine_models import restore_torch_threads  # noqa: F401
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rtgen.cli import main
+from rtgen.config import load
 from rtgen.data.chords import ChordEncoding
 from rtgen.data.corpus import CorpusError, load_tokens
 from rtgen.data.tokens import transposition_table
@@ -248,6 +250,20 @@ def test_a_tiny_chord_run_trains_from_a_corpus_and_its_checkpoint_rebuilds_the_e
     engine = Engine(["toy"], [loaded], Controls(pitch_min=50, pitch_max=72), seed=0)
     notes = loaded.encoding.decode([engine.step() for _ in range(60)])
     assert notes and all(50 <= note.pitch <= 72 for note in notes)  # the range masks whole chords
+
+
+def test_bench_train_times_a_chord_config_with_the_vocabulary_its_run_would_count(tmp_path, capsys):
+    corpus = chord_corpus(tmp_path)
+    config = tmp_path / "chord.toml"
+    config.write_text(
+        f'genre = "toy"\nencoding = "chord"\nseq_len = 16\nbatch_size = 4\nvalid_fraction = 0.25\n'
+        f'[corpus]\nsource = "{corpus}"\nparts = "all"\n[net]\nembedding_dim = 8\nhidden_sizes = [16]\n'
+    )
+    argv = ["bench", "train", "--config", str(config), "--seconds", "0.1", "--steps", "20", "--models", "1"]
+    assert main(argv) == 0
+    counted = load_data(load(TrainConfig, config), progress=False)[0]
+    assert counted.name == "chord" and len(counted) > len(make_encoding("chord"))  # onset tokens were counted
+    assert f"chord vocabulary of {len(counted)} tokens" in capsys.readouterr().out
 
 
 def chord_checkpoint(folder: Path, notes) -> Path:

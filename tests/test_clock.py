@@ -130,7 +130,21 @@ def test_clock_sender_sends_start_ticks_and_stop_through_the_scheduler():
     kinds = [message.type for message in port.messages()]
     assert kinds[0] == "start" and "stop" in kinds
     assert 30 <= kinds.count("clock") <= sender.ticks_sent
-    assert kinds.index("stop") > kinds.index("clock")
+    assert kinds.index("stop") > kinds.index("clock") and "clock" not in kinds[kinds.index("stop") :]
+
+
+def test_no_clock_tick_follows_the_stop(fake_clock):
+    port = FakeOutputPort(now=fake_clock.now)
+    scheduler = OutputScheduler(port, now=fake_clock.now)  # no thread: pumped on the fake clock
+    sender = ClockSender(scheduler, fake_clock, lookahead_s=0.05)  # a tick every 20.8 ms at 120 BPM
+    sender.start(first_beat=0.0)
+    assert wait_until(lambda: sender.ticks_sent == 3, timeout_s=10.0)  # 0, 20.8 and 41.7 ms: the fake time stands
+    fake_clock.advance(0.01)
+    scheduler.pump()  # the start and the first tick are due
+    sender.stop()
+    fake_clock.advance(0.1)
+    scheduler.pump()
+    assert [m.type for m in port.messages()] == ["start", "clock", "stop"]  # the two ticks queued are dropped
 
 
 def test_external_clock_starts_a_fresh_fit_after_the_clock_pauses():

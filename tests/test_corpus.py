@@ -15,8 +15,9 @@ import pytest
 from rtgen.cli import main
 from rtgen.data.corpus import CorpusError, load_notes, load_tokens, music21_corpus_root, resolve_source
 from rtgen.data.files import melody_line, read_midi, read_piece
+from rtgen.data.timestep import TimeStepEncoding
 from rtgen.data.tokens import SHIFTS, encode_pieces, split_valid, transposition_table
-from rtgen.encoding import EventEncoding, Note, TimeStepEncoding
+from rtgen.encoding import EventEncoding, Note
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,7 @@ import pytest
 from jack_server import AUDIBLE_MS, JackClient, unpaired_notes, wait_until
 from rtgen_process import Rtgen
 
+from rtgen.live.timing import percentile
 from rtgen.nets.checkpoint import installed_models
 
 pytestmark = pytest.mark.jack
@@ -218,10 +219,10 @@ def test_external_clock_tempo_and_grid(jack_server, jack_client, tmp_path):
         errors_ms.sort()
         assert len(errors_ms) >= 8, rtgen.text()
         status = rtgen.status()  # after the clock stopped: the counters of the whole run
-        median = errors_ms[len(errors_ms) // 2]
+        median = percentile(errors_ms, 0.5)
         jitter = sorted(abs(e - median) for e in errors_ms)
-        p99 = errors_ms[min(len(errors_ms) - 1, int(0.99 * len(errors_ms)))]
-        jitter_p99 = jitter[min(len(jitter) - 1, int(0.99 * len(jitter)))]
+        p99 = percentile(errors_ms, 0.99)
+        jitter_p99 = percentile(jitter, 0.99)
         print(
             f"external clock: {len(errors_ms)} notes, grid error p50 {median:.2f} ms, p99 {p99:.2f} ms,"
             f" jitter around the median p99 {jitter_p99:.2f} ms; tempo after one beat {followed['tempo_bpm']:.2f};"

@@ -9,15 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen.encoding import (
-    EncodingError,
-    EventEncoding,
-    Note,
-    TimeStepEncoding,
-    check_same_vocabulary,
-    encoding_from_json,
-    quantise,
-)
+from rtgen.data.chords import ChordEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.data.vocabulary import encoding_from_json, make_encoding
+from rtgen.encoding import Encoding, EncodingError, EventEncoding, Note, check_same_vocabulary, quantise
 
 EVENT = EventEncoding()
 TIMESTEP = TimeStepEncoding()
@@ -135,6 +130,36 @@ def test_note_checks_its_ranges():
         Note(Fraction(0), 128, Fraction(1))
     with pytest.raises(EncodingError):
         Note(Fraction(0), 60, Fraction(0))
+
+
+def a_chord_encoding() -> ChordEncoding:
+    """A chord vocabulary that keeps C major (two lengths) and the single notes of a C major scale."""
+    enc = ChordEncoding(min_count=1)
+    return enc.with_counts({((60, 64, 67), 6): 1, ((60, 64, 67), 12): 1, **{((p,), 6): 1 for p in (60, 62, 64, 67)}})
+
+
+@pytest.mark.parametrize("encoding", [EVENT, TIMESTEP, a_chord_encoding()], ids=lambda e: e.name)
+def test_every_encoding_offers_the_declared_interface_and_its_answers_agree(encoding):
+    assert isinstance(encoding, Encoding) and encoding.fitted
+    assert make_encoding(encoding.name).name == encoding.name
+    for pitch in (60, 64, 67):
+        starting = encoding.pitch_tokens(pitch)
+        assert starting and all(encoding.is_note_on(t) and encoding.note_count(t) >= 1 for t in starting)
+        assert all(pitch in {e.pitch for e in encoding.decoder().feed(t) if e.on} for t in starting)
+    assert [encoding.note_count(t) for t in (encoding.pad_id, encoding.sep_id)] == [0, 0]
+    decoder = encoding.decoder()
+    started = [e for t in encoding.shift_tokens(5) for e in decoder.feed(t) if e.on]
+    assert started == [] and decoder.beat == Fraction(5, encoding.steps_per_beat)
+    assert [encoding.transposed_id(t, 0) for t in range(len(encoding))] == list(range(len(encoding)))
+
+
+@pytest.mark.parametrize("encoding", [EVENT, TIMESTEP], ids=lambda e: e.name)
+def test_a_fixed_vocabulary_transposes_token_by_token_and_leaves_a_pitch_pushed_out_of_range(encoding):
+    notes = [Note(Fraction(0), 60, Fraction(1, 2)), Note(Fraction(1, 2), 64, Fraction(1, 2))]
+    moved = [encoding.transposed_id(t, 3) for t in encoding.encode(notes)]
+    assert [n.pitch for n in encoding.decode(moved)] == [63, 67]
+    top = encoding.pitch_tokens(127)[0]
+    assert encoding.transposed_id(top, 1) == top
 
 
 def test_vocabulary_json_round_trips_and_mismatches_are_named(tmp_path):

@@ -9,7 +9,8 @@ import torch
 from engine_models import GENRES, make_models, restore_torch_threads  # noqa: F401
 from fusion_reference import reference_fuse as fuse
 
-from rtgen.encoding import EventEncoding, Note, TimeStepEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import ControlError, Controls
 from rtgen.engine.warm import Engine, EngineError
 
@@ -22,6 +23,13 @@ def _engine(seed: int = 0, **controls) -> Engine:
 
 def _decode(tokens: list[int]) -> list[Note]:
     return EventEncoding().decode(tokens)
+
+
+def test_the_engine_offers_what_the_daemon_and_the_engine_thread_ask() -> None:
+    from rtgen.daemon.wiring import DaemonEngine
+
+    engine = _engine()
+    assert isinstance(engine, DaemonEngine) and not engine.keeps_bar_phase and engine.genres == GENRES
 
 
 def test_steps_return_valid_tokens_and_never_pad_or_sep() -> None:

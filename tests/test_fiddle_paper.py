@@ -15,7 +15,8 @@ from engine_models import restore_torch_threads  # noqa: F401
 
 from rtgen.cli import generate_cmd, main
 from rtgen.config import to_dict
-from rtgen.encoding import EventEncoding, Note, TimeStepEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.controls import Controls
 from rtgen.engine.offline import generate_notes, rest_tokens
 from rtgen.engine.warm import Engine

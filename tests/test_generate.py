@@ -112,7 +112,8 @@ def test_a_tempo_out_of_range_is_one_line_and_exit_code_2(tempo, tmp_path, capsy
 def test_run_and_generate_pick_the_same_default_genres(tmp_path, monkeypatch) -> None:
     """Without --genres both play ``genre_models()``: no VAE, no genre-conditioned model, one vocabulary."""
     from rtgen.daemon.wiring import shipped_genres
-    from rtgen.encoding import EventEncoding, TimeStepEncoding
+    from rtgen.data.timestep import TimeStepEncoding
+    from rtgen.encoding import EventEncoding
     from rtgen.nets.checkpoint import CONDITIONAL_MODEL, save_checkpoint
     from rtgen.nets.config import NetConfig
     from rtgen.nets.recurrent import RecurrentLM

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import queue
 import struct
-import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jack_server import wait_until
 
 from rtgen.daemon.client import DaemonClient
 from rtgen.daemon.commands import Learn, LoadPreset, LoadSeed, SavePreset, SetControls, Transport
@@ -267,9 +267,7 @@ def test_client_and_server_over_udp():
         client.set_tempo(99)
         client.learn(None)
         client.send("temperature", "hot")
-        deadline = time.monotonic() + 5
-        while len(daemon.commands) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_until(lambda: len(daemon.commands) >= 3, timeout_s=5)
         assert daemon.commands == [
             SetControls((("weights.folk", 3.0), ("weights.fiddle", 1.0), ("temperature", 0.7))),
             SetControls.one("tempo_bpm", 99.0),
@@ -279,18 +277,14 @@ def test_client_and_server_over_udp():
         daemon.events.append((0, "error", "the engine said no"))
         daemon.snap = dataclasses.replace(daemon.snap, tempo_bpm=99.0)
         assert client.wait_for(lambda snap: snap.tempo_bpm == 99.0)
-        deadline = time.monotonic() + 2
         errors: list[str] = []
-        while len(errors) < 2 and time.monotonic() < deadline:
-            errors += client.take_errors()
-            time.sleep(0.01)
+        assert wait_until(lambda: errors.extend(client.take_errors()) or len(errors) >= 2, timeout_s=5)
         assert "the engine said no" in errors
         assert any("/rtgen/temperature takes a number, got 'hot'" in e for e in errors)
         assert client.osc_counts["refused"] == 1
     finally:
         osc.stop("stopped")
-        time.sleep(0.1)
-        assert client.gone == "stopped"
+        assert wait_until(lambda: client.gone == "stopped", timeout_s=5)
         client.close()
 
 

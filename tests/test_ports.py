@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
 
 import mido
 import pytest
@@ -13,10 +15,13 @@ from jack_server import JackClient, JackServer, wait_until
 
 from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
 from rtgen.midi import backends, graph
+from rtgen.midi import ports as ports_module
+from rtgen.midi.interface import MidiInput, MidiOutput
 from rtgen.midi.messages import panic_messages
 from rtgen.midi.polling import ArrivalClock
 from rtgen.midi.ports import (
     FakeInputPort,
+    FakeOutputPort,
     MessageQueue,
     PortError,
     list_ports,
@@ -59,6 +64,36 @@ def test_fake_input_port_stamps_and_polls():
         port.push(mido.Message("note_on", note=pitch))
     assert [(t, m.note) for t, m in port.poll()] == [(5.0, 60), (5.0, 62)]
     assert port.dropped == 1
+
+
+def test_every_port_but_rtmidi_s_offers_the_declared_interface(tmp_path):
+    from rtgen.daemon.recording import MidiFilePort
+    from rtgen.daemon.wiring import TapPort
+
+    file_port = MidiFilePort(tmp_path / "take.mid", beat_at=lambda t: 2.0 * t, tempo_bpm=120.0)
+    try:
+        outputs = [FakeOutputPort(), file_port, TapPort(FakeOutputPort())]
+        assert all(isinstance(port, MidiOutput) and not isinstance(port, MidiInput) for port in outputs)
+        assert [(p.backend, p.api_name, p.virtual, p.failed, p.check()) for p in outputs] == [
+            ("fake", "fake", False, 0, None),
+            ("file", "file", False, 0, None),
+            ("fake", "fake", False, 0, None),
+        ]
+        assert isinstance(FakeInputPort(), MidiInput) and not isinstance(FakeInputPort(), MidiOutput)
+    finally:
+        file_port.close()
+
+
+@pytest.mark.jack
+def test_the_rtmidi_ports_offer_the_declared_interface(jack_server):
+    port_in, port_out = open_input(), open_output()
+    try:
+        assert isinstance(port_in, MidiInput) and isinstance(port_out, MidiOutput)
+        assert (port_in.backend, port_in.api_name, port_in.virtual) == ("jack", "UNIX_JACK", True)
+        assert port_out.name == "rtgen out" and port_out.check() is None
+    finally:
+        port_in.close()
+        port_out.close()
 
 
 def test_arrival_clock_anchors_delta_times_at_the_promptest_poll():
@@ -184,6 +219,131 @@ def test_rtgen_in_receives_a_clients_messages_stamped(jack_client):
     stamps = [t for t, _ in items]
     assert stamps == sorted(stamps) and stamps[0] >= sent[0]
     assert port.dropped == 0 and port.malformed == 0
+
+
+class StrictMidi:
+    """Stands in for an RtMidi client connected to a peer that vanishes and returns: no JACK needed.
+
+    What the peer sends is queued, as RtMidi queues it in C++, and taken by
+    ``get_message``. Closing and opening take a millisecond each, and a call
+    made while another thread closes or opens the client is counted in
+    ``overlaps``: on a real client that is a race in C++.
+    """
+
+    PEER = "synth:out"
+
+    def __init__(self) -> None:
+        self.peer_present = True
+        self.is_open = False
+        self.overlaps = 0
+        self.pending: deque[list[int]] = deque()
+        self.received: list[list[int]] = []  # what rtgen sent through it
+        self._busy = threading.Lock()  # held by whichever thread is inside the client
+
+    def _enter(self) -> None:
+        if not self._busy.acquire(blocking=False):
+            self.overlaps += 1
+            self._busy.acquire()
+
+    def _slow(self, change) -> None:
+        self._enter()
+        try:
+            time.sleep(0.001)
+            change()
+        finally:
+            self._busy.release()
+
+    def ignore_types(self, **kinds) -> None:
+        pass
+
+    def get_ports(self) -> list[str]:
+        return [self.PEER] if self.peer_present else []
+
+    def open_port(self, index: int, name: str) -> None:
+        self._slow(lambda: setattr(self, "is_open", True))
+
+    def close_port(self) -> None:
+        self._slow(lambda: setattr(self, "is_open", False))
+
+    def delete(self) -> None:
+        pass
+
+    def get_message(self):
+        self._enter()
+        try:
+            return (self.pending.popleft(), 0.0) if self.pending else None
+        finally:
+            self._busy.release()
+
+    def send_message(self, data: list[int]) -> None:
+        self._enter()
+        try:
+            time.sleep(0.0005)  # a send in flight when the watcher comes to reconnect
+            self.received.append(list(data))
+        finally:
+            self._busy.release()
+
+
+def numbered(k: int) -> list[int]:
+    """Note-on number ``k`` (0-16255): pitch and velocity carry it."""
+    return [0x90, k % 128, 1 + k // 128]
+
+
+def reconnect(port, midi: StrictMidi) -> None:
+    """The peer vanishes and returns; the watcher's checks notice both."""
+    midi.peer_present = False
+    assert "vanished" in port.check()
+    midi.peer_present = True
+    assert "reconnected" in port.check()
+
+
+def test_a_reconnect_never_changes_the_input_client_under_the_poller(monkeypatch):
+    midi = StrictMidi()
+    monkeypatch.setattr(ports_module, "new_midi", lambda kind, backend, client_name: midi)
+    port = ports_module.InputPort("alsa", "rtgen-in", "rtgen in", StrictMidi.PEER, queue_size=16384)
+    sent, received = 0, []
+    try:
+        for _ in range(60):
+            for _ in range(20):  # the peer plays while connected
+                midi.pending.append(numbered(sent))
+                sent += 1
+            reconnect(port, midi)
+            received += port.poll()
+    finally:
+        port.close()  # the poller drains once more
+    received += port.poll()
+    assert midi.overlaps == 0
+    assert [m.bytes() for _, m in received] == [numbered(k) for k in range(sent)]  # none lost, none twice
+
+
+def test_a_reconnect_never_changes_the_output_client_under_a_send(monkeypatch):
+    midi = StrictMidi()
+    monkeypatch.setattr(ports_module, "new_midi", lambda kind, backend, client_name: midi)
+    port = ports_module.OutputPort("alsa", "rtgen", "rtgen out", StrictMidi.PEER)
+    stop, attempts, errors = threading.Event(), [], []
+
+    def play() -> None:  # the output thread: a send every 0.2 ms
+        try:
+            while not stop.is_set() and len(attempts) < 16000:
+                port.send(mido.Message.from_bytes(numbered(len(attempts))))
+                attempts.append(len(attempts))
+                time.sleep(0.0002)
+        except Exception as error:  # noqa: BLE001 - kept for the assertion below
+            errors.append(error)
+
+    player = threading.Thread(target=play)
+    player.start()
+    try:
+        for _ in range(60):
+            reconnect(port, midi)
+    finally:
+        stop.set()
+        player.join()
+        port.close(flush_s=0.0)
+    assert errors == [] and midi.overlaps == 0
+    assert port.sent == len(midi.received) and port.sent + port.failed == len(attempts)
+    numbers = [k for k in attempts if numbered(k) in midi.received]
+    assert [numbered(k) for k in numbers] == midi.received  # in order, none twice
 
 
 @pytest.mark.jack

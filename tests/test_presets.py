@@ -87,6 +87,8 @@ def test_builtin_phrases_are_two_bars_and_midi_seeds_read(tmp_path) -> None:
         assert notes and max(n.end for n in notes) <= 8, name
     midi = mido.MidiFile(ticks_per_beat=480)
     track = mido.MidiTrack()
+    track.append(mido.MetaMessage("track_name", name="seed", time=0))  # no channel, no note: passed over
+    track.append(mido.Message("control_change", control=64, value=127, time=0))
     track.extend([mido.Message("note_on", note=60, velocity=90, time=0), mido.Message("note_off", note=60, time=240)])
     midi.tracks.append(track)
     midi.save(tmp_path / "seed.mid")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import time
 
 import mido
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 from jack_server import wait_until
 
 from rtgen.live.clock import FakeClock
-from rtgen.live.scheduler import OutputScheduler, is_note_off, is_note_on
+from rtgen.live.scheduler import SPIN_S, OutputScheduler, is_note_off, is_note_on
 from rtgen.live.timing import GcMonitor, freeze_gc, percentile
 from rtgen.midi.ports import FakeOutputPort
 
@@ -228,17 +227,39 @@ def test_realtime_benchmark_reports_every_note(jack_server):
     assert received == 40 and lost == 0  # the synchronous dummy server loses nothing (rtgen bench jack)
 
 
-def test_the_soak_sets_the_sends_beside_the_machines_own_wake_up_floor():
+class LateTimer:
+    """A fake time base: each read takes 10 us, each sleep wakes ``late_s`` after it was due."""
+
+    def __init__(self, start: float, late_s: float) -> None:
+        self.t, self.late_s = start, late_s
+
+    def now(self) -> float:
+        self.t += 1e-5
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds + self.late_s
+
+
+@pytest.mark.parametrize("start", [0.0, 5.3, 1000.1, 12345.6])  # where a running sum of periods drifted
+@pytest.mark.parametrize("late_s", [0.0001, 0.004])
+def test_the_wake_up_floor_waits_for_each_deadline_as_the_output_thread_does(start, late_s):
     import queue
 
-    from rtgen.bench.soak import SoakConfig, add_floor, format_report, report, wake_floor
+    from rtgen.bench.soak import wake_floor
 
     results = queue.Queue()
-    begin = time.perf_counter()
-    wake_floor(0.3, results, None, period_s=0.05)
+    timer = LateTimer(start, late_s)
+    wake_floor(0.3, results, None, period_s=0.05, now=timer.now, sleep=timer.sleep)
     late = results.get_nowait()
-    assert len(late) == 5 and all(ms >= 0 for _, ms in late)  # deadlines at 50-250 ms, none woken early
-    assert begin < late[0][0] < late[-1][0] < time.perf_counter()  # perf_counter times, comparable across processes
+    begin = late[0][0] - 0.05
+    assert [due for due, _ in late] == pytest.approx([begin + k * 0.05 for k in range(1, 6)], abs=1e-9)  # 50-250 ms
+    expected_ms = max(0.0, late_s - SPIN_S) * 1e3  # a sleep woken late is late; the spin takes up the rest
+    assert all(expected_ms <= ms <= expected_ms + 0.05 for _, ms in late), late
+
+
+def test_the_soak_sets_the_sends_beside_the_machines_own_wake_up_floor():
+    from rtgen.bench.soak import SoakConfig, add_floor, format_report, report
 
     late = [(k * 0.05, 0.2) for k in range(400)] + [(10.5 + k * 0.01, 4.0) for k in range(5)]
     late.sort()
@@ -249,4 +270,4 @@ def test_the_soak_sets_the_sends_beside_the_machines_own_wake_up_floor():
     figures = report(SoakConfig(minutes=0.5), samples, [], 1, 0)
     assert figures["floor_p99_ms"]["median"] == 0.2 and figures["floor_p99_ms"]["max"] == 4.0
     assert figures["samples_over_floor_by_1ms"] == 1  # 5.5 ms against a floor of 4: the daemon's own 1.5 ms
-    assert "wake-up p99 over the same spans (floor): median 0.200 ms" in format_report(figures | {"take": None})
+    assert "floor p99: median 0.200 ms" in format_report(figures | {"take": None})

@@ -84,6 +84,7 @@ def test_a_primes_key_is_compared_by_signature_with_its_opening():
 def test_copy_rate_counts_eight_note_sequences_found_in_training():
     train = [melody(range(60, 72))]
     keys = stats.pitch_keys(train)
-    assert stats.copy_rate([melody(range(60, 68))], keys) == 1.0
-    assert stats.copy_rate([melody(range(40, 48))], keys) == 0.0
+    assert stats.copy_counts(melody(range(60, 68)), keys) == (1, 1)
+    assert stats.copy_counts(melody(range(40, 48)), keys) == (0, 1)
+    assert stats.copy_counts(melody(range(60, 66)), keys) == (0, 0), "shorter than 8 notes: nothing to copy"
     assert stats.copy_counts(melody([*range(60, 68), 40]), keys) == (1, 2)

@@ -20,7 +20,7 @@ from rtgen.encoding import EventEncoding, Note
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import load_model
 from rtgen.nets.config import NetConfig
-from rtgen.train.config import TrainConfig, lr_at, parse_genres, replace
+from rtgen.train.config import TrainConfig, lr_at, parse_genres, replace, stop_reason
 from rtgen.train.data import GenreData, WindowSampler, join_pieces, load_prepared, save_prepared, split_pieces
 from rtgen.train.loop import train
 
@@ -167,6 +167,15 @@ def test_configs_flags_and_schedule():
     history = [{"valid_ce": v} for v in (3.0, 2.0, 2.5, 2.6, 1.0)]
     config = TrainConfig(lr=1.0, lr_patience_epochs=2, lr_factor=0.5)
     assert lr_at(history[:3], config) == 1.0 and lr_at(history[:4], config) == 0.5
+
+
+def test_every_trainer_stops_by_one_rule():
+    history = [{"valid_ce": v} for v in (3.0, 2.0, 2.5, 2.6)]
+    config = TrainConfig(patience_epochs=2)
+    assert stop_reason(history[:3], config, out_of_time=False) is None  # one epoch without improvement
+    assert stop_reason(history, config, out_of_time=False) == "early stopping"  # two
+    assert stop_reason(history[:2], config, out_of_time=True) == "time budget"
+    assert stop_reason([], config, out_of_time=False) is None
 
 
 def test_a_config_with_an_unknown_key_names_it(tmp_path):

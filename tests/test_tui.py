@@ -91,6 +91,9 @@ def demo_snapshot(**changes: object) -> Snapshot:
 class FakeDaemon:
     """Records commands; applies them like the daemon; a new snapshot object only after a change."""
 
+    gone: str | None = None  # the daemon's goodbye, once it said one
+    answering = True
+
     def __init__(self, snap: Snapshot | None = None, *, applies: bool = True) -> None:
         self.snap = snap or demo_snapshot()
         self.applies = applies  # False: a daemon whose engine thread has not caught up yet
@@ -526,13 +529,12 @@ def test_attach_web_serves_one_attached_ui_per_tab_and_owns_no_daemon(monkeypatc
     assert main(["attach", "--web", "--osc-port", "9333", "--port", "8123"]) == 0
     [(host, port, command)] = served
     assert (host, port) == ("127.0.0.1", 8123)
-    assert command.endswith("-m rtgen attach --osc-host 127.0.0.1 --osc-port 9333")  # each tab a client
+    assert command.endswith("-m rtgen attach --tab --osc-host 127.0.0.1 --osc-port 9333")  # each tab a client
 
 
 @synchronous
 async def test_a_silent_daemon_is_reported_once_and_its_return_too():
     daemon = FakeDaemon()
-    daemon.answering = True
     app = make_app(daemon)
     shown: list[str] = []
     notify = app.notify

@@ -164,7 +164,7 @@ def test_engine_plays_the_two_phase_method_from_its_model(models_with_two_phase)
 
 
 def test_a_genre_model_on_another_vocabulary_plays_without_the_installed_event_models(models_with_two_phase) -> None:
-    from rtgen.encoding import TimeStepEncoding
+    from rtgen.data.timestep import TimeStepEncoding
     from rtgen.nets.recurrent import RecurrentLM
 
     steps = TimeStepEncoding()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen.encoding import EventEncoding, TimeStepEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import EventEncoding
 from rtgen.live.listener import Heard
-from rtgen.live.voice import Voice, silence_tokens
+from rtgen.live.voice import Voice
 
 ENC = EventEncoding()
 
@@ -67,7 +68,7 @@ def test_duet_steering_feeds_the_models_and_keeps_one_timeline():
     voice.steer(Heard(0.5, 1.5, 67, 0, False), engine)  # a release: the models never hear it
     assert len(engine.fed) == 3
     assert voice.position == 1.0
-    assert silence_tokens(TimeStepEncoding(), 3) == [2, 2, 2]
+    assert TimeStepEncoding().shift_tokens(3) == [2, 2, 2]
 
 
 @settings(max_examples=80, deadline=None)

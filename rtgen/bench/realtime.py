@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import mido
 
 from rtgen.errors import RtgenError
-from rtgen.live.scheduler import OutputScheduler
-from rtgen.live.timing import freeze_gc, summary_ms
+from rtgen.live.scheduler import OUTPUT_PRIORITY, SPIN_S, OutputScheduler
+from rtgen.live.timing import freeze_gc, percentile, summary_ms
 from rtgen.midi.backends import jack_server_name, jack_server_running
 from rtgen.midi.jack import JackServer
 from rtgen.midi.ports import open_output
@@ -46,9 +46,9 @@ class RealtimeBenchConfig:
     tempo_bpm: float = 120.0
     gate: float = 0.5  # note length as a fraction of a 16th
     lookahead_beats: float = 1.0  # how far ahead the feeder schedules, like the engine thread
-    spin_s: float = 0.0005  # the scheduler's spin before each event
+    spin_s: float = SPIN_S  # the scheduler's spin before each event (s)
     freeze_gc: bool = True  # as the daemon does once its models are loaded
-    realtime_priority: int | None = 10  # SCHED_FIFO for the output thread when allowed; None: normal priority
+    realtime_priority: int | None = OUTPUT_PRIORITY  # SCHED_FIFO for the output thread where allowed; None: normal
 
 
 @dataclass
@@ -199,7 +199,7 @@ def end_to_end_section(run: _Run) -> dict:
             if k is not None:
                 delays.setdefault(k, t - run.planned[k])
     ordered = sorted(delays.values())
-    median = ordered[len(ordered) // 2] if ordered else 0.0
+    median = percentile(ordered, 0.5)
     jitter = [abs(d - median) for d in ordered]
     section = {"received": len(delays), "lost": len(run.planned) - len(delays), "median_delay_ms": median * 1e3}
     section.update({f"jitter_{key}": value for key, value in summary_ms(jitter).items()})

@@ -9,36 +9,51 @@ in, a burst of ``burst`` messages in a second. Every ``sample_s`` the bench
 reads the daemon's status (send p99 of its output thread) and its RSS. At
 the end the daemon gets SIGTERM and the synth must have no note left on.
 
-Figures: RSS growth after the first minute (target <= 5 MB), send p99 per
-sample (target <= 1 ms; median and p99 over samples, and the worst sample's
-ratio to the first minute's), and unpaired notes (target 0).
+Targets (``TARGETS``, each reported as met or not): 0 unpaired notes; RSS
+growth after the first minute <= 5 MB; the daemon's send p99 judged against
+the machine, not against a fixed millisecond: the median over samples of
+send p99 / floor p99 <= 1.2, and at most 5 % of samples more than 1 ms over
+their floor. Send p99 itself (median, p99 and max over samples, and the worst
+sample's ratio to the first minute's) is reported beside them.
 
-The baseline is the machine's own: a process beside the daemon, at the output
+The floor is the machine's own: a process beside the daemon, at the output
 thread's real-time priority, wakes 20 times a second the way the output
 thread waits for a note (sleep, then spin the last half millisecond) and
 records how late it woke. Its p99 over the span each sample of the daemon's
 send p99 covers (its last ``SEND_WINDOW`` sends, about two and a half
 minutes) is the floor no sender on this machine could beat in that span: on a
 virtual machine whose timer now and then wakes 20 ms late, a 1 ms send
-target is out of reach for any program.
+target is out of reach for any program (issue 20: for minutes the floor was
+3.7-8.6 ms; a target the machine alone can break is the wrong target).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import multiprocessing
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mido
 
-from rtgen.live.scheduler import SEND_WINDOW, SPIN_S, raise_priority
+from rtgen.live.scheduler import OUTPUT_PRIORITY, SEND_WINDOW, SPIN_S, raise_priority
 from rtgen.live.timing import percentile, spin_until
 from rtgen.midi.jack import JackClient, JackServer, unpaired_notes
+
+TARGETS = {
+    "unpaired_notes": 0,  # notes left on at the synth after SIGTERM
+    "rss_growth_mb": 5.0,  # after the first minute
+    "send_to_floor_median": 1.2,  # median over samples of send p99 / floor p99
+    "over_floor_share": 0.05,  # share of samples whose send p99 is more than 1 ms over their floor
+}
+OVER_FLOOR_MS = 1.0
+FLOOR_MIN_MS = 0.05  # a floor below this counts as this: no sender is judged against a 0 ms wake-up
 
 
 @dataclass(frozen=True)
@@ -110,22 +125,30 @@ class Performer:
                 time.sleep(max(0.0, start + (k + 1) / count - time.perf_counter()))
 
 
-def wake_floor(seconds: float, results, priority: int | None, period_s: float = 0.05) -> None:
+def wake_floor(
+    seconds: float,
+    results,
+    priority: int | None,
+    period_s: float = 0.05,
+    now: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Puts ``[(perf_counter s, ms late), ...]`` on ``results``: the machine's wake-up error, with nothing else to do.
 
-    Waits for each deadline as ``rtgen.live.scheduler`` waits for a note (sleep,
-    then spin the last ``SPIN_S``), at ``priority`` (SCHED_FIFO, the daemon's
-    output priority) where permitted; run in its own process, so no
-    interpreter lock is shared.
+    Waits for each deadline strictly inside ``seconds`` (every ``period_s``) as
+    ``rtgen.live.scheduler`` waits for a note (sleep, then spin the last
+    ``SPIN_S``), at ``priority`` (SCHED_FIFO, the daemon's output priority)
+    where permitted; run in its own process, so no interpreter lock is shared.
+    Deadlines are ``start + k * period_s``: a running sum of periods drifts in
+    floating point, and made the count depend on the start time.
     """
     raise_priority(priority)  # refused: normal priority, like the daemon's output thread then
-    late, start = [], time.perf_counter()
-    due = start + period_s
-    while due < start + seconds:
-        time.sleep(max(0.0, due - time.perf_counter() - SPIN_S))
-        spin_until(due)
-        late.append((due, (time.perf_counter() - due) * 1000.0))
-        due += period_s
+    late, start = [], now()
+    for k in range(1, math.ceil(seconds / period_s - 1e-9)):
+        due = start + k * period_s
+        sleep(max(0.0, due - now() - SPIN_S))
+        spin_until(due, now)
+        late.append((due, (now() - due) * 1000.0))
     results.put(late)
 
 
@@ -140,7 +163,6 @@ def add_floor(samples: list[dict], late: list[tuple[float, float]], window_s: fl
 def run_soak(config: SoakConfig, record_dir: Path, progress=lambda line: None) -> dict:
     """The whole run (``config.minutes`` of wall time); the daemon records its take into ``record_dir``."""
     from rtgen.daemon.client import DaemonClient
-    from rtgen.daemon.process import OUTPUT_PRIORITY
 
     phrases = performer_phrases(config.genre)
     beat_s = 60.0 / config.tempo_bpm
@@ -192,47 +214,62 @@ def run_soak(config: SoakConfig, record_dir: Path, progress=lambda line: None) -
 
 
 def report(config: SoakConfig, samples: list[dict], received, phrases: int, xruns: int) -> dict:
-    """The figures, from samples of RSS, the daemon's send p99 and the floor's (``add_floor``) over the same span."""
+    """The figures and whether each target is met, from samples of RSS, the daemon's send p99 and the floor's
+    (``add_floor``) over the same span."""
     after_minute = [s for s in samples if s["t_s"] >= 60.0] or samples
     sends = sorted(s["send_p99_ms"] for s in samples)
     baseline = max((s["send_p99_ms"] for s in samples if s["t_s"] < 60.0), default=float("nan"))
     notes = sum(1 for _, m in received if m.type == "note_on" and m.velocity)
     floor = sorted(s["floor_p99_ms"] for s in samples)
-    over = [s for s in samples if s["send_p99_ms"] > s["floor_p99_ms"] + 1.0]
+    ratios = sorted(s["send_p99_ms"] / max(s["floor_p99_ms"], FLOOR_MIN_MS) for s in samples)
+    over = [s for s in samples if s["send_p99_ms"] > s["floor_p99_ms"] + OVER_FLOOR_MS]
+    figures = {
+        "unpaired_notes": sum(unpaired_notes(received).values()),
+        "rss_growth_mb": (max(s["rss_kib"] for s in after_minute) - after_minute[0]["rss_kib"]) / 1024,
+        "send_to_floor_median": percentile(ratios, 0.5),
+        "over_floor_share": len(over) / len(samples) if samples else float("nan"),
+    }
     return {
         "config": asdict(config),
         "phrases_played": phrases,
         "notes_from_rtgen": notes,
-        "unpaired_notes": sum(unpaired_notes(received).values()),
+        **figures,
+        "met": {name: figures[name] <= target for name, target in TARGETS.items()},
         "rss_first_minute_kib": after_minute[0]["rss_kib"],
-        "rss_growth_kib": max(s["rss_kib"] for s in after_minute) - after_minute[0]["rss_kib"],
         "send_p99_ms": {"median": percentile(sends, 0.5), "p99": percentile(sends, 0.99), "max": sends[-1]},
         "send_p99_worst_vs_first_minute": sends[-1] / baseline if baseline else float("nan"),
         "floor_p99_ms": {"median": percentile(floor, 0.5), "p99": percentile(floor, 0.99), "max": floor[-1]},
-        "send_vs_floor_median": percentile(sends, 0.5) / (percentile(floor, 0.5) or float("nan")),
         "samples_over_floor_by_1ms": len(over),
         "xruns": xruns,
         "samples": samples,
     }
 
 
+def _verdict(report: dict, name: str) -> str:
+    return "met" if report["met"][name] else "MISSED"
+
+
 def format_report(report: dict) -> str:
     config, send, floor = report["config"], report["send_p99_ms"], report["floor_p99_ms"]
+    count = len(report["samples"])
     return "\n".join(
         [
             f"soak: duet for {config['minutes']:g} min at {config['tempo_bpm']:g} BPM (preset {config['preset']}), "
             f"{report['phrases_played']} {config['genre']} validation phrases with held notes and chords, "
             f"a burst of {config['burst']} messages; JACK xruns {report['xruns']}",
-            f"notes from rtgen {report['notes_from_rtgen']}; "
-            f"unpaired at the synth {report['unpaired_notes']} (target 0); take {report['take']}",
-            f"RSS after the first minute {report['rss_first_minute_kib'] / 1024:.1f} MB, "
-            f"growth {report['rss_growth_kib'] / 1024:.2f} MB (target <= 5)",
-            f"send p99 per {config['sample_s']:g} s sample: median {send['median']:.3f} ms, "
-            f"p99 {send['p99']:.3f} ms, max {send['max']:.3f} ms (target <= 1; "
-            f"worst / first minute {report['send_p99_worst_vs_first_minute']:.2f})",
-            f"the machine's own wake-up p99 over the same spans (floor): median {floor['median']:.3f} ms, "
-            f"p99 {floor['p99']:.3f} ms, max {floor['max']:.3f} ms; send / floor at the median "
-            f"{report['send_vs_floor_median']:.2f}; samples more than 1 ms over their floor "
-            f"{report['samples_over_floor_by_1ms']} of {len(report['samples'])}",
+            f"notes from rtgen {report['notes_from_rtgen']}; unpaired at the synth {report['unpaired_notes']} "
+            f"(target {TARGETS['unpaired_notes']}: {_verdict(report, 'unpaired_notes')}); take {report['take']}",
+            f"RSS after the first minute {report['rss_first_minute_kib'] / 1024:.1f} MB, growth "
+            f"{report['rss_growth_mb']:.2f} MB (target <= {TARGETS['rss_growth_mb']:g}: "
+            f"{_verdict(report, 'rss_growth_mb')})",
+            f"send p99 / the machine's own wake-up p99 over the same span (floor), median over {count} samples: "
+            f"{report['send_to_floor_median']:.2f} (target <= {TARGETS['send_to_floor_median']:g}: "
+            f"{_verdict(report, 'send_to_floor_median')})",
+            f"samples more than {OVER_FLOOR_MS:g} ms over their floor: {report['samples_over_floor_by_1ms']} of "
+            f"{count}, {report['over_floor_share']:.1%} (target <= {TARGETS['over_floor_share']:.0%}: "
+            f"{_verdict(report, 'over_floor_share')})",
+            f"send p99 per {config['sample_s']:g} s sample: median {send['median']:.3f} ms, p99 {send['p99']:.3f} ms, "
+            f"max {send['max']:.3f} ms (worst / first minute {report['send_p99_worst_vs_first_minute']:.2f}); "
+            f"floor p99: median {floor['median']:.3f} ms, p99 {floor['p99']:.3f} ms, max {floor['max']:.3f} ms",
         ]
     )

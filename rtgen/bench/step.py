@@ -12,14 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-import numpy as np
+from rtgen.engine.latency import time_engine_steps, time_fused_steps
+from rtgen.live.timing import summary_ms
 
 WINDOW_TOKENS = 100  # the papers' context window
-
-
-def percentiles(seconds: Sequence[float]) -> tuple[float, float]:
-    ms = np.asarray(seconds) * 1000.0
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
 def bench_models(count: int, device: str, net_config=None) -> list:
@@ -45,36 +41,6 @@ def bench_models(count: int, device: str, net_config=None) -> list:
         model = RecurrentLM(config).to(device).eval()
         models.append(LoadedModel(model, encoding, {"genre": f"random{index}"}))
     return models
-
-
-def time_fused_steps(models: Sequence, steps: int, method: str = "mixture", **controls: object) -> list[float]:
-    """Seconds per ``Engine.step`` over ``steps`` steps from warm state (after a 100-step warm-up).
-
-    The collector is frozen first, as the daemon does once its models are loaded, so a full
-    collection over the loaded heap is not timed as a step.
-    """
-    from rtgen.engine.controls import Controls
-    from rtgen.engine.warm import Engine
-    from rtgen.live.timing import freeze_gc
-
-    genres = [f"g{i}" for i in range(len(models))]
-    settings = Controls(weights={g: float(i + 1) for i, g in enumerate(genres)}, method=method, **controls)
-    engine = Engine(genres, models, settings, seed=0, threads=None)
-    engine.prime([])
-    for _ in range(100):
-        engine.step()
-    freeze_gc()
-    return time_engine_steps(engine, steps)
-
-
-def time_engine_steps(engine, steps: int) -> list[float]:
-    """Seconds per ``engine.step()``, ``steps`` times."""
-    timings = []
-    for _ in range(steps):
-        tick = time.perf_counter()
-        engine.step()
-        timings.append(time.perf_counter() - tick)
-    return timings
 
 
 def time_windowed_steps(models: Sequence, steps: int) -> list[float]:
@@ -110,7 +76,7 @@ def time_variation_steps(steps: int, device: str = "cpu") -> list[float]:
     """
     import torch
 
-    from rtgen.encoding import TimeStepEncoding
+    from rtgen.data.timestep import TimeStepEncoding
     from rtgen.engine.variation import PhraseModel, VariationEngine
     from rtgen.nets.checkpoint import LoadedModel
     from rtgen.nets.vae import PhraseVAE, VaeConfig
@@ -151,8 +117,8 @@ def arch_rows(names: Sequence[str], steps: int, device: str = "cpu") -> list[dic
             torch.manual_seed(0)
             model = LoadedModel(build_model(config).to(device).eval(), encoding, {"genre": name})
             seconds = time_fused_steps([model], steps)
-        p50, p99 = percentiles(seconds)
-        rows.append({"arch": name, "device": device, "steps": steps, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3)})
+        ms = {key: round(value, 3) for key, value in summary_ms(seconds).items() if key != "max_ms"}
+        rows.append({"arch": name, "device": device, "steps": steps, **ms})
     for row in rows:
         row["ratio"] = round(row["p50_ms"] / rows[0]["p50_ms"], 1)
     return rows
@@ -173,9 +139,9 @@ def step_rows(
     for device in devices:
         for count in model_counts:
             models = bench_models(count, device, net_config)
-            p50, p99 = percentiles(time_fused_steps(models, steps))
-            f50, f99 = percentiles(time_fused_steps(models, steps, **FORM_CONTROLS))
-            w50, w99 = percentiles(time_windowed_steps(models, windowed_steps))
+            fused = summary_ms(time_fused_steps(models, steps))
+            form = summary_ms(time_fused_steps(models, steps, **FORM_CONTROLS))
+            windowed = summary_ms(time_windowed_steps(models, windowed_steps))
             config = models[0].model.config
             rows.append(
                 {
@@ -185,14 +151,14 @@ def step_rows(
                     "trained": "genre" in models[0].meta and not models[0].meta["genre"].startswith("random"),
                     "threads": torch.get_num_threads(),
                     "steps": steps,
-                    "p50_ms": round(p50, 4),
-                    "p99_ms": round(p99, 4),
-                    "form_p50_ms": round(f50, 4),  # with the presets' repeat and key_prior
-                    "form_p99_ms": round(f99, 4),
+                    "p50_ms": round(fused["p50_ms"], 4),
+                    "p99_ms": round(fused["p99_ms"], 4),
+                    "form_p50_ms": round(form["p50_ms"], 4),  # with the presets' repeat and key_prior
+                    "form_p99_ms": round(form["p99_ms"], 4),
                     "windowed_steps": windowed_steps,
-                    "windowed_p50_ms": round(w50, 3),
-                    "windowed_p99_ms": round(w99, 3),
-                    "speedup": round(w50 / p50, 1),
+                    "windowed_p50_ms": round(windowed["p50_ms"], 3),
+                    "windowed_p99_ms": round(windowed["p99_ms"], 3),
+                    "speedup": round(windowed["p50_ms"] / fused["p50_ms"], 1),
                 }
             )
     return rows

@@ -23,6 +23,7 @@ def register(subparsers) -> None:
     )
     add_osc_arguments(parser)
     parser.add_argument("--web", action="store_true", help="serve the UI to browsers instead (needs textual-serve)")
+    parser.add_argument("--tab", action="store_true", help=argparse.SUPPRESS)  # one browser tab's UI (--web runs it)
     add_web_arguments(parser)
     parser.set_defaults(handler=attach)
 
@@ -38,7 +39,7 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def attach(args: argparse.Namespace) -> int:
-    from rtgen.daemon.osc import DEFAULT_PORT
+    from rtgen.daemon.protocol import DEFAULT_PORT
 
     osc_port = args.osc_port or DEFAULT_PORT
     osc_host = args.osc_host or "127.0.0.1"
@@ -47,17 +48,24 @@ def attach(args: argparse.Namespace) -> int:
     if args.web:
         serve_web_ui(osc_port, args.host, args.port, osc_host)
         return 0
-    return attach_tui(osc_port, owner=False, host=osc_host)
+    return attach_tui(osc_port, owner=False, host=osc_host, tab=args.tab)
 
 
-def attach_tui(osc_port: int, *, owner: bool, host: str = "127.0.0.1") -> int:
-    """Run the TUI over the daemon at ``host:osc_port`` until ``q`` (or the daemon ends); 0, or 1 on its error."""
+def attach_tui(osc_port: int, *, owner: bool, host: str = "127.0.0.1", tab: bool = False) -> int:
+    """Run the TUI over the daemon at ``host:osc_port`` until ``q`` (or the daemon ends); 0, or 1 on its error.
+
+    ``tab``: this process is one browser tab's, started by ``serve_web_ui``; it ends with the tab or the server.
+    """
     from rtgen.daemon.client import DaemonClient
     from rtgen.tui import make_app
 
+    if tab:
+        from rtgen.tui.tab import arm_on_signals
+
+        arm_on_signals()
     client = DaemonClient(osc_port, host).connect()
     try:
-        make_app(client, owner=owner).run()
+        make_app(client, owner=owner, tab=tab).run()
     finally:
         client.close()
     if client.gone is not None and client.gone != "stopped":
@@ -70,5 +78,5 @@ def serve_web_ui(osc_port: int, host: str, port: int, osc_host: str = "127.0.0.1
     """Serve ``rtgen attach`` to browsers at ``host:port``, one attached UI per tab, until Ctrl+C."""
     from rtgen.tui import serve_web
 
-    argv = [sys.executable, "-m", "rtgen", "attach", "--osc-host", osc_host, "--osc-port", str(osc_port)]
+    argv = [sys.executable, "-m", "rtgen", "attach", "--tab", "--osc-host", osc_host, "--osc-port", str(osc_port)]
     serve_web(shlex.join(argv), host=host, port=port)

@@ -8,16 +8,10 @@ Benchmarks print figures; they never assert on timings.
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from pathlib import Path
 
 from rtgen.cli.progress import note
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def _progress(args, line: str) -> None:
@@ -32,17 +26,20 @@ def _print_report(args, report: dict, as_text) -> int:
 
 
 def _shipped_net_config(config_path: str | None):
-    """The NetConfig (and TrainConfig) the shipped genre models use, from models/configs/folk.toml."""
+    """The NetConfig (and TrainConfig) of a run of ``config_path``, by default models/configs/folk.toml.
+
+    The output layer is as wide as the run's vocabulary: a chord encoding's is counted on the config's corpora.
+    """
     import dataclasses
 
     from rtgen.config import load
-    from rtgen.encoding import make_encoding
     from rtgen.paths import shipped_models_dir
     from rtgen.train.config import TrainConfig
+    from rtgen.train.data import run_encoding
 
     path = Path(config_path) if config_path else shipped_models_dir() / "configs" / "folk.toml"
     config = load(TrainConfig, path) if path.exists() else TrainConfig()
-    net = dataclasses.replace(config.net, vocab_size=len(make_encoding(config.encoding)))
+    net = dataclasses.replace(config.net, vocab_size=len(run_encoding(config, progress=False)))
     return config, net, path
 
 
@@ -104,6 +101,7 @@ def step_latencies(model, models: int, steps: int) -> dict[str, list[float]]:
 def run_train(args) -> int:
     import torch
 
+    from rtgen.live.timing import percentile, summary_ms
     from rtgen.nets.recurrent import RecurrentLM, parameter_count
 
     if args.threads:
@@ -112,20 +110,18 @@ def run_train(args) -> int:
     model = RecurrentLM(net)
     print(
         f"config {path}: {net.cell} {net.hidden_sizes}, embedding {net.embedding_dim}, "
-        f"{parameter_count(model):,} parameters; torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"{config.encoding} vocabulary of {net.vocab_size} tokens, {parameter_count(model):,} parameters; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     rates = train_throughput(model, config.batch_size, config.seq_len, args.seconds)
     print(
         f"training: batch {config.batch_size} x {config.seq_len} tokens, {len(rates)} batches: "
-        f"median {statistics.median(rates):,.0f} tokens/s (min {min(rates):,.0f}, max {max(rates):,.0f})"
+        f"median {percentile(sorted(rates), 0.5):,.0f} tokens/s (min {min(rates):,.0f}, max {max(rates):,.0f})"
     )
     model.eval()
     for name, values in step_latencies(model, args.models, args.steps).items():
-        ms = [v * 1000 for v in values]
-        print(
-            f"{name:<22} median {statistics.median(ms):7.3f} ms   p99 {_percentile(ms, 0.99):7.3f} ms"
-            f"   ({len(ms)} steps)"
-        )
+        ms = summary_ms(values)
+        print(f"{name:<22} median {ms['p50_ms']:7.3f} ms   p99 {ms['p99_ms']:7.3f} ms   ({len(values)} steps)")
     return 0
 
 
@@ -209,11 +205,11 @@ def run_realtime(args) -> int:
     """Send-time error and end-to-end jitter through JACK (see rtgen.bench.realtime)."""
     from rtgen.bench.daemon import format_daemon_report, run_daemon_bench
     from rtgen.bench.realtime import RealtimeBenchConfig, format_report, run_realtime_bench
+    from rtgen.live.scheduler import OUTPUT_PRIORITY, SPIN_S
 
-    priority = None if args.normal_priority else 10
-    config = RealtimeBenchConfig(
-        notes=args.notes, tempo_bpm=args.tempo, spin_s=args.spin_ms / 1e3, realtime_priority=priority
-    )
+    spin_s = SPIN_S if args.spin_ms is None else args.spin_ms / 1e3
+    priority = None if args.normal_priority else OUTPUT_PRIORITY
+    config = RealtimeBenchConfig(notes=args.notes, tempo_bpm=args.tempo, spin_s=spin_s, realtime_priority=priority)
     seconds = config.notes * 15.0 / config.tempo_bpm
     _progress(args, f"playing {config.notes} 16ths at {config.tempo_bpm:g} BPM (about {seconds:.0f} s)...")
     report = run_realtime_bench(config)
@@ -238,7 +234,7 @@ def register_realtime(benches) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--notes", type=int, default=2000, help="16th notes to play (default 2000: 250 s at 120 BPM)")
     parser.add_argument("--tempo", type=float, default=120.0, help="tempo in BPM (default 120)")
-    parser.add_argument("--spin-ms", type=float, default=0.5, help="spin before each event, ms (default 0.5)")
+    parser.add_argument("--spin-ms", type=float, help="spin before each event, ms (default: the daemon's)")
     parser.add_argument(
         "--normal-priority", action="store_true", help="do not ask SCHED_FIFO for the output thread (compare)"
     )
@@ -315,10 +311,13 @@ def run_soak(args) -> int:
 def register_soak(benches) -> None:
     parser = benches.add_parser(
         "soak",
-        help="a long duet with a scripted performer: unpaired notes, RSS growth, send p99 (not for CI)",
+        help="a long duet with a scripted performer: unpaired notes, RSS growth, send p99 against the machine's "
+        "own wake-up floor (not for CI)",
         description="Start a private dummy JACK server and `rtgen run --headless --no-guard` in duet; a JACK client "
         "plays two-bar phrases of real validation pieces with held notes and chords, and once a burst of messages; "
-        "print unpaired notes at the synth, the daemon's RSS growth after the first minute, and its send p99.",
+        "print unpaired notes at the synth (target 0), the daemon's RSS growth after the first minute (<= 5 MB), "
+        "the median ratio of its send p99 to the machine's own wake-up p99 over the same span (<= 1.2), and the "
+        "share of samples more than 1 ms over that floor (<= 5 %).",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--minutes", type=float, default=30.0, help="length of the run (default 30)")

@@ -44,7 +44,7 @@ def _positive(text: str) -> int:
 
 def run_stats(args) -> int:
     from rtgen.data.corpus import load_tokens
-    from rtgen.encoding import make_encoding
+    from rtgen.data.vocabulary import make_encoding
 
     corpus = load_tokens(
         args.source,

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         help="hear the pipeline without MIDI: a phrase in, rtgen's answer out, as a piano roll and a .mid",
         description="Play a built-in phrase into rtgen on a simulated clock and print and save its answer.",
     )
-    parser.add_argument("--preset", default="case-study-5-5-5", help="preset name or .toml path")
+    parser.add_argument("--preset", help="preset name or .toml path (default: the daemon's, case-study-5-5-5)")
     parser.add_argument("--genres", help="genres and weights, e.g. folk=5,fiddle=5 (default: all shipped)")
     parser.add_argument("--phrase", help="the call: a built-in phrase (folk, fiddle, chorale, renaissance) or a .mid")
     parser.add_argument("--bars", type=int, help="bars in the answer (default: the preset's)")
@@ -39,6 +39,14 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0: the same answer every run)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("-o", "--output", default="rtgen-demo.mid", help="where to write the .mid")
+    parser.add_argument(
+        "--play",
+        nargs="?",
+        const="",
+        metavar="SF2|WAV",
+        help="hear the call and answer through fluidsynth on the sound card (a .sf2: that soundfont; "
+        "a .wav: render to that file instead)",
+    )
     parser.add_argument("--width", type=int, help="columns to print in (default: the terminal's, or 80 when piped)")
     parser.set_defaults(handler=run)
 
@@ -46,23 +54,26 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rtgen.cli.outputs import output_file
     from rtgen.cli.textroll import MIN_WIDTH, render_roll
-    from rtgen.daemon.config import DaemonConfig
+    from rtgen.daemon.config import DEFAULT_PRESET, DaemonConfig
     from rtgen.daemon.presets import load_preset
     from rtgen.daemon.process import Daemon
     from rtgen.engine.controls import parse_weights
     from rtgen.live.clock import FakeClock, check_tempo
     from rtgen.live.player import PlayerConfig
     from rtgen.live.scheduler import OutputScheduler
+    from rtgen.live.timing import percentile
     from rtgen.midi.ports import FakeInputPort, FakeOutputPort
 
     if args.bars is not None and not 1 <= args.bars <= 64:
         raise RtgenError(f"--bars {args.bars} outside 1-64")
     out = output_file(args.output, "-o")
-    preset = load_preset(args.preset)
+    sound = _sound(args.play) if args.play is not None else None  # a missing synth is said before the models load
+    preset_name = args.preset or DEFAULT_PRESET
+    preset = load_preset(preset_name)
     tempo = check_tempo(args.tempo) if args.tempo is not None else preset.tempo_bpm
     clock = FakeClock(tempo_bpm=tempo, start_s=0.0)
     config = DaemonConfig(
-        preset=args.preset,
+        preset=preset_name,
         genres=parse_weights(args.genres) if args.genres else {},
         mode="call-and-response",
         tempo_bpm=tempo,
@@ -94,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     path = _write(out, call, answer, tempo)
     player = daemon.player
     latency = player.phrase_latency_ms[-1] if player.phrase_latency_ms else float("nan")
-    step_p99 = sorted(player.step_ms)[int(0.99 * (len(player.step_ms) - 1))] if player.step_ms else 0.0
+    step_p99 = percentile(sorted(player.step_ms), 0.99)
     summary = (
         f"call: {sum(1 for _, m in call if m.type == 'note_on')} notes; "
         f"answer: {player.notes_out} notes in {player.config.answer_bars} bars at {tempo:g} BPM "
@@ -104,7 +115,32 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in summary:  # a path longer than the terminal stays whole, to be copied
         print(textwrap.fill(line, max(MIN_WIDTH, width), break_long_words=False, break_on_hyphens=False))
+    if sound is not None:
+        _hear(path, *sound, daemon.engine.controls.weights)
     return 0
+
+
+def _sound(value: str) -> tuple[Path | None, Path]:
+    """``--play``'s (WAV or None for the sound card, soundfont); one-line errors for no fluidsynth or soundfont."""
+    from rtgen.cli.outputs import output_file
+    from rtgen.daemon.synth import find_soundfont, fluidsynth_path
+
+    fluidsynth_path()
+    wav = output_file(value, "--play") if value.lower().endswith(".wav") else None
+    return wav, find_soundfont(value if value and wav is None else None)
+
+
+def _hear(midi: Path, wav: Path | None, soundfont: Path, weights) -> None:
+    from rtgen.daemon.instrument import blend_program, heaviest_genre
+    from rtgen.daemon.synth import play, render
+
+    program = blend_program(weights, {})
+    sound = f"{heaviest_genre(weights)}'s GM program {program} from {soundfont.name}"
+    if wav is not None:
+        print(f"wrote {render(midi, wav, soundfont, program)} ({sound})")
+        return
+    print(f"playing {midi} ({sound}) ...", flush=True)
+    play(midi, soundfont, program)
 
 
 def _play_call(daemon, phrase: str | None, seed: int, start: float) -> list[tuple[float, object]]:

@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--sampling", choices=("sample", "argmax", "hybrid"))
+    parser.add_argument("--expression", type=float, help="0-1: velocities and timing as played; 0 = as decoded")
+    parser.add_argument("--swing", type=float, help="0-0.75: off-beat eighths late (0.5 = triplet feel)")
     parser.add_argument(
         "--seed-midi",
         help="a .mid whose notes prime the models (default: the preset's phrase, else a real opening of the "
@@ -39,6 +41,8 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("-o", "--out", required=True, help="output .mid path")
     parser.add_argument("--musicxml", help="also write MusicXML to this path")
+    parser.add_argument("--wav", help="also render the piece to this WAV with fluidsynth (heaviest genre's sound)")
+    parser.add_argument("--soundfont", help="--wav: the .sf2 to render with (default: the first installed one found)")
     parser.add_argument(
         "--interpolate",
         nargs=2,
@@ -66,6 +70,8 @@ def build_preset(args: argparse.Namespace):
         "top_k": args.top_k,
         "top_p": args.top_p,
         "sampling": args.sampling,
+        "expression": args.expression,
+        "swing": args.swing,
     }
     controls = preset.controls.replace(**{k: v for k, v in changes.items() if v is not None})
     if not controls.weights:
@@ -96,14 +102,17 @@ def seed_notes(args: argparse.Namespace, preset):
 def run(args: argparse.Namespace) -> int:
     from rtgen.cli.outputs import output_file
     from rtgen.cli.progress import Counter
-    from rtgen.engine.offline import generate_notes, piece_stats, write_midi, write_musicxml
+    from rtgen.engine.offline import TICKS_PER_BEAT, generate_notes, piece_stats, write_midi, write_musicxml
     from rtgen.engine.variation import VariationEngine, is_vae
     from rtgen.engine.warm import Engine
+    from rtgen.live.expression import dynamics
     from rtgen.nets.checkpoint import CONDITIONAL_MODEL
     from rtgen.nets.twophase import TWO_PHASE_MODEL
 
     out = output_file(args.out, "-o")
     musicxml = output_file(args.musicxml, "--musicxml") if args.musicxml else None
+    wav = output_file(args.wav, "--wav") if args.wav else None
+    soundfont = _soundfont(args) if wav else None  # a missing synth is said before the models load
     preset = build_preset(args)
     if args.interpolate:
         return interpolate(args, preset, out)
@@ -125,12 +134,45 @@ def run(args: argparse.Namespace) -> int:
         )
     counter = Counter("generate", args.bars, "bars")
     rests = rest_steps(args, preset)
-    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests)
-    path = write_midi(notes, out, preset.tempo_bpm, name=f"rtgen {preset.name}")
+    closes: list[float] = []
+    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests, closes=closes)
+    form = engine.beats_to_section_end is not None  # else expression counts 8-bar sections
+    played = express(notes, preset.controls, phrase if args.seed_midi else (), closes if form else None)
+    path = write_midi(played, out, preset.tempo_bpm, name=f"rtgen {preset.name}", steps_per_beat=TICKS_PER_BEAT)
     print(f"{path}: {args.bars} bars at {preset.tempo_bpm:g} BPM, {piece_stats(notes, args.bars).line()}")
-    if musicxml:
+    print(f"played: {dynamics(sorted(notes), played).line()}")
+    if musicxml:  # the score shows the notes as composed; the MIDI file, as played
         print(f"{write_musicxml(notes, musicxml, preset.tempo_bpm, title=preset.name)}: MusicXML")
+    if wav:
+        _render(path, wav, soundfont, preset.controls.weights)
     return 0
+
+
+def _soundfont(args: argparse.Namespace):
+    from rtgen.daemon.synth import find_soundfont, fluidsynth_path
+
+    fluidsynth_path()
+    return find_soundfont(args.soundfont)
+
+
+def _render(midi, wav, soundfont, weights) -> None:
+    from rtgen.daemon.instrument import blend_program, heaviest_genre
+    from rtgen.daemon.synth import render
+
+    program = blend_program(weights, {})
+    path = render(midi, wav, soundfont, program)
+    print(f"{path}: rendered with {soundfont.name}, {heaviest_genre(weights)}'s GM program {program}")
+
+
+def express(notes, controls, call, section_ends=None):
+    """The piece as played (``rtgen.live.expression``); a ``--seed-midi`` phrase is the performer's call.
+
+    ``section_ends``: beats where the engine's form closed its sections (None: 8-bar sections).
+    """
+    from rtgen.live.expression import Performer, express_notes
+
+    performer = Performer.from_velocities([n.velocity for n in call])
+    return express_notes(notes, controls.expression, controls.swing, performer, section_ends=section_ends)
 
 
 def interpolate(args: argparse.Namespace, preset, out) -> int:

@@ -38,6 +38,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--headless", action="store_true", help="no UI: print status lines; stop with Ctrl+C")
     parser.add_argument("--web", action="store_true", help="serve the UI to a browser (needs textual-serve)")
+    parser.add_argument(
+        "--synth",
+        nargs="?",
+        const="",
+        metavar="SF2|WAV",
+        help="hear it: start fluidsynth on JACK and connect 'rtgen out' to it (a .sf2: that soundfont; "
+        "a .wav: render the live output to that file instead of the sound card)",
+    )
     parser.add_argument("--config", help="daemon settings TOML (ports, clock, [listener], [player], ...)")
     parser.add_argument("--backend", choices=("auto", "jack", "alsa", "coremidi", "windows"))
     parser.add_argument("--in", dest="in_port", help="read from the MIDI port whose name contains this")
@@ -100,6 +108,11 @@ def build_config(args: argparse.Namespace):
     player = {k: v for k, v in player.items() if v is not None}
     if player:
         changes["player"] = dataclasses.replace(base.player, **player)
+    if args.synth is not None:
+        wav = args.synth if args.synth.lower().endswith(".wav") else None
+        soundfont = args.synth if args.synth and wav is None else None
+        synth = {"enabled": True, "wav": wav, "soundfont": soundfont}
+        changes["synth"] = dataclasses.replace(base.synth, **{k: v for k, v in synth.items() if v is not None})
     osc = {"host": args.osc_host, "port": args.osc_port, "allow_remote": args.osc_allow_remote or None}
     osc = {k: v for k, v in osc.items() if v is not None}
     if osc:
@@ -115,10 +128,40 @@ def run(args: argparse.Namespace) -> int:
         output_file(config.out_port, "--out")
     if args.no_guard:
         return serve(config, args)
+    argv = [sys.executable, "-m", "rtgen", "run", "--no-guard", "--headless", *_daemon_argv(sys.argv[2:])]
+    synth = start_synth(config) if config.synth.enabled else None
+    try:
+        return _guarded(config, args, argv)
+    finally:
+        if synth is not None:
+            synth.stop()
+
+
+def start_synth(config):
+    """fluidsynth on the daemon's MIDI system, linked to every 'rtgen out' the daemon opens; stopped by the caller."""
+    from rtgen.daemon.synth import Synth, find_soundfont
+    from rtgen.midi.backends import START_JACK, resolve_backend
+    from rtgen.paths import state_dir
+
+    soundfont = find_soundfont(config.synth.soundfont)
+    backend = resolve_backend(config.backend)
+    if backend != "jack":
+        raise RtgenError(f"--synth plays over JACK; this run's MIDI system is {backend}; {START_JACK}")
+    settings = config.synth
+    if settings.wav:  # fluidsynth is given the full path: its working folder is not for it to interpret
+        settings = dataclasses.replace(settings, wav=str(output_file(settings.wav, "--synth").resolve()))
+    synth = Synth(settings, soundfont, state_dir() / "synth.log").start()
+    synth.link()
+    heard = settings.wav or "the sound card (JACK's playback ports)"
+    _say(f"synth: fluidsynth (pid {synth.pid}) with {soundfont.name} on {synth.input_port}, into {heard}")
+    return synth
+
+
+def _guarded(config, args: argparse.Namespace, argv: list[str]) -> int:
+    """The daemon under its guard, headless (signals forwarded) or with a UI in this process."""
     from rtgen.cli.attach_cmd import attach_tui, serve_web_ui
     from rtgen.daemon.guard import Guard
 
-    argv = [sys.executable, "-m", "rtgen", "run", "--no-guard", "--headless", *_daemon_argv(sys.argv[2:])]
     out_target = config.out_port if config.out_port and not config.out_is_file else None
     if args.headless:
         guard = Guard(argv, backend=config.backend, out_target=out_target)

@@ -24,11 +24,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rtgen import config, paths
 from rtgen.controls import ControlError, Spec, spec
 from rtgen.errors import RtgenError
+
+if TYPE_CHECKING:
+    import mido
 
 DEFAULT_FILENAME = "cc_map.toml"
 
@@ -121,13 +124,13 @@ class CCMap:
         self.learning = control
         self.learned = None
 
-    def apply(self, msg: Any) -> tuple[str, object] | None:
+    def apply(self, msg: mido.Message) -> tuple[str, object] | None:
         """The ``(control, value)`` a mido message sets, or None when it maps to nothing.
 
         While learning, a CC first becomes the mapping for the learned control
         (replacing any mapping of that CC or of that control), then applies.
         """
-        if getattr(msg, "type", None) != "control_change":
+        if msg.type != "control_change":
             return None
         channel = msg.channel + 1
         if self.learning is not None:

@@ -17,7 +17,7 @@ from collections import deque
 
 from pythonosc.osc_packet import OscPacket, ParseError
 
-from rtgen.daemon.osc import DEFAULT_PORT, PREFIX, message
+from rtgen.daemon.protocol import DEFAULT_PORT, PREFIX, message
 from rtgen.daemon.status import Snapshot, from_json
 from rtgen.errors import RtgenError
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from rtgen.controls import WEIGHT_PREFIX, spec
 from rtgen.daemon.ccmap import CCMap, default_path, preset_for_program
 from rtgen.daemon.glide import GLIDED, Glide
+from rtgen.daemon.instrument import Instrument
 from rtgen.daemon.presets import Preset
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
@@ -106,7 +107,6 @@ class PortChanged:
 
 
 Command = SetControls | Transport | Learn | LoadPreset | SavePreset | ApplyPreset | LoadSeed | ApplySeed | PortChanged
-TRANSPORT_ACTIONS = ("play", "stop", "panic")
 
 
 class Commands:
@@ -124,10 +124,12 @@ class Commands:
         log: Callable[[str], None],
         report: Callable[[str], None],
         cc_map_path: str | None = None,
+        instrument: Instrument | None = None,
     ) -> None:
         self.engine, self.clock, self.player, self.scheduler = engine, clock, player, scheduler
         self.cc_map, self.disk, self.log, self.report = cc_map, disk, log, report
         self.cc_map_path = cc_map_path
+        self.instrument = instrument  # program changes for the synth (--synth); None: none sent
         self.glide = Glide()
         self.preset_name: str | None = None
         self.genres = tuple(engine.genres)
@@ -144,7 +146,12 @@ class Commands:
         }
 
     def glide_tick(self, now: float) -> None:
-        """Engine thread, each tick: the steering controls that are gliding take their value for now."""
+        """Engine thread, each tick: the steering controls that are gliding take their value for now.
+
+        The instrument follows the weights here, whatever moved them (OSC, a knob, a preset).
+        """
+        if self.instrument is not None:
+            self.instrument.follow(self.engine.controls)
         if not self.glide.moves:
             return
         values = self.glide.due(self.clock.beat_at(now))
@@ -295,3 +302,5 @@ class Commands:
         self.log(command.line)
         if command.back:
             self.scheduler.panic()
+            if self.instrument is not None:
+                self.instrument.resend()

@@ -2,8 +2,8 @@
 
 A file (``rtgen run --config daemon.toml``) is read strictly by
 ``rtgen.config``; flags given on the command line override it. Nested tables
-``[listener]``, ``[player]`` and ``[osc]`` hold the listener's, the engine
-thread's and the control protocol's settings::
+``[listener]``, ``[player]``, ``[osc]`` and ``[synth]`` hold the listener's, the engine
+thread's, the control protocol's and the synth's settings::
 
     preset = "folk-answer"
     clock = "external"
@@ -11,6 +11,8 @@ thread's and the control protocol's settings::
     phrase_gap_beats = 1.5
     [player]
     answer_start = "beat"
+    [synth.programs]
+    renaissance = 74
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Literal
 
 from rtgen.controls import WEIGHT_PREFIX, check
 from rtgen.daemon.osc import OscConfig
+from rtgen.daemon.synth import SynthConfig
 from rtgen.errors import RtgenError
 from rtgen.live.listener import ListenerConfig
 from rtgen.live.player import PlayerConfig
@@ -50,6 +53,7 @@ class DaemonConfig:
     listener: ListenerConfig = field(default_factory=ListenerConfig)
     player: PlayerConfig = field(default_factory=PlayerConfig)
     osc: OscConfig = field(default_factory=OscConfig)  # the control protocol's endpoint
+    synth: SynthConfig = field(default_factory=SynthConfig)  # fluidsynth started by the guard, and its GM programs
 
     def __post_init__(self) -> None:
         if self.clock not in ("internal", "external", "link"):

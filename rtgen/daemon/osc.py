@@ -27,17 +27,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from rtgen.controls import WEIGHT_PREFIX, ControlError, check, spec
 from rtgen.daemon.commands import Learn, LoadPreset, LoadSeed, SavePreset, SetControls, Transport
+from rtgen.daemon.protocol import DEFAULT_PORT, PREFIX, message
 from rtgen.daemon.status import to_json
 from rtgen.errors import RtgenError
 from rtgen.live.player import Allowance
 
-PREFIX = "/rtgen/"
-DEFAULT_PORT = 9200
 SUBSCRIPTION_S = 10.0  # a subscriber not renewed for this long is dropped (clients renew every 2 s)
 MAX_SUBSCRIBERS = 32
 MAX_DATAGRAM = 65000
@@ -77,14 +75,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def message(address: str, *args: object) -> bytes:
-    """One OSC message as a datagram."""
-    builder = OscMessageBuilder(address)
-    for arg in args:
-        builder.add_arg(arg)
-    return builder.build().dgram
 
 
 class OscServer:

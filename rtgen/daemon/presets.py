@@ -29,7 +29,7 @@ from rtgen.config import ConfigError, from_dict, read_toml, to_dict
 from rtgen.controls import ControlError, check
 from rtgen.engine.controls import Controls
 from rtgen.engine.form import FORM_CONTROLS
-from rtgen.live.player import Mode
+from rtgen.modes import Mode
 from rtgen.paths import presets_dir
 
 

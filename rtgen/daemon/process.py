@@ -29,6 +29,7 @@ import mido
 from rtgen.daemon.config import DaemonConfig
 from rtgen.daemon.status import Snapshot
 from rtgen.daemon.wiring import (
+    EngineFactory,
     TapPort,
     default_cc_map,
     echo_window_s,
@@ -41,15 +42,13 @@ from rtgen.daemon.wiring import (
     seed_notes,
     shipped_genres,
 )
-from rtgen.engine.controls import Controls
+from rtgen.live.hooks import PlayerHooks
 from rtgen.live.listener import Listener
-from rtgen.live.player import Mode, Player
+from rtgen.live.player import Player
+from rtgen.live.scheduler import OUTPUT_PRIORITY
 from rtgen.live.timing import percentile
-
-# SCHED_FIFO for the output thread where permitted, below JACK's own threads. The engine thread stays at
-# normal priority: its bursts of computation would starve a JACK server that runs without real-time rights.
-OUTPUT_PRIORITY = 10
-EngineFactory = Callable[[list[str], str, Controls, "int | None"], object]
+from rtgen.midi.interface import MidiInput, MidiOutput
+from rtgen.modes import Mode
 
 
 class Daemon:
@@ -65,8 +64,8 @@ class Daemon:
         config: DaemonConfig,
         engine_factory: EngineFactory = load_engine,
         *,
-        in_port=None,
-        out_port=None,
+        in_port: MidiInput | None = None,
+        out_port: MidiOutput | None = None,
         clock=None,
         scheduler_factory: Callable | None = None,
     ) -> None:
@@ -87,6 +86,7 @@ class Daemon:
         self.error: BaseException | None = None
         self.events: deque[tuple[int, str, str]] = deque(maxlen=200)  # (serial, "log" | "error", line)
         self._serial = itertools.count()
+        self._events_lock = threading.Lock()  # a number is taken and its line appended as one step
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -120,14 +120,21 @@ class Daemon:
             output_offset_ms=output_offset_ms(config.player.output_offset_ms, self.out_port, self.log),
         )
         mode: Mode = config.mode or preset.mode
-        self.player = Player(self.engine, self.clock, self.scheduler, self.listener, player_config, mode)
-        self.tap.sent = self.player.sent
+        self.preset_name = preset.name
+        self.cc_map = CCMap.load(config.cc_map) if config.cc_map else default_cc_map(self.genres)
+        self.player = Player(
+            self.engine,
+            self.clock,
+            self.scheduler,
+            self.listener,
+            player_config,
+            mode,
+            hooks=self._player_hooks,
+            sent=self.tap.sent,
+        )
         self.player.prime_seed(seed_notes(preset.seed_phrase, self.genres, config.seed))
         if mode != "call-and-response":
             self.player.begin_continuous(self.clock.now())
-        self.preset_name = preset.name
-        self.cc_map = CCMap.load(config.cc_map) if config.cc_map else default_cc_map(self.genres)
-        self._wire_player()
         if config.record:
             self.recorder = open_recorder(config, self.clock, tempo)
         gc.collect()
@@ -137,15 +144,17 @@ class Daemon:
     def _real_scheduler(self, port, clock):
         from rtgen.live.scheduler import OutputScheduler
 
+        # The output thread only: the engine thread stays at normal priority, since its bursts of computation
+        # would starve a JACK server that runs without real-time rights.
         priority = OUTPUT_PRIORITY if self.config.realtime else None
         return OutputScheduler(port, now=clock.now, realtime_priority=priority)
 
-    def _wire_player(self) -> None:
+    def _player_hooks(self, player: Player) -> PlayerHooks:
+        """The player's ways out, made as it is built: the command applier and the input router act on it."""
         from rtgen.daemon.commands import Commands
         from rtgen.daemon.disk import DiskWorker
         from rtgen.daemon.routing import InputRouter
 
-        player = self.player
         self.disk = DiskWorker(player.submit, self.log, self.report, self.genres)
         self.commands = Commands(
             engine=self.engine,
@@ -157,22 +166,37 @@ class Daemon:
             log=self.log,
             report=self.report,
             cc_map_path=self.config.cc_map,
+            instrument=self._instrument(player),
         )
         self.commands.preset_name = self.preset_name
-        player.log = self.log
-        player.apply = self.commands.apply
-        player.glide = self.commands.glide_tick
-        player.inputs = self.in_port.poll if self.in_port is not None else (lambda limit: [])
         self.router = InputRouter(
             clock=self.clock, player=player, commands=self.commands, counts=self.listener.counts, log=self.log
         )
-        player.route = self.router.route
-        player.on_heard = self._record_input
-        player.on_sent = self._record_output
-        self.follower = open_follower(self.genres, player.submit, self.log)
-        if self.follower is not None:
-            follower = self.follower
-            player.on_phrase_heard = lambda phrase: follower.hear(phrase.notes, self.engine.controls.follow)
+        self.follower = follower = open_follower(self.genres, player.submit, self.log)
+        optional: dict[str, Callable] = {}
+        if self.in_port is not None:
+            optional["inputs"] = self.in_port.poll
+        if follower is not None:
+            optional["on_phrase_heard"] = lambda phrase: follower.hear(phrase.notes, self.engine.controls.follow)
+        return PlayerHooks(
+            apply=self.commands.apply,
+            glide=self.commands.glide_tick,
+            route=self.router.route,
+            on_sent=self._record_output,
+            on_heard=self._record_input,
+            log=self.log,
+            **optional,
+        )
+
+    def _instrument(self, player: Player):
+        """The synth's program changes on the output channel (``--synth``); None without a synth."""
+        from rtgen.daemon.instrument import Instrument
+
+        if not self.config.synth.enabled:
+            return None
+        scheduler, clock = self.scheduler, self.clock
+        send = lambda message: scheduler.schedule(clock.now(), message)  # noqa: E731 - the output thread sends it
+        return Instrument(self.config.synth.programs, player.config.out_channel, send)
 
     def _record_input(self, t: float, message: mido.Message) -> None:
         if self.recorder is not None:
@@ -195,7 +219,7 @@ class Daemon:
             self.recorder.start()
             self.log(f"recording the take to {self.recorder.path}")
         self.disk.start()
-        watched = [p for p in (self.in_port, self.out_port) if p is not None and hasattr(p, "check")]
+        watched = [p for p in (self.in_port, self.out_port) if p is not None]
         self.watcher = PortWatcher(watched, on_event=self._port_event)
         self.watcher.start()
         if self.config.send_clock:
@@ -244,8 +268,7 @@ class Daemon:
             self._thread.join(timeout=5.0)
         if self.clock_sender is not None:
             self.clock_sender.stop()
-        if hasattr(self.clock, "close"):  # a Link session: leave it
-            self.clock.close()
+        self.clock.close()  # a Link session is left; the other clocks hold nothing
         if self.watcher is not None:
             self.watcher.stop()
         if self.scheduler is not None:
@@ -266,11 +289,17 @@ class Daemon:
 
     def log(self, line: str) -> None:
         """A log line for every attached UI and the headless printer (any thread)."""
-        self.events.append((next(self._serial), "log", line))
+        self._add_event("log", line)
 
     def report(self, line: str) -> None:
         """An error line: shown by every attached UI as an error, and logged (any thread)."""
-        self.events.append((next(self._serial), "error", line))
+        self._add_event("error", line)
+
+    def _add_event(self, kind: str, line: str) -> None:
+        """Number and append under one lock, so ``events`` is always in serial order: a reader that has
+        seen serial n never later finds a smaller one appended behind it (it would skip that line)."""
+        with self._events_lock:
+            self.events.append((next(self._serial), kind, line))
 
     def events_after(self, serial: int) -> list[tuple[int, str, str]]:
         """``(serial, kind, line)`` events newer than ``serial``, oldest first; kind is "log" or "error"."""
@@ -289,10 +318,10 @@ class Daemon:
             clock_source=clock.source,
             current_beat=clock.beat_at(now),
             clock_s=now,
-            backend=getattr(self.out_port, "api_name", ""),
-            in_port=getattr(self.in_port, "name", "") or "",
-            out_port=getattr(self.out_port, "name", "") or "",
-            device=str(getattr(self.engine, "device", "cpu")),
+            backend=self.out_port.api_name,
+            in_port=self.in_port.name if self.in_port is not None else "",
+            out_port=self.out_port.name,
+            device=str(self.engine.device),
             step_p99_ms=percentile(sorted(tuple(player.step_ms)), 0.99),
             send_error_p99_ms=stats.p99_ms,
             late_events=stats.late,
@@ -310,8 +339,8 @@ class Daemon:
         """What happened to the input: accepted notes, echoes, junk, queue drops; and sends that failed."""
         counts = dataclasses.asdict(self.listener.counts)
         port = self.in_port
-        counts["dropped"] = getattr(port, "dropped", 0)
-        counts["malformed"] = getattr(port, "malformed", 0)
+        counts["dropped"] = port.dropped if port is not None else 0
+        counts["malformed"] = port.malformed if port is not None else 0
         counts["send_failed"] = self.scheduler.stats().failed
         counts["catch_ups"] = self.player.catch_ups
         counts["unsteered"] = self.player.unsteered

@@ -198,7 +198,9 @@ def _is_on(message: mido.Message) -> bool:
 class MidiFilePort:
     """An output port that writes what it is sent to a .mid file: `--out take.mid` where no MIDI system exists."""
 
-    api_name = "file"
+    backend = api_name = "file"
+    virtual = False
+    failed = 0  # a file takes every message
 
     def __init__(
         self, path: str | Path, beat_at: Callable[[float], float], tempo_bpm: float, flush_interval_s: float = 3.0
@@ -214,6 +216,9 @@ class MidiFilePort:
     def panic(self) -> None:
         for message in panic_messages():
             self.send(message)
+
+    def check(self) -> str | None:
+        return None  # a file does not come and go
 
     def close(self) -> None:
         self.recorder.close()

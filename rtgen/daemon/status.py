@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from rtgen.engine.controls import Controls
-from rtgen.live.player import Mode
-from rtgen.live.roll import RollNote
+from rtgen.live.roll import RollNote  # a UI reads the roll notes from here, with the rest of the snapshot
+from rtgen.modes import Mode
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,12 @@ class DaemonControl(Protocol):
 
     def take_errors(self) -> list[str]: ...  # errors reported since the last call, oldest first
 
+    @property
+    def gone(self) -> str | None: ...  # the daemon's goodbye ("stopped", an error) once it said one; None before
+
+    @property
+    def answering(self) -> bool: ...  # its status arrives (the client: within the last 2 s)
+
 
 SOURCE_LETTERS = {"performer": "p", "rtgen": "r", "planned": "a"}  # a: ahead of the playhead
 ROLL_LIMIT = 400  # notes sent in one status message (the newest): keeps a datagram well under 64 KB
@@ -106,7 +112,3 @@ def from_json(data: dict[str, Any]) -> Snapshot:
     roll = tuple(RollNote(start, end, pitch, sources[source]) for start, end, pitch, source in data["roll"])
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k not in ("controls", "roll")}
     return Snapshot(**fields, controls=Controls(**data["controls"]), roll=roll)
-
-
-def _rounded(beat: float | None) -> float | None:
-    return None if beat is None else round(beat, 3)

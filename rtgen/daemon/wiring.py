@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import mido
 
@@ -16,13 +17,34 @@ from rtgen.daemon.config import DaemonConfig
 from rtgen.encoding import Note
 from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
+from rtgen.live.hooks import TokenEngine
+from rtgen.midi.interface import MidiOutput
 from rtgen.paths import models_dirs, recordings_dir
 
+
+@runtime_checkable
+class DaemonEngine(TokenEngine, Protocol):
+    """What the daemon asks of the engine beyond stepping it: ``rtgen.engine.warm.Engine`` or the VAE's.
+
+    Commands read and change its controls, the status shows its genres and
+    device, and the player (``TokenEngine``) steps it.
+    """
+
+    @property
+    def genres(self) -> tuple[str, ...]: ...  # the loaded genre models, in slider order
+    @property
+    def device(self) -> object: ...  # where the models run: a torch.device, or "cpu"
+    @property
+    def controls(self) -> Controls: ...
+    def set_controls(self, **changes: object) -> Controls: ...  # checked, then in force from the next step
+
+
+EngineFactory = Callable[[list[str], str, Controls, "int | None"], DaemonEngine]  # (genres, device, controls, seed)
 GENRE_PHRASES = {"folk": "folk", "fiddle": "fiddle", "chorale": "chorale", "renaissance": "renaissance"}
 
 
 class TapPort:
-    """The output port as the scheduler sees it: every message sent is also stamped into ``sent``.
+    """The output port as the scheduler sees it (a ``MidiOutput``): every message sent is also stamped into ``sent``.
 
     The output thread appends ``(now(), message)`` right before the send (the
     echo filter must know of a send before its echo can arrive, whatever the
@@ -31,7 +53,7 @@ class TapPort:
     still in the take, as what rtgen played, and is counted by the port.
     """
 
-    def __init__(self, port, now: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, port: MidiOutput, now: Callable[[], float] = time.perf_counter) -> None:
         self.port = port
         self.now = now
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)
@@ -41,8 +63,27 @@ class TapPort:
         return self.port.name
 
     @property
+    def backend(self) -> str:
+        return self.port.backend
+
+    @property
+    def api_name(self) -> str:
+        return self.port.api_name
+
+    @property
+    def virtual(self) -> bool:
+        return self.port.virtual
+
+    @property
+    def connected(self) -> bool:
+        return self.port.connected
+
+    @property
     def failed(self) -> int:
-        return getattr(self.port, "failed", 0)
+        return self.port.failed
+
+    def check(self) -> str | None:
+        return self.port.check()
 
     def send(self, message: mido.Message) -> None:
         self.sent.append((self.now(), message))
@@ -66,7 +107,7 @@ def shipped_genres() -> list[str]:
     return genres
 
 
-def load_engine(genres: list[str], device: str, controls: Controls, seed: int | None):
+def load_engine(genres: list[str], device: str, controls: Controls, seed: int | None) -> DaemonEngine:
     """The real engine: shipped (or given) genre models on ``device``, warmed by a few steps.
 
     A phrase VAE among ``genres`` plays alone, answering with variations
@@ -127,7 +168,7 @@ def open_ports(config: DaemonConfig, clock, log: Callable[[str], None]):
         raise
 
 
-def output_offset_ms(configured: float | None, out_port, log: Callable[[str], None]) -> float:
+def output_offset_ms(configured: float | None, out_port: MidiOutput, log: Callable[[str], None]) -> float:
     """The send-time offset: as configured, else one JACK period early on a JACK output, else 0.
 
     JACK hands a client's MIDI on at the next period boundary, so a note sent
@@ -138,7 +179,7 @@ def output_offset_ms(configured: float | None, out_port, log: Callable[[str], No
 
     if configured is not None:
         return configured
-    if getattr(out_port, "backend", None) != "jack" or (period := jack_period()) is None:
+    if out_port.backend != "jack" or (period := jack_period()) is None:
         return 0.0
     frames, rate = period
     offset = -1000.0 * frames / rate
@@ -146,7 +187,7 @@ def output_offset_ms(configured: float | None, out_port, log: Callable[[str], No
     return offset
 
 
-def echo_window_s(configured_s: float, out_port, log: Callable[[str], None]) -> float:
+def echo_window_s(configured_s: float, out_port: MidiOutput, log: Callable[[str], None]) -> float:
     """The echo filter's window: as configured, widened to three JACK periods on a JACK output.
 
     A looped echo comes back a period or two after the send (the period the
@@ -155,7 +196,7 @@ def echo_window_s(configured_s: float, out_port, log: Callable[[str], None]) -> 
     """
     from rtgen.midi.graph import jack_period
 
-    if getattr(out_port, "backend", None) != "jack" or (period := jack_period()) is None:
+    if out_port.backend != "jack" or (period := jack_period()) is None:
         return configured_s
     frames, rate = period
     window_s = max(configured_s, 3.0 * frames / rate)

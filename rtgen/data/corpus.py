@@ -35,7 +35,6 @@ import numpy as np
 from rtgen.data import cache as corpus_cache
 from rtgen.data.files import MIDI_SUFFIXES, MUSIC21_SUFFIXES, PARTS, Result, abc_tunes, read_units
 from rtgen.data.tokens import CorpusStats, assemble, encode_pieces
-from rtgen.data.vocabulary import is_fitted
 from rtgen.encoding import Encoding, EventEncoding, Note
 from rtgen.errors import RtgenError
 
@@ -225,7 +224,7 @@ def load_tokens(
     encoding = encoding if encoding is not None else EventEncoding()
     if encoding.name == "timestep" and parts != "melody":
         raise CorpusError("the timestep encoding is monophonic: it needs parts='melody' (--parts melody)")
-    if not is_fitted(encoding):
+    if not encoding.fitted:
         raise CorpusError(f"the {encoding.name} encoding has no vocabulary yet: count it on the training pieces first")
     if not 0 <= valid_fraction < 1:
         raise CorpusError(f"valid_fraction must be at least 0 and below 1, not {valid_fraction}")

@@ -1,10 +1,11 @@
 """Reading one music file (or one tune of an ABC file) into ``Note`` lists.
 
 MIDI goes through mido directly: it is fast and keeps velocities. MusicXML,
-Humdrum and ABC go through music21, imported only here and only when such a
-file is read. Every reader returns ``(name, notes, reason)`` triples, one per
-piece: ``notes`` is None when the piece was skipped and ``reason`` says why in
-a few words, so a bad file never stops a corpus from loading.
+Humdrum and ABC go through music21's parser, imported only when such a file is
+read. ``read_piece`` and ``read_units`` return ``(name, notes, reason)``
+triples, one per piece: ``notes`` is None when the piece was skipped and
+``reason`` says why in a few words, so a bad file never stops a corpus from
+loading.
 
 Parts: ``"melody"`` keeps the first part (the top voice in music21 scores, the
 first MIDI track and channel with notes) and makes it monophonic with

@@ -29,13 +29,16 @@ _ABC_REPEAT = re.compile(rb"\|:|:\||::|\[[12]|\|[12]")
 NOTATED, EXPANDED, UNEXPANDABLE = "notated", "expanded", "unexpandable"  # what happened to each piece
 
 
-def expanded_pieces(corpus: TokenCorpus, names: Sequence[str]) -> tuple[list[list[Note] | None], list[str]]:
-    """Per name (a piece of ``corpus``): its notes with repeats expanded, or None where it has no repeat marks
-    (or music21 could not expand them); and what happened to it (``NOTATED``, ``EXPANDED``, ``UNEXPANDABLE``).
+def expanded_pieces(
+    source: str | Path, corpus: TokenCorpus, names: Sequence[str]
+) -> tuple[list[list[Note] | None], list[str]]:
+    """Per name (a piece of ``corpus``, loaded from ``source``): its notes with repeats expanded, or None where it
+    has no repeat marks (or music21 could not expand them); and what happened to it (``NOTATED``, ``EXPANDED``,
+    ``UNEXPANDABLE``).
 
     Cached under the corpus cache, keyed by the source, its parts, its encoding and the names.
     """
-    source = resolve_source(corpus.source)
+    source = resolve_source(source)
     key = content_hash([source.label, corpus.parts, corpus.encoding.to_json(), list(names), REPEATS_VERSION])
     path = corpus_cache.path_for(source.label, corpus.parts, "repeats", key)
     saved = corpus_cache.load(path)

@@ -111,10 +111,12 @@ def read_midi_notes(path: str | Path) -> list[Note]:
         now, open_notes = 0, {}
         for message in track:
             now += message.time
-            key = (getattr(message, "channel", 0), getattr(message, "note", 0))
+            if message.type not in ("note_on", "note_off"):
+                continue
+            key = (message.channel, message.note)
             if message.type == "note_on" and message.velocity > 0:
                 open_notes[key] = (now, message.velocity)
-            elif message.type in ("note_off", "note_on") and key in open_notes:
+            elif key in open_notes:
                 on, velocity = open_notes.pop(key)
                 if now > on:
                     notes.append(Note(Fraction(on, ticks), key[1], Fraction(now - on, ticks), velocity))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -79,22 +78,14 @@ def split_valid(names: Sequence[str], valid_fraction: float, seed: int = 0) -> n
 
 
 def transposition_table(encoding: Encoding, semitones: int) -> np.ndarray:
-    """``table[tokens]`` is ``tokens`` transposed by ``semitones``.
+    """``table[tokens]`` is ``tokens`` transposed by ``semitones``: each token's ``transposed_id``.
 
-    Found by encoding one note at each pitch and at its shifted pitch: the
-    tokens that differ are the pitch tokens. Exact for both fixed vocabularies,
-    since shifting every pitch changes no order among events; a chord encoding
-    maps each onset token itself (``transposed_id``). Pitches pushed out of
-    0-127 stay unmapped (``shift_allowed`` never asks for them).
+    Exact for the fixed vocabularies (shifting every pitch changes no order
+    among events); a chord token whose shifted set was dropped maps to its
+    nearest kept one. Pitches pushed out of 0-127 stay unmapped
+    (``shift_allowed`` never asks for them).
     """
-    if hasattr(encoding, "transposed_id"):  # a chord vocabulary: onset tokens map one by one, nearest kept
-        return np.array([encoding.transposed_id(t, semitones) for t in range(len(encoding))], dtype=np.int16)
-    table = np.arange(len(encoding), dtype=np.int16)
-    for pitch in range(max(0, -semitones), min(128, 128 - semitones)):
-        before = encoding.encode([Note(Fraction(0), pitch, Fraction(1))])
-        after = encoding.encode([Note(Fraction(0), pitch + semitones, Fraction(1))])
-        table[before] = after
-    return table
+    return np.array([encoding.transposed_id(t, semitones) for t in range(len(encoding))], dtype=np.int16)
 
 
 def shift_allowed(low: int, high: int, semitones: int) -> bool:
@@ -126,11 +117,7 @@ def assemble(
     }
     in_valid = valid[arrays["piece"]]
     own_key = arrays["shift"] == 0
-    notes_of = np.zeros(len(encoding), dtype=np.int64)  # notes each token starts
-    if hasattr(encoding, "note_count"):  # a chord token starts every pitch of its set
-        notes_of[:] = [encoding.note_count(t) for t in range(len(encoding))]
-    else:
-        notes_of[[encoding.note_on_id(p) for p in range(128)]] = 1
+    notes_of = np.array([encoding.note_count(t) for t in range(len(encoding))], dtype=np.int64)  # notes a token starts
     note_ons = np.array([notes_of[tokens].sum() for tokens in originals], dtype=np.int64)
     stats = CorpusStats(
         source=notes.source,

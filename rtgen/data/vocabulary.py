@@ -1,8 +1,9 @@
 """Every encoding by name or from its saved JSON, and the chord vocabulary counted on a training split.
 
-``rtgen.encoding`` names the two fixed vocabularies (event, timestep); the
-chord encoding (``rtgen.data.chords``) builds on that module, so the names of
-all three meet here, where checkpoints and training runs ask for them.
+The three encodings (event in ``rtgen.encoding``, time-step in
+``rtgen.data.timestep``, chord in ``rtgen.data.chords``) meet here, where
+checkpoints, caches, training runs and benchmarks ask for them by name: this
+is the one ``make_encoding`` and the one ``encoding_from_json``.
 A chord encoding made by name has no vocabulary yet; ``fit_vocabulary``
 counts its onsets on the training pieces of every corpus of a run, in every
 key the training streams hold them, so the kept tokens are the ones the
@@ -14,42 +15,34 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from rtgen import encoding as fixed
 from rtgen.data.chords import ChordEncoding, Meaning, shifted
 from rtgen.data.files import melody_line
+from rtgen.data.timestep import TimeStepEncoding
 from rtgen.data.tokens import SHIFTS, shift_allowed, split_valid
-from rtgen.encoding import check_same_vocabulary, quantise
+from rtgen.encoding import Encoding, EncodingError, EventEncoding, check_same_vocabulary, quantise
 
-NAMES = ("event", "timestep", "chord")
+ENCODINGS: dict[str, type] = {"event": EventEncoding, "timestep": TimeStepEncoding, "chord": ChordEncoding}
 
 
-def make_encoding(name: str = "event", **settings):
+def make_encoding(name: str = "event", **settings) -> Encoding:
     """An encoding by name; a chord encoding made here is still to be fitted to a corpus."""
-    if name == ChordEncoding.name:
-        return ChordEncoding(**settings)
-    if name not in fixed.ENCODINGS:
-        raise fixed.EncodingError(f"unknown encoding {name!r}; choose from {', '.join(NAMES)}")
-    return fixed.make_encoding(name, **settings)
-
-
-def encoding_from_json(data: dict):
-    """Rebuild any encoding from its saved vocabulary (a chord one without its corpus), refusing a mismatch."""
-    if data.get("name") != ChordEncoding.name:
-        return fixed.encoding_from_json(data)
-    settings = {k: v for k, v in data.items() if k not in ("name", "tokens")}
-    if settings.get("vocabulary") is None:
-        raise fixed.EncodingError("a saved chord encoding needs its vocabulary (the kept onset tokens)")
+    if name not in ENCODINGS:
+        raise EncodingError(f"unknown encoding {name!r}; choose from {', '.join(ENCODINGS)}")
     try:
-        encoding = ChordEncoding(**settings)
+        return ENCODINGS[name](**settings)
     except TypeError as error:
-        raise fixed.EncodingError(f"chord encoding settings do not fit ({error})") from None
+        raise EncodingError(f"{name} encoding settings do not fit ({error})") from None
+
+
+def encoding_from_json(data: dict) -> Encoding:
+    """Rebuild any encoding from its saved vocabulary (a chord one without its corpus), refusing a mismatch."""
+    settings = {k: v for k, v in data.items() if k not in ("name", "tokens")}
+    name = data.get("name", "?")
+    if name == ChordEncoding.name and settings.get("vocabulary") is None:
+        raise EncodingError("a saved chord encoding needs its vocabulary (the kept onset tokens)")
+    encoding = make_encoding(name, **settings)
     check_same_vocabulary(encoding.to_json(), data)
     return encoding
-
-
-def is_fitted(encoding) -> bool:
-    """False only for an encoding whose vocabulary is still to be counted on a corpus."""
-    return getattr(encoding, "fitted", True)
 
 
 def fit_vocabulary(

@@ -45,6 +45,8 @@ class Controls:
     pitch_temperature: float = 1.0  # the note-ons re-tempered among themselves
     motif: float = 0.0  # how strongly rtgen reuses the primed phrase's intervals and rhythm
     follow: bool = False  # the genre weights follow the classifier's reading of the performer (rtgen.daemon.follow)
+    expression: float = 0.7  # velocity and timing as played (rtgen.live.expression); 0 = as decoded, bit for bit
+    swing: float = 0.0  # the off-beat eighth at 1/2 + swing/3 of the beat: 0 straight, 0.5 triplet (2:1), 0.75 dotted
 
     def __post_init__(self) -> None:
         for genre, weight in self.weights.items():

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from rtgen.controls import CONTROLS, ControlError, normalise
 from rtgen.data.profile import FormProfile, blend
+from rtgen.encoding import EventEncoding
 from rtgen.engine.controls import Controls
 from rtgen.engine.form import soften_out_of_key
 from rtgen.engine.sampling import allowed_pitches, detect_key, parse_key, scale_pitches, token_mask
@@ -90,11 +91,12 @@ def derive(
     mask = token_mask(encoding, allowed, forbid=(encoding.pad_id, encoding.sep_id)).numpy()
     form = blend({genre: weight for genre, weight in controls.weights.items() if weight > 0})
     loose, out_of_key = mask.copy(), None
-    if controls.key_prior > 0 and not controls.scale_lock and hasattr(encoding, "off_base"):
+    is_event = isinstance(encoding, EventEncoding)  # key and register weights reshape event note-ons
+    if controls.key_prior > 0 and not controls.scale_lock and is_event:
         in_key = scale_pitches(*key)
         soften_out_of_key(mask, encoding, in_key, 1.0 - controls.key_prior)
         out_of_key = tuple((~in_key).tolist())
-    if controls.register and hasattr(encoding, "off_base"):
+    if controls.register and is_event:
         on = encoding.on_base
         pull = np.asarray(register_weights(controls.register, controls.register_width), np.float32)
         mask[on : on + 128] *= pull

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rtgen.engine.sampling import note_tokens
-
 CONTEXT_TOKENS = 4  # a context this long is a note or two with their timing
 MIN_GAP_TOKENS = 12  # copy only from material at least this far back
 MAX_RUN_TOKENS = 48  # copied tokens in a row (about 16 notes) before the lean pauses
@@ -146,4 +144,4 @@ def soften_out_of_key(mask, encoding, in_key, factor: float) -> None:
     """Scale the note-ons of pitches outside ``in_key`` ([128] bool) by ``factor`` in ``mask`` [V]."""
     for pitch in range(128):
         if not in_key[pitch]:
-            mask[note_tokens(encoding, pitch)] *= factor
+            mask[encoding.pitch_tokens(pitch)] *= factor

@@ -13,7 +13,8 @@ logits of its K warm genre models. Four methods, picked by ``Controls.method``:
   and sounds bolder at high temperature.
 * ``conditional``: one multi-genre model trained with genre labels receives the
   weight vector as its genre input; its single distribution is used as it is
-  (``fuse_conditional``), one forward per step whatever the number of genres.
+  (``fuse_probs`` takes the softmax of its one row of logits), one forward per
+  step whatever the number of genres.
 * ``two-phase``: the fusion paper's model (``rtgen.nets.twophase``): genre
   RNNs whose next-token distributions, multiplied by the weights, feed a
   fusion LSTM; like ``conditional``, its one distribution is used as it is.
@@ -59,11 +60,6 @@ def fuse_product(logits: Tensor, weights: Tensor, temperature: float) -> Tensor:
     log_probs = torch.log_softmax(tempered(logits, 1.0 / temperature), dim=1)
     combined = (weights.unsqueeze(1) * log_probs).sum(dim=0)
     return torch.log_softmax(combined, dim=0)
-
-
-def fuse_conditional(logits: Tensor, temperature: float) -> Tensor:
-    """logits [V] or [1, V] of the genre-conditioned model -> log-probabilities [V]."""
-    return torch.log_softmax(logits.reshape(-1) / temperature, dim=0)
 
 
 def fuse_probs(logits: Tensor, weights: Tensor, method: str, temperature: float) -> Tensor:

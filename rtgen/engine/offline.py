@@ -8,6 +8,7 @@ writer is deterministic, so it gives the same bytes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -53,6 +54,7 @@ def generate_notes(
     seed: int | None = None,
     on_bar: Callable[[int], None] | None = None,
     rest_steps: int = 0,
+    closes: list[float] | None = None,
 ) -> list[Note]:
     """``bars`` bars of 4/4 continuing ``seed_phrase``; times from 0 at the first generated token.
 
@@ -61,7 +63,9 @@ def generate_notes(
     passes the end of bar n (1..bars), for progress on long pieces.
     ``rest_steps``: time steps of rest fed after the phrase (time-step
     encoding only); an empty phrase and a window of rests is the fiddle
-    paper's seed.
+    paper's seed. ``closes``, when given, gets the beats (sorted) where the
+    engine's form closed a section inside the piece (its
+    ``beats_to_section_end``: cadences and restatements), for expression.
     """
     if bars < 1:
         raise RtgenError(f"bars must be >= 1, got {bars}")
@@ -74,14 +78,22 @@ def generate_notes(
     limit = Fraction(bars * BEATS_PER_BAR)
     decoder = engine.encoding.decoder(collect_notes=True)
     done = 0
+    known, last = set(), math.inf  # closes foreseen; the latest, withdrawn if the report moves before it came
     for _ in range(int(limit) * TOKENS_PER_BEAT_LIMIT):
         decoder.feed(engine.step())
+        if closes is not None and (left := engine.beats_to_section_end) is not None:
+            close, beat = round(float(decoder.beat) + left, 6), float(decoder.beat)
+            if close != last and beat < last:
+                known.discard(last)
+            known.add(last := close)
         while on_bar is not None and done < bars and decoder.beat >= (done + 1) * BEATS_PER_BAR:
             done += 1
             on_bar(done)
         if decoder.beat >= limit:
             break
     decoder.close_all()
+    if closes is not None:
+        closes[:] = sorted(beat for beat in known if beat <= decoder.beat)  # reached, not still ahead
     return [_clip(n, limit) for n in decoder.notes if n.start < limit]
 
 
@@ -128,9 +140,12 @@ def midi_file(notes: Sequence[Note], tempo_bpm: float, name: str = "rtgen", chan
     return midi
 
 
-def write_midi(notes: Sequence[Note], path: str | Path, tempo_bpm: float, name: str = "rtgen") -> Path:
+def write_midi(
+    notes: Sequence[Note], path: str | Path, tempo_bpm: float, name: str = "rtgen", steps_per_beat: int = 12
+) -> Path:
+    """``midi_file`` saved to ``path``; ``steps_per_beat`` ``TICKS_PER_BEAT`` keeps played (off-grid) timing."""
     path = Path(path)
-    midi_file(notes, tempo_bpm, name).save(str(path))
+    midi_file(notes, tempo_bpm, name, steps_per_beat=steps_per_beat).save(str(path))
     return path
 
 

@@ -113,18 +113,13 @@ def scale_pitches(tonic: int, scale: str) -> Tensor:
     return classes.repeat(11)[:128]
 
 
-def note_tokens(encoding, pitch: int) -> list[int]:
-    """The tokens that start ``pitch``: its note-on, or every chord token (``rtgen.data.chords``) holding it."""
-    return encoding.pitch_tokens(pitch) if hasattr(encoding, "pitch_tokens") else [encoding.note_on_id(pitch)]
-
-
 def token_mask(encoding, allowed_pitches: Tensor, *, forbid: Iterable[int] = ()) -> Tensor:
     """Multiplicative mask [V] (1.0 or 0.0): note-ons outside ``allowed_pitches`` [128] bool, and ``forbid`` ids.
 
     A chord token is masked when any pitch of its set is outside.
     """
     mask = torch.ones(len(encoding), dtype=torch.float32)
-    mask[[t for p in torch.nonzero(~allowed_pitches).flatten().tolist() for t in note_tokens(encoding, p)]] = 0.0
+    mask[[t for p in torch.nonzero(~allowed_pitches).flatten().tolist() for t in encoding.pitch_tokens(p)]] = 0.0
     mask[list(forbid)] = 0.0
     return mask
 

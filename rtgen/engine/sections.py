@@ -43,7 +43,7 @@ import numpy as np
 
 from rtgen.data.profile import FormProfile
 from rtgen.engine.form import Lookback
-from rtgen.engine.sampling import SCALES, note_tokens
+from rtgen.engine.sampling import SCALES
 
 BAR_BEATS = 4  # sections are counted in bars of 4/4 from the section's first step
 SECTION_BARS = 8  # a section's nominal length: from its last bar on, an arrival closes it
@@ -166,8 +166,8 @@ class Sections:
             return
         self.key = key
         home, dominant = chord_classes(key)
-        self.home_tokens = [t for p in range(128) if p % 12 in home for t in note_tokens(self.encoding, p)]
-        self.stable = [t for p in range(128) if p % 12 in home | dominant for t in note_tokens(self.encoding, p)]
+        self.home_tokens = [t for p in range(128) if p % 12 in home for t in self.encoding.pitch_tokens(p)]
+        self.stable = [t for p in range(128) if p % 12 in home | dominant for t in self.encoding.pitch_tokens(p)]
 
     # ---- a sampled step ----
 

@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rtgen.encoding import Note, TimeStepEncoding, quantise
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import Note, quantise
 from rtgen.engine.controls import Controls
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import CheckpointError, LoadedModel, read_meta, resolve
@@ -128,6 +129,7 @@ class VariationEngine:
     """
 
     keeps_bar_phase = True  # its phrases sit on the call's bar grid: a voice must not skip their leading rest
+    beats_to_section_end = None  # no sections: expression counts 8-bar ones (rtgen.live.hooks.TokenEngine)
 
     def __init__(
         self, name: str, phrases: PhraseModel, settings: Controls | None = None, seed: int | None = None

@@ -14,21 +14,19 @@ for a silent pitch, no note-on past ``max_polyphony``), choose
 (``StackedStepper``: one batched computation) and the streaming decoder that
 tracks what the stream implies (sounding notes, their age, the beat). A note
 held for ``max_note_beats`` is closed by a forced NOTE_OFF instead of a sample.
-Sampling runs in plain Python over a list: right after the models' advance
-has streamed ~13 MB of weights through the caches, every numpy or torch call
-costs 30-80 us of cold code, the interpreter's own loops a few us. The masks
-that change only with controls or sounding notes are kept multiplied into one
-[V] tensor (one op per step); uniform draws come in batches of ``DRAWS``.
+Sampling runs in plain Python over a list: after the advance has streamed ~13 MB
+of weights through the caches a numpy or torch call costs 30-80 us, a loop a few
+us. Masks that change only with controls or sounding notes are kept multiplied
+into one [V] tensor; uniform draws come in batches of ``DRAWS``.
 
 Only the models the current method reads are advanced: the K genre models
 for ``mixture``/``product``, the conditional model for ``conditional``, the
 two-phase model (``rtgen.nets.twophase``) for ``two-phase`` (a step reads
 every weight from memory, so an idle model would cost as much as a used
-one). Every token the stream takes is also written to a ring of the last
-``HISTORY_TOKENS``; when the method switches, the model that sat idle
-catches up by running the tokens it missed through its sequence forward
-(exact), or, when it missed more than the ring holds, from a fresh state
-through the whole ring (``Engine.last_switch_ms`` times it).
+one). Every token the stream takes goes into a ring of the last
+``HISTORY_TOKENS``; when the method switches, the idle model catches up on the
+tokens it missed (exact), or from a fresh state through the whole ring when it
+missed more (``Engine.last_switch_ms`` times it).
 """
 
 from __future__ import annotations
@@ -42,12 +40,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rtgen.encoding import Note
+from rtgen.encoding import EventEncoding, Note
+from rtgen.engine.closes import beats_to_close, restated_until
 from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
 from rtgen.engine.form import KeyBudget, Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs, tempered
-from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
+from rtgen.engine.loading import EngineError, genre_name, optional_model, pick_device, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
 from rtgen.engine.sections import Sections
 from rtgen.engine.steering import Steering
@@ -57,19 +56,10 @@ HISTORY_TOKENS = 256  # tokens an idle model replays when the method switches to
 DRAWS = 256  # uniform numbers drawn from the generator at once
 
 
-def pick_device(device: str) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; "cpu"/"cuda" as asked (CUDA missing is an error)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EngineError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu or auto")
-    if device not in ("cpu", "cuda"):
-        raise EngineError(f"device {device!r} is not one of auto, cpu, cuda")
-    return torch.device(device)
-
-
 class Engine:
     """K genre models stepping together, fused with live controls; see the module docstring."""
+
+    keeps_bar_phase = False  # a voice may skip the models' leading rest (rtgen.live.hooks.TokenEngine)
 
     def __init__(
         self,
@@ -113,6 +103,7 @@ class Engine:
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
         self._sections = Sections(self.encoding, self._draw)  # the stream's form, with ``repeat`` (event tokens)
         self._p_end = 0.0  # the fused probability that the piece ends here (SEP), read when ``repeat`` > 0
+        self._restated_until = 0  # grid step where the form's latest queue closes (rtgen.engine.closes)
         self._written = 0  # tokens the stream has taken since the last reset
         self._position = {s: 0 for s in self._steppers}  # tokens each idle stepper has taken
         self.last_switch_ms = 0.0  # how long the last method switch took to warm the idle model
@@ -124,14 +115,14 @@ class Engine:
         self._mask_tensor = torch.from_numpy(self._mask)
         self._off_mask = np.ones(len(self.encoding), dtype=np.float32)  # 0 for the note-off of a silent pitch
         self._performer = False  # the tokens being taken are the performer's
-        self._steering = Steering(self.encoding) if hasattr(self.encoding, "off_base") else None
+        self._is_event = isinstance(self.encoding, EventEncoding)  # steering and sections reshape event tokens
+        self._steering = Steering(self.encoding) if self._is_event else None
         self._key_budget = KeyBudget()  # the key prior holds while rtgen is more out of key than its genres
         self._zeros = [0.0] * len(self.encoding)  # slices of it zero ranges of the probability list
         # Diagnostic hook, called in the stepping thread with the controls a step uses and a copy of its
         # fused log-probabilities [V] before any mask or filter: lets tests prove which values a step used.
         self.on_step: Callable[[Controls, Tensor], None] | None = None
         self._auto_key: tuple[int, str] | None = None
-        self._is_event = hasattr(self.encoding, "off_base")
         settings = settings or Controls()
         if not settings.weights:
             settings = settings.replace(
@@ -195,6 +186,12 @@ class Engine:
     def section_ends(self) -> list[tuple[float, str]]:
         """(beats from the first sampled step, "cadence" | "sep" | "cap") of each section ended since the reset."""
         return list(self._sections.ends)
+
+    @property
+    def beats_to_section_end(self) -> float | None:
+        """Beats to where the section under way closes (``rtgen.engine.closes``), inf if unknown; None: no form."""
+        on = self._derived.controls.repeat > 0 and self._is_event
+        return beats_to_close(self._sections, self._decoder.state.now_steps, self._restated_until) if on else None
 
     @property
     def sounding(self) -> frozenset[int]:
@@ -367,6 +364,7 @@ class Engine:
         if c.repeat > 0 and self._is_event:  # sections are cut in event tokens; repeat 0 draws as before
             now, models_end = self._decoder.state.now_steps, self._draw() < self._p_end
             if (first := self._sections.close(values, now, models_end, self._lookback)) is not None:
+                self._restated_until = restated_until(self._sections, now, first)
                 return first
         sampling = c.sampling
         leans = c.repeat > 0 and sampling != "argmax" and self._sections.ending_until is None  # an ending is new
@@ -416,7 +414,7 @@ class Engine:
         for pitch, (on_step, _) in state.open_notes.items():
             age = state.now_steps - on_step
             if age >= max_steps:
-                return (self.encoding.off_base + pitch if self._is_event else self.encoding.rest_id), 0
+                return (self.encoding.off_base + pitch if self._is_event else self.encoding.shift_tokens(1)[0]), 0
             room = min(room, max_steps - age)
         return None, room
 

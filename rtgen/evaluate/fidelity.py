@@ -20,12 +20,16 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rtgen.encoding import Note
 from rtgen.engine.controls import Controls
 from rtgen.nets.classifier import GenreClassifier
+
+if TYPE_CHECKING:
+    from rtgen.data.corpus import TokenCorpus
 
 SHARE_TARGET = 0.8
 SPEARMAN_TARGET = 0.9
@@ -82,10 +86,8 @@ def load_pieces(
     return train, valid
 
 
-def _own_key_training(corpus) -> list:
-    """Training token arrays in their original key (all of ``corpus.train`` when shifts are not recorded)."""
-    if not hasattr(corpus, "shift"):
-        return list(corpus.train)
+def _own_key_training(corpus: TokenCorpus) -> list:
+    """Training token arrays in their original key (the corpus also holds them transposed)."""
     rows = np.flatnonzero((corpus.shift == 0) & ~corpus.valid_piece[corpus.piece])
     return [corpus.tokens[corpus.offsets[r] : corpus.offsets[r + 1]] for r in rows]
 

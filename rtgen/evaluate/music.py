@@ -98,7 +98,7 @@ def references(genres: Sequence[str], real_pieces: int) -> dict[str, Reference]:
         corpus = load_tokens(spec["source"], parts=spec["parts"], limit=spec["limit"], progress=False)
         filled = [i for i, p in enumerate(valid[genre]) if p]
         chosen = [filled[i] for i in spread(real_pieces, len(filled))]
-        expanded, status = expanded_pieces(corpus, [corpus.valid_names[i] for i in chosen])
+        expanded, status = expanded_pieces(spec["source"], corpus, [corpus.valid_names[i] for i in chosen])
         notated = [valid[genre][i] for i in chosen]
         out[genre] = Reference(
             notated=notated,

@@ -9,7 +9,7 @@ generated pieces and real ones of the genre (``rtgen.evaluate.music``):
   occurs more than once in it;
 * rhythm: the inter-onset intervals (between distinct onsets, in 12ths of a
   beat) as a histogram over musical classes, compared by total-variation
-  distance (0 = the same, 1 = disjoint); notes per bar;
+  distance (0 = the same, 1 = disjoint);
 * key: the key found (Aarden-Essen profiles, as music21's key analysis) for the
   first and second half has the same key signature ("holds"), and for bars
   1-4 and 5-8 (within a section); the in-key share is the share of notes in
@@ -79,10 +79,6 @@ def tv_distance(p: np.ndarray, q: np.ndarray) -> float:
     if p.sum() == 0 or q.sum() == 0:
         return 1.0
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
-
-
-def notes_per_bar(notes: Sequence[Note], beats: float) -> float:
-    return len(notes) / (beats / 4) if beats > 0 else 0.0
 
 
 def _key(notes: Sequence[Note]):
@@ -165,12 +161,6 @@ def copy_counts(piece: Sequence[Note], train_keys: np.ndarray, n: int = PATTERN_
         return 0, int(keys.size)
     at = np.minimum(np.searchsorted(train_keys, keys), train_keys.size - 1)
     return int((train_keys[at] == keys).sum()), int(keys.size)
-
-
-def copy_rate(pieces: Sequence[Sequence[Note]], train_keys: np.ndarray, n: int = PATTERN_NOTES) -> float:
-    """Share of the pieces' n-note pitch sequences (with repeats) found in ``train_keys``."""
-    counts = np.array([copy_counts(piece, train_keys, n) for piece in pieces]).reshape(-1, 2).sum(0)
-    return float(counts[0] / counts[1]) if counts[1] and train_keys.size else float("nan")
 
 
 def span_beats(notes: Sequence[Note], beats: float) -> float:

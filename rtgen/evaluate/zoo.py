@@ -20,9 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from rtgen.evaluate.metrics import EvalConfig
+from rtgen.live.timing import summary_ms
 
 ZOO_DIR = Path("runs/zoo")
 SHIPPED_BASELINES = ("fiddle", "folk")  # the shipped models of the zoo's corpora
@@ -76,10 +75,11 @@ def describe(meta: dict) -> dict:
 
 
 def step_latency(loaded, steps: int) -> tuple[float, float]:
-    """One model's ``Engine.step`` p50 and p99 in ms, from warm state (rtgen.bench.step)."""
-    from rtgen.bench.step import percentiles, time_fused_steps
+    """One model's ``Engine.step`` p50 and p99 in ms, from warm state (``rtgen.engine.latency``)."""
+    from rtgen.engine.latency import time_fused_steps
 
-    return percentiles(time_fused_steps([loaded], steps))
+    timings = summary_ms(time_fused_steps([loaded], steps))
+    return timings["p50_ms"], timings["p99_ms"]
 
 
 def vae_row(folder: str | Path, config: ZooConfig, say: Callable[[str], None]) -> dict:
@@ -106,7 +106,7 @@ def vae_row(folder: str | Path, config: ZooConfig, say: Callable[[str], None]) -
         phrases.vary(call, 0.5, generator)
         timings.append(time.perf_counter() - started)
     say(f"{len(timings)} variations of a two-bar call timed")
-    p50, p99 = np.percentile(np.asarray(timings) * 1e3, [50, 99])
+    figures = summary_ms(timings)
     empty = dict.fromkeys(("f1", "ngram_ce", "ngram_order", "ngram_accuracy", "ngram_f1", "ce_gain", "in_scale"))
     return {
         "model": str(folder),
@@ -117,8 +117,8 @@ def vae_row(folder: str | Path, config: ZooConfig, say: Callable[[str], None]) -
         "copy_rate": None,
         "valid_copy_rate": None,
         "valid_tokens": None,
-        "step_p50_ms": round(float(p50), 3),
-        "step_p99_ms": round(float(p99), 3),
+        "step_p50_ms": round(figures["p50_ms"], 3),
+        "step_p99_ms": round(figures["p99_ms"], 3),
     }
 
 

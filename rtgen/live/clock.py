@@ -47,6 +47,8 @@ class Clock(Protocol):
 
     def time_at(self, beat: float) -> float: ...
 
+    def close(self) -> None: ...  # leave what the clock holds (a Link session); the daemon's last call
+
 
 class Anchor(NamedTuple):
     """Beat ``beat`` falls at time ``t`` (s); beats advance at ``tempo_bpm`` from there."""
@@ -73,7 +75,22 @@ def clamp_tempo(tempo_bpm: float) -> float:
     return min(max(float(tempo_bpm), MIN_TEMPO_BPM), MAX_TEMPO_BPM)
 
 
-class InternalClock:
+class AnchoredClock:
+    """A clock whose beat/time mapping is one ``Anchor``, swapped whole; beat 0 falls at construction."""
+
+    def __init__(self, tempo_bpm: float, now: Callable[[], float]) -> None:
+        self._now = now
+        self._anchor = Anchor(now(), 0.0, check_tempo(tempo_bpm))
+
+    def now(self) -> float:
+        return self._now()
+
+    @property
+    def tempo_bpm(self) -> float:
+        return self._anchor.tempo_bpm
+
+
+class InternalClock(AnchoredClock):
     """A steady tempo that can change live without a jump in phase.
 
     Beat 0 falls at construction (or at ``start``). ``set_tempo`` re-anchors at
@@ -84,16 +101,8 @@ class InternalClock:
     source: Literal["internal"] = "internal"
 
     def __init__(self, tempo_bpm: float = 120.0, now: Callable[[], float] = time.perf_counter) -> None:
-        self._now = now
-        self._anchor = Anchor(now(), 0.0, check_tempo(tempo_bpm))
+        super().__init__(tempo_bpm, now)
         self._running = True
-
-    def now(self) -> float:
-        return self._now()
-
-    @property
-    def tempo_bpm(self) -> float:
-        return self._anchor.tempo_bpm
 
     @property
     def running(self) -> bool:
@@ -127,6 +136,9 @@ class InternalClock:
         if not self._running:
             self.start(self._anchor.beat)
 
+    def close(self) -> None:
+        """Nothing to leave: an internal clock is arithmetic on ``now``."""
+
 
 class FakeClock(InternalClock):
     """A clock whose time only moves when a test says so; also usable as ``now=`` (call it)."""
@@ -146,11 +158,6 @@ class FakeClock(InternalClock):
             raise ValueError("a monotonic clock cannot go back")
         self._t += seconds
         return self._t
-
-    def set_time(self, t: float) -> None:
-        if t < self._t:
-            raise ValueError("a monotonic clock cannot go back")
-        self._t = float(t)
 
 
 class _Fit(NamedTuple):
@@ -259,6 +266,9 @@ class ExternalClock:
         n = position.n + beat * TICKS_PER_BEAT - position.tick
         return fit.t0 + (n - fit.n0) * fit.period_s
 
+    def close(self) -> None:
+        """Nothing to leave: the ticks it follows arrive through the daemon's input."""
+
     def _tick_now(self) -> int:
         """The song position in ticks as of the last received tick."""
         position = self._position
@@ -297,7 +307,9 @@ class ClockSender:
     absolute time, so ticks never drift and follow live tempo changes without
     a jump. Ticks go through the output scheduler (``schedule(t, message)``),
     keeping one thread as the port's only writer; a small thread keeps
-    ``lookahead_s`` of ticks queued.
+    ``lookahead_s`` of ticks queued; on ``stop`` the ticks still queued are
+    dropped before the stop is, so no tick follows it however late the output
+    thread runs.
     """
 
     def __init__(self, scheduler, clock: Clock, lookahead_s: float = 0.05, send_start: bool = True) -> None:
@@ -327,6 +339,7 @@ class ClockSender:
         self._stop.set()
         self._thread.join()
         self._thread = None
+        self._scheduler.unschedule("clock")
         self._scheduler.schedule(self._clock.now(), mido.Message("stop"))
 
     def _run(self, first_beat: float) -> None:

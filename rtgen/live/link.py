@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from typing import Literal
 
 from rtgen.errors import RtgenError
-from rtgen.live.clock import Anchor, check_tempo
+from rtgen.live.clock import Anchor, AnchoredClock, check_tempo
 
 
-class LinkClock:
+class LinkClock(AnchoredClock):
     """The Link session's timeline at ``now`` (perf_counter seconds); see the module docstring.
 
     aalink needs a running asyncio loop: the clock's thread runs one, owns the
@@ -41,9 +40,8 @@ class LinkClock:
             import aalink  # noqa: F401 - fail here, in the caller's thread, with a clear message
         except ImportError:
             raise RtgenError("--clock link needs the aalink package (pip install aalink)") from None
+        super().__init__(tempo_bpm, time.perf_counter)
         self.poll_s = poll_s
-        self._now: Callable[[], float] = time.perf_counter
-        self._anchor = Anchor(self._now(), 0.0, check_tempo(tempo_bpm))
         self._state = (0, True)  # (peers, running), as last read
         self._proposed: float | None = None  # a tempo to hand to the session at the next poll
         self._stop = threading.Event()
@@ -80,13 +78,6 @@ class LinkClock:
         offset = (before + self._now()) / 2 - time.monotonic()
         self._anchor = Anchor(link_s + offset, float(beat), float(tempo))
         self._state = (int(link.num_peers), bool(link.playing) or not link.start_stop_sync_enabled)
-
-    def now(self) -> float:
-        return self._now()
-
-    @property
-    def tempo_bpm(self) -> float:
-        return self._anchor.tempo_bpm
 
     @property
     def running(self) -> bool:

@@ -18,7 +18,10 @@ starves generation; no lock is ever shared. Each tick:
 4. ends the performer's notes held past the listener's limit, and asks it
    whether a phrase just ended (call-and-response answers it);
 5. generates tokens while the voice's time is less than the lookahead ahead
-   of now, decoding them to note events at absolute times for the scheduler.
+   of now, decoding them to note events at absolute beats, which expression
+   (``rtgen.live.expression``: the ``expression`` and ``swing`` controls,
+   and the section end the engine's form reports) turns into played
+   velocities and beats for the scheduler.
 
 The lookahead is ``lookahead_s`` (capped at ``max_lookahead_beats``), so a
 control change is heard within that time plus the wait for the next note.
@@ -43,11 +46,14 @@ import mido
 from rtgen.controls import check
 from rtgen.encoding import Note
 from rtgen.errors import RtgenError
+from rtgen.live.clock import Clock
+from rtgen.live.expression import Meter, Shaper
+from rtgen.live.hooks import PlayerHooks, TokenEngine
 from rtgen.live.listener import Listener, Phrase
 from rtgen.live.roll import Roll
-from rtgen.live.voice import Voice, silence_tokens
+from rtgen.live.voice import Voice
+from rtgen.modes import Mode
 
-Mode = Literal["call-and-response", "duet", "solo"]  # rtgen.controls.MODES
 LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
 
 
@@ -62,6 +68,7 @@ class PlayerConfig:
     answer_start: Literal["bar", "beat"] = "bar"  # answers begin on the next bar line or beat
     beats_per_bar: int = 4  # 1-16
     out_channel: int = 0  # MIDI channel rtgen plays on, 0-15
+    swing_beats: float = 1.0  # what the swing control swings: 1 = pairs of eighths, 0.5 = of sixteenths
     start_margin_s: float = 0.03  # an answer starts no sooner than this after the call ends, >= 0
     tick_s: float = 0.001  # the loop's sleep between ticks, 0.0002-0.02
     max_steps_per_tick: int = 32  # engine steps before commands and input are looked at again, >= 1
@@ -95,6 +102,11 @@ class PlayerConfig:
             raise RtgenError(f"late_note_s {self.late_note_s} must be > 0")
         if self.output_offset_ms is not None and not -50 <= self.output_offset_ms <= 50:
             raise RtgenError(f"output_offset_ms {self.output_offset_ms} outside -50-50")
+        self.meter()  # swing_beats is checked where it is used
+
+    def meter(self) -> Meter:
+        """The grid expression reads (rtgen.live.expression)."""
+        return Meter(beats_per_bar=self.beats_per_bar, swing_beats=self.swing_beats)
 
 
 class Allowance:
@@ -130,13 +142,25 @@ class Allowance:
 class Player:
     """Owns engine, listener and voice; ``run`` is the engine thread's body, ``tick`` one pass of it.
 
-    ``scheduler`` needs ``schedule(t, message)`` and ``cancel_after(t)``;
-    ``inputs()`` returns new ``(t, message)`` pairs; ``route(t, message)``
-    handles the ones that are not notes (clock, CC, program change) and
-    returns False for those the listener should take.
+    ``scheduler`` needs ``schedule(t, message)`` and ``cancel_after(t)``.
+    ``hooks(player)`` makes the player's ways out (``PlayerHooks``: commands,
+    input, routing, the take, the log) once the player exists; None leaves
+    them idle. ``hooks.inputs(n)`` returns new ``(t, message)`` pairs;
+    ``hooks.route(t, message)`` handles the ones that are not notes (clock,
+    CC, program change) and returns False for those the listener should take.
     """
 
-    def __init__(self, engine, clock, scheduler, listener: Listener, config: PlayerConfig, mode: Mode) -> None:
+    def __init__(
+        self,
+        engine: TokenEngine,
+        clock: Clock,
+        scheduler,
+        listener: Listener,
+        config: PlayerConfig,
+        mode: Mode,
+        hooks: Callable[[Player], PlayerHooks] | None = None,
+        sent: deque[tuple[float, mido.Message]] | None = None,
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.scheduler = scheduler
@@ -147,16 +171,10 @@ class Player:
         self.seed: tuple[Note, ...] = ()
         self.voice: Voice | None = None
         self.roll = Roll()
+        self.expression = Shaper(config.meter())
         self.commands: queue.SimpleQueue[object] = queue.SimpleQueue()  # rtgen.daemon.commands values
-        self.apply: Callable[[object], None] = lambda command: None  # applies one command, in this thread
-        self.glide: Callable[[float], None] = lambda now: None  # steering controls gliding to a new value
-        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536)  # stamped by the output thread, pre-send
-        self.inputs: Callable[[int], list[tuple[float, mido.Message]]] = lambda limit: []
-        self.route: Callable[[float, mido.Message], bool] = lambda t, message: False
-        self.on_sent: Callable[[float, mido.Message], None] = lambda t, message: None
-        self.on_heard: Callable[[float, mido.Message], None] = lambda t, message: None
-        self.on_phrase_heard: Callable[[Phrase], None] = lambda phrase: None  # every finished phrase, any mode
-        self.log: Callable[[str], None] = lambda line: None
+        # (t, message) the output thread stamps right before each send (the daemon's TapPort fills it)
+        self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536) if sent is None else sent
         self.step_ms: deque[float] = deque(maxlen=512)
         self.notes_out = 0
         self.answers = 0
@@ -171,6 +189,7 @@ class Player:
         self.phrase_latency_ms: deque[float] = deque(maxlen=64)  # call detected -> answer scheduled
         self.answer_starts: deque[tuple[float, float]] = deque(maxlen=64)  # (call detected at s, answer beat)
         self.error: BaseException | None = None
+        self.hooks = PlayerHooks() if hooks is None else hooks(self)  # last: the hooks may submit to this player
 
     # ---- commands (called from any thread; they only enqueue) ----
 
@@ -195,30 +214,32 @@ class Player:
                 command = self.commands.get_nowait()
             except queue.Empty:
                 break
-            self.apply(command)
-        self.glide(now)
+            self.hooks.apply(command)
+        self.hooks.glide(now)
         self.drain_sent()
         self._steer_allowance.refill(self.clock.beat_at(now))
-        for t, message in self.inputs(self._inputs.take_all(now)):
-            if not self.route(t, message):
+        for t, message in self.hooks.inputs(self._inputs.take_all(now)):
+            if not self.hooks.route(t, message):
                 self.hear(t, message)
         self._warn_of_loop()
         self._take_heard(self.listener.expire(now))
         phrase = self.listener.poll(now)
         if phrase is not None:
-            self.on_phrase_heard(phrase)
+            self.hooks.on_phrase_heard(phrase)
             self.on_phrase(phrase, now)
         self.generate(now)
 
     def hear(self, t: float, message: mido.Message) -> None:
         """A note message from the performer (CC64 included)."""
-        self.on_heard(t, message)
+        self.hooks.on_heard(t, message)
         self._take_heard(self.listener.feed(t, message))
 
     def _take_heard(self, heard_notes: list) -> None:
         """The performer's note starts and ends: onto the roll, and in duet into the models (within budget)."""
         for heard in heard_notes:
             self.roll.performer(heard)
+            if self.mode == "duet" and heard.on:
+                self.expression.hear(heard.velocity)
             voice = self.voice
             if self.mode != "duet" or voice is None or not heard.on:
                 continue
@@ -231,13 +252,13 @@ class Player:
         echoes = self.listener.counts.echoes
         if echoes >= LOOP_ECHOES and not self.loop_warned:
             self.loop_warned = True
-            self.log(f"warning: your output is looped to your input ({echoes} of rtgen's own notes came back)")
+            self.hooks.log(f"warning: your output is looped to your input ({echoes} of rtgen's own notes came back)")
 
     def drain_sent(self) -> None:
         while self.sent:
             t, message = self.sent.popleft()
             self.listener.remember_sent(t, message)
-            self.on_sent(t, message)
+            self.hooks.on_sent(t, message)
             if message.type in ("note_on", "note_off"):
                 if message.type == "note_on" and message.velocity > 0:
                     self.notes_out += 1
@@ -252,7 +273,7 @@ class Player:
         self.listener.reset()
         if self.playing and mode != "call-and-response":
             self.begin_continuous(now)
-        self.log(f"mode: {mode}")
+        self.hooks.log(f"mode: {mode}")
 
     def start(self, now: float) -> None:
         if self.playing:
@@ -260,13 +281,13 @@ class Player:
         self.playing = True
         if self.mode != "call-and-response":
             self.begin_continuous(now)
-        self.log("playing")
+        self.hooks.log("playing")
 
     def stop(self, now: float) -> None:
         self.playing = False
         self.silence(now)
         self.listener.reset()
-        self.log("stopped")
+        self.hooks.log("stopped")
 
     def silence(self, now: float) -> None:
         """End the voice: nothing scheduled after ``now`` sounds, sounding notes get their note-offs."""
@@ -281,6 +302,7 @@ class Player:
             self.engine.prime(self.seed)
         start = self._next_boundary(now, 1)
         self.voice = self._voice(start, None)
+        self.expression.begin(start, solo=self.mode == "solo")
 
     def on_phrase(self, phrase: Phrase, now: float) -> None:
         """Call-and-response: prime with the call, answer from the next bar (or beat)."""
@@ -294,24 +316,25 @@ class Player:
         start = self._next_boundary(self.clock.now(), unit)
         gap_steps = round((start - phrase.end_beat) * self.engine.encoding.steps_per_beat)
         if gap_steps > 0:
-            self.engine.feed(silence_tokens(self.engine.encoding, gap_steps))
+            self.engine.feed(self.engine.encoding.shift_tokens(gap_steps))
         bars = self.config.answer_bars or max(1, math.ceil(phrase.length_beats / self.config.beats_per_bar))
         self.voice = self._voice(start, start + bars * self.config.beats_per_bar)
+        self.expression.hear_call([note.velocity for note in phrase.notes])
+        self.expression.begin(start, start + bars * self.config.beats_per_bar)
         self.answers += 1
         self.generate(self.clock.now())
         self.phrase_latency_ms.append((time.perf_counter() - detected) * 1000)
         self.answer_starts.append((now, start))
-        self.log(f"call of {len(phrase.notes)} notes; answering {bars} bars from beat {start:g}")
+        self.hooks.log(f"call of {len(phrase.notes)} notes; answering {bars} bars from beat {start:g}")
 
     def _voice(self, start_beat: float, end_beat: float | None) -> Voice:
         # A VAE's variation sits on the call's bar grid (rtgen.engine.variation): its leading rest is kept.
-        keeps_phase = getattr(self.engine, "keeps_bar_phase", False)
         return Voice(
             self.engine.encoding,
             start_beat,
             end_beat,
             channel=self.config.out_channel,
-            compress_beats=0.0 if keeps_phase else float(self.config.beats_per_bar),
+            compress_beats=0.0 if self.engine.keeps_bar_phase else float(self.config.beats_per_bar),
         )
 
     def _next_boundary(self, now: float, unit_beats: int) -> float:
@@ -350,7 +373,11 @@ class Player:
             before = time.perf_counter()
             token = self.engine.step()
             self.step_ms.append((time.perf_counter() - before) * 1000)
-            self._schedule(voice.advance(token, max_note_beats))
+            events = voice.advance(token, max_note_beats)
+            if events:  # the form's section end, on the clock: the voice's position is the engine's stream's
+                left = self.engine.beats_to_section_end
+                self.expression.section_end = None if left is None else voice.position + left
+                self._schedule(events)
             if voice.finished:
                 self.voice = None
                 break
@@ -364,7 +391,15 @@ class Player:
         drops the note-off of a note it never started).
         """
         clock, offset_s = self.clock, (self.config.output_offset_ms or 0.0) / 1e3
-        for beat, message in events:
+        controls = self.engine.controls
+        amount, swing = controls.expression, controls.swing
+        for grid_beat, message in events:
+            if message.type == "note_on":
+                beat, message.velocity = self.expression.note_on(
+                    grid_beat, message.note, message.velocity, amount, swing
+                )
+            else:
+                beat = self.expression.note_off(grid_beat, message.note, amount, swing)
             t = clock.time_at(beat) + offset_s
             if message.type == "note_on" and t < clock.now() - self.config.late_note_s:
                 self.skipped_late += 1

@@ -28,11 +28,15 @@ from dataclasses import dataclass
 import mido
 
 from rtgen.live.timing import GcMonitor, percentile, spin_until
+from rtgen.midi.interface import MidiOutput
 from rtgen.midi.messages import panic_messages
 
 log = logging.getLogger("rtgen.live.scheduler")
 SPIN_S = 0.0005  # the output thread stops sleeping this long before a send and spins (s)
 SEND_WINDOW = 2000  # sends the send-error percentiles cover (at 13 sends a second, two and a half minutes)
+# SCHED_FIFO priority (1-99) of the output thread where permitted: below JACK's own threads (rtgen.midi.jack's
+# JACK_PRIORITY), above every normal thread. The daemon, the benchmarks and the soak's floor all ask for this one.
+OUTPUT_PRIORITY = 10
 
 Key = tuple[int, int]  # (channel, pitch)
 _MESSAGE, _SAFETY_OFF = 0, 1
@@ -77,13 +81,13 @@ class OutputScheduler:
 
     def __init__(
         self,
-        port,
+        port: MidiOutput,
         now: Callable[[], float] = time.perf_counter,
         spin_s: float = SPIN_S,
         late_s: float = 0.001,
         window: int = SEND_WINDOW,
         max_note_s: float | None = None,
-        realtime_priority: int | None = 10,
+        realtime_priority: int | None = OUTPUT_PRIORITY,
     ) -> None:
         self.port = port
         self.realtime_priority = realtime_priority
@@ -129,6 +133,10 @@ class OutputScheduler:
         """Drop everything scheduled, close sounding notes now, then CC64=0, CC123, CC120 per channel used."""
         self._command(self._panic)
 
+    def unschedule(self, kind: str) -> None:
+        """Drop every queued message of mido type ``kind`` (the clock sender's ticks, when it stops)."""
+        self._command(lambda: self._unschedule(kind))
+
     def cancel_after(self, t: float) -> None:
         """Drop note-ons planned after ``t`` (s), keeping the note-offs of notes that sound at ``t``."""
         self._command(lambda: self._cancel_after(t))
@@ -142,7 +150,7 @@ class OutputScheduler:
             p99_ms=percentile(errors, 0.99) * 1e3,
             max_ms=(errors[-1] if errors else 0.0) * 1e3,
             window=len(errors),
-            failed=self._failed + getattr(self.port, "failed", 0),
+            failed=self._failed + self.port.failed,
             pending=len(self._heap),
             gc_pauses=self._gc.pauses,
             gc_max_ms=self._gc.max_s * 1e3,
@@ -329,6 +337,10 @@ class OutputScheduler:
         self._open.clear()
         for message in panic_messages(sorted(self.channels_used) or [0]):
             self._send(message)
+
+    def _unschedule(self, kind: str) -> None:
+        self._heap = [entry for entry in self._heap if entry[2] != _MESSAGE or entry[3].type != kind]
+        heapq.heapify(self._heap)
 
     def _cancel_after(self, t: float) -> None:
         keep, later = [], []

@@ -16,15 +16,8 @@ from __future__ import annotations
 
 import mido
 
-from rtgen.encoding import Encoding
+from rtgen.encoding import Encoding, EventEncoding
 from rtgen.live.listener import Heard
-
-
-def silence_tokens(encoding: Encoding, steps: int) -> list[int]:
-    """Tokens that advance time by ``steps`` grid steps and play nothing."""
-    if hasattr(encoding, "shift_tokens"):
-        return encoding.shift_tokens(steps)
-    return [encoding.rest_id] * steps
 
 
 class Voice:
@@ -130,12 +123,12 @@ class Voice:
         performer). Only event encodings carry a note without advancing time.
         """
         encoding = self.encoding
-        if not hasattr(encoding, "off_base") or not heard.on:
+        if not isinstance(encoding, EventEncoding) or not heard.on:
             return
         tokens: list[int] = []
         behind_steps = round((heard.beat - self.position) * encoding.steps_per_beat)
         if self.started and behind_steps > 0:
-            tokens.extend(silence_tokens(encoding, behind_steps))
+            tokens.extend(encoding.shift_tokens(behind_steps))
             for token in tokens:
                 self.decoder.feed(token)
         tokens += [encoding.note_on_id(heard.pitch), encoding.off_base + heard.pitch]

@@ -19,6 +19,7 @@ import os
 
 from rtgen.midi.backends import JACK_NO_START_SERVER, jack_server_running
 
+JACK_PORT_IS_INPUT = 0x1
 JACK_PORT_IS_OUTPUT = 0x2
 MIDI_TYPE = b"8 bit raw midi"
 
@@ -90,6 +91,10 @@ class JackGraph:
     def midi_outputs(self, pattern: str = "") -> list[str]:
         """Full names of MIDI output ports matching the regular expression ``pattern``."""
         return self._names(self.lib.jack_get_ports(self.client, pattern.encode(), MIDI_TYPE, JACK_PORT_IS_OUTPUT))
+
+    def midi_inputs(self, pattern: str = "") -> list[str]:
+        """Full names of MIDI input ports (a synth's, say) matching the regular expression ``pattern``."""
+        return self._names(self.lib.jack_get_ports(self.client, pattern.encode(), MIDI_TYPE, JACK_PORT_IS_INPUT))
 
     def connections(self, port: str) -> list[str]:
         """Full names of the ports connected to ``port``; [] when the port is gone."""

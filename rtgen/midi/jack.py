@@ -23,6 +23,7 @@ import rtmidi
 
 from rtgen.errors import RtgenError
 from rtgen.midi.backends import find_port, jack_server_running
+from rtgen.midi.messages import ALL_NOTES_OFF_CC
 from rtgen.midi.polling import InputPoller
 
 _serial = itertools.count()
@@ -167,7 +168,7 @@ def unpaired_notes(received) -> dict[tuple[int, int], int]:
         elif message.type in ("note_on", "note_off"):
             key = (message.channel, message.note)
             balance[key] = max(0, balance.get(key, 0) - 1)
-        elif message.type == "control_change" and message.control == 123:
+        elif message.type == "control_change" and message.control == ALL_NOTES_OFF_CC:
             for key in balance:
                 if key[0] == message.channel:
                     balance[key] = 0

@@ -56,8 +56,10 @@ class InputPoller:
     273 of 1,000 events lost with one busy Python thread, none when polled).
     Without it RtMidi queues in C++ and the thread here drains that queue;
     times come from ``ArrivalClock``, so they stay those of arrival.
-    ``get_midi`` returns the current client (None while there is none); the
-    lock keeps it from being deleted while it is drained.
+    ``get_midi`` returns the current client (None while there is none).
+    ``lock`` is held while the client is drained: whoever closes, deletes or
+    reconnects that client takes it first (the port that owns the client
+    passes its own), so the client never changes under a drain.
     """
 
     def __init__(
@@ -66,11 +68,12 @@ class InputPoller:
         deliver: Callable[[float, list[int]], None],
         interval_s: float = 0.001,
         name: str = "rtgen-midi-in",
+        lock: threading.Lock | None = None,
     ) -> None:
         self.get_midi = get_midi
         self.deliver = deliver
         self.interval_s = interval_s
-        self.lock = threading.Lock()
+        self.lock = lock if lock is not None else threading.Lock()
         self._clock = ArrivalClock()
         self._drained = None  # the client the clock's delta times belong to
         self._stop = threading.Event()

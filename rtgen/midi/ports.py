@@ -11,11 +11,13 @@ synths and DAWs connect to) or a connection to another program's port, found
 by name right before opening. ``check`` notices a vanished JACK server or peer
 and reopens by name when it returns (``rtgen.midi.watcher`` calls it);
 meanwhile sends are dropped and counted, never raised into the output thread.
+Every port here, the fakes too, offers ``rtgen.midi.interface``'s ``MidiInput`` or ``MidiOutput``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -111,12 +113,35 @@ class MessageQueue:
         return len(self._items)
 
 
+class _QueuedInput:
+    """What every input offers the listener: its ``MessageQueue`` polled, and the queue's counts."""
+
+    queue: MessageQueue
+
+    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
+        return self.queue.poll(limit)
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    @property
+    def malformed(self) -> int:
+        return self.queue.malformed
+
+
 class _RtPort:
-    """One python-rtmidi client with one port: virtual (``target`` None) or connected to ``target``."""
+    """One python-rtmidi client with one port: virtual (``target`` None) or connected to ``target``.
+
+    ``lock`` is held while the client is in use by the thread that moves MIDI
+    (the input poller's drain, an output send) and while the port watcher
+    reconnects or closes it, so the client never changes under a call.
+    """
 
     kind = "in"
 
     def __init__(self, backend: str, client_name: str, port_name: str, target: str | None) -> None:
+        self.lock = threading.Lock()
         self.backend = backend
         self.client_name = client_name
         self.port_name = port_name  # rtgen's own port
@@ -208,15 +233,17 @@ class _RtPort:
             self.connected = False
             return f"MIDI {self._direction} {self.name!r} vanished; reconnecting when it returns"
         if present and not self.connected:
-            self._midi.close_port()
-            self._midi.open_port(names.index(self.name), self.port_name)
+            with self.lock:
+                self._midi.close_port()
+                self._midi.open_port(names.index(self.name), self.port_name)
             self.connected = True
             return f"MIDI {self._direction} {self.name!r} is back; reconnected"
         return None
 
     def close(self) -> None:
-        midi, self._midi = self._midi, None
-        self.connected = False
+        with self.lock:
+            midi, self._midi = self._midi, None
+            self.connected = False
         if midi is None:
             return
         if self.server is not None and (self._server_lost or not jack_server_running(self.server)):
@@ -232,7 +259,7 @@ class _RtPort:
         self.close()
 
 
-class InputPort(_RtPort):
+class InputPort(_QueuedInput, _RtPort):
     """Messages from a MIDI port, stamped with ``time.perf_counter()`` on arrival; ``poll()`` drains them.
 
     RtMidi holds up to ``queue_size`` messages in C++ until ``InputPoller``
@@ -243,31 +270,15 @@ class InputPort(_RtPort):
 
     def __init__(self, backend: str, client_name: str, port_name: str, target: str | None, queue_size: int) -> None:
         self.queue = MessageQueue(queue_size)
-        self._poller = InputPoller(lambda: getattr(self, "_midi", None), self.queue.put_bytes)
-        try:
-            super().__init__(backend, client_name, port_name, target)
-        except BaseException:
-            self._poller.stop()
-            raise
+        super().__init__(backend, client_name, port_name, target)  # RtMidi queues what arrives before the poller
+        self._poller = InputPoller(lambda: self._midi, self.queue.put_bytes, lock=self.lock)
 
     def _prepare(self, midi) -> None:
         midi.ignore_types(sysex=False, timing=False, active_sense=True)  # keep MIDI clock for the clock follower
 
-    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
-        return self.queue.poll(limit)
-
     def close(self) -> None:
         self._poller.stop()
-        with self._poller.lock:
-            super().close()
-
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
-
-    @property
-    def malformed(self) -> int:
-        return self.queue.malformed
+        super().close()
 
 
 class OutputPort(_RtPort):
@@ -281,6 +292,21 @@ class OutputPort(_RtPort):
         super().__init__(backend, client_name, port_name, target)
 
     def send(self, message: mido.Message) -> None:
+        """Send now; dropped and counted in ``failed`` while the peer is away or being reconnected.
+
+        Called by one writer (the output thread). The lock is only tried, never
+        waited for: it is busy only while the watcher reconnects or the port
+        closes, and the output thread must not wait on another thread.
+        """
+        if not self.lock.acquire(blocking=False):
+            self.failed += 1
+            return
+        try:
+            self._send(message)
+        finally:
+            self.lock.release()
+
+    def _send(self, message: mido.Message) -> None:
         midi = self._midi
         if midi is None or not self.connected:
             self.failed += 1
@@ -336,11 +362,12 @@ def open_output(
 class FakeOutputPort:
     """An in-process output for tests: records ``(now(), message)`` for every send."""
 
+    backend = api_name = "fake"
+    virtual = False
+
     def __init__(self, now: Callable[[], float] = time.perf_counter, name: str = "fake out") -> None:
         self.now = now
         self.name = name
-        self.backend = "fake"
-        self.api_name = "fake"
         self.connected = True
         self.sent: list[tuple[float, mido.Message]] = []
         self.failed = 0
@@ -366,26 +393,20 @@ class FakeOutputPort:
         self.closed = True
 
 
-class FakeInputPort:
+class FakeInputPort(_QueuedInput):
     """An in-process input for tests: ``push`` stands in for the MIDI callback."""
+
+    backend = api_name = "fake"
+    virtual = False
 
     def __init__(self, queue_size: int = 1024, now: Callable[[], float] = time.perf_counter, name: str = "fake in"):
         self.queue = MessageQueue(queue_size)
         self.now = now
         self.name = name
-        self.backend = "fake"
-        self.api_name = "fake"
         self.connected = True
 
     def push(self, message: mido.Message, t: float | None = None) -> None:
         self.queue.put(self.now() if t is None else t, message)
-
-    def poll(self, limit: int | None = None) -> list[tuple[float, mido.Message]]:
-        return self.queue.poll(limit)
-
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
 
     def check(self) -> str | None:
         return None

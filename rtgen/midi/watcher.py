@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from rtgen.midi.backends import jack_server_id, jack_server_running
 from rtgen.midi.graph import JackGraph
+from rtgen.midi.interface import Port
 from rtgen.midi.ports import ZOMBIES
 
 log = logging.getLogger("rtgen.midi.watcher")
@@ -36,8 +37,8 @@ class ConnectionKeeper:
     holds it, which is why rtgen's input and output ask for different names.
     """
 
-    def __init__(self, ports: Iterable) -> None:
-        self.ports = [p for p in ports if getattr(p, "backend", None) == "jack" and getattr(p, "virtual", False)]
+    def __init__(self, ports: Iterable[Port]) -> None:
+        self.ports = [p for p in ports if p.backend == "jack" and p.virtual]
         self.known: dict[str, tuple[str, list[str]]] = {}  # full port name -> (kind "in"/"out", peers)
         self.pending: dict[str, tuple[str, set[str], float]] = {}  # full name -> (kind, peers, give up at)
         self._graph: JackGraph | None = None
@@ -109,7 +110,7 @@ class PortWatcher:
     running meanwhile.
     """
 
-    def __init__(self, ports: Iterable, interval_s: float = 0.5, on_event: Callable[[str], None] | None = None):
+    def __init__(self, ports: Iterable[Port], interval_s: float = 0.5, on_event: Callable[[str], None] | None = None):
         self.ports = list(ports)
         self.interval_s = interval_s
         self.on_event = on_event

@@ -1,7 +1,7 @@
 """The ESAC paper's phrase VAE (model 2): a whole two-bar phrase in, a latent point, the phrase back out.
 
 A phrase is ``phrase_steps`` sixteenths (32: two bars of 4/4) in the time-step
-encoding (``rtgen.encoding.TimeStepEncoding``), given to the network as a
+encoding (``rtgen.data.timestep.TimeStepEncoding``), given to the network as a
 ``phrase_steps x vocab_size`` one-hot grid: each step is one column set, a
 pitch (an onset), hold ``_`` or rest ``r``. This representation was chosen
 over a 32 x 128 piano roll of onsets and holds because the corpora it is

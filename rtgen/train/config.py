@@ -1,12 +1,14 @@
-"""Training a genre model (or one conditional multi-genre model) from a corpus.
+"""A training run's settings, and the epoch rules every trainer shares.
 
-Adam with gradient clipping on random windows; after every ``steps_per_epoch``
-batches the validation cross-entropy decides the learning rate
-(reduce-on-plateau), the best checkpoint, and early stopping. A wall-clock
-budget (``max_minutes``) ends training cleanly. Resume state is written after
-every epoch, so ``--resume`` continues an interrupted run. Runs unchanged under
-``torchrun`` (DistributedDataParallel; rank 0 validates, writes and shows
-progress; every rank draws from its own shard of the data).
+``TrainConfig`` (with its corpora as ``CorpusSpec``) comes from a TOML file, a
+named architecture's settings beneath it (``with_architecture``) and flag
+overrides (``replace``). The rules are functions of the validation history,
+so a resumed run needs no scheduler object: ``lr_at`` lowers the learning rate
+by ``lr_factor`` when validation stalls (reduce-on-plateau; the token and
+two-phase trainers), ``stop_reason`` ends a run on its wall-clock budget
+(``max_minutes``) or after ``patience_epochs`` without improvement (every
+trainer). The loops themselves are in ``rtgen.train.loop``, ``twophase`` and
+``phrases``.
 """
 
 from __future__ import annotations
@@ -151,11 +153,20 @@ def lr_at(history: list[dict], config: TrainConfig) -> float:
     return lr
 
 
-def epochs_since_best(history: list[dict]) -> int:
-    if not history:
-        return 0
-    best = min(range(len(history)), key=lambda i: history[i]["valid_ce"])
-    return len(history) - 1 - best
+def stop_reason(history: list[dict], config: TrainConfig, out_of_time: bool) -> str | None:
+    """Why training ends after the last epoch of ``history``, or None to go on: every trainer asks here.
+
+    ``out_of_time``: the run's ``max_minutes`` ran out during that epoch ("time
+    budget"); otherwise "early stopping" once ``patience_epochs`` epochs passed
+    without a lower validation CE. Running out of ``epochs`` ends the loop itself.
+    """
+    if out_of_time:
+        return "time budget"
+    if history:
+        best = min(range(len(history)), key=lambda i: history[i]["valid_ce"])
+        if len(history) - 1 - best >= config.patience_epochs:
+            return "early stopping"
+    return None
 
 
 def default_threads(world: int) -> int:

@@ -236,26 +236,36 @@ def score_windows(
     return StreamScore(torch.cat(nll).numpy(), data[context:], torch.cat(predictions).numpy())
 
 
+def run_encoding(config: TrainConfig, progress: bool = True):
+    """The encoding a run of ``config`` trains with: a chord one counted on the training pieces of its corpora."""
+    from rtgen.data.corpus import load_notes
+    from rtgen.data.vocabulary import fit_vocabulary, make_encoding
+
+    encoding = make_encoding(config.encoding)
+    if encoding.fitted:
+        return encoding
+    notes = [load_notes(s.source, parts=s.parts, limit=s.limit, progress=progress) for s in config.corpora.values()]
+    split = {"transpose": config.transpose, "valid_fraction": config.valid_fraction, "seed": config.seed}
+    return fit_vocabulary(encoding, notes, **split)
+
+
 def load_data(config: TrainConfig, progress: bool = True):
     """(encoding, [GenreData]) for every corpus of the run, via the shared corpus cache or ``data_file``.
 
     A chord encoding gets one vocabulary, counted on the training pieces of every corpus of the run.
     """
-    from rtgen.data.vocabulary import fit_vocabulary, is_fitted, make_encoding
+    from rtgen.data.vocabulary import make_encoding
     from rtgen.encoding import check_same_vocabulary
 
-    encoding = make_encoding(config.encoding)
     if config.data_file:
+        encoding = make_encoding(config.encoding)
         found, data = load_prepared(config.data_file, list(config.corpora))
-        if is_fitted(encoding) or found.name != encoding.name:  # a prepared chord file brings its vocabulary
+        if encoding.fitted or found.name != encoding.name:  # a prepared chord file brings its vocabulary
             check_same_vocabulary(encoding.to_json(), found.to_json())
         return found, data
-    from rtgen.data.corpus import load_notes, load_tokens
+    from rtgen.data.corpus import load_tokens
 
-    if not is_fitted(encoding):
-        notes = [load_notes(s.source, parts=s.parts, limit=s.limit, progress=progress) for s in config.corpora.values()]
-        split = {"transpose": config.transpose, "valid_fraction": config.valid_fraction, "seed": config.seed}
-        encoding = fit_vocabulary(encoding, notes, **split)
+    encoding = run_encoding(config, progress)
     data = []
     for name, spec in config.corpora.items():
         corpus = load_tokens(

@@ -1,9 +1,14 @@
-"""The training loop behind ``rtgen.train.config.train``: one object per run, distributed or not.
+"""``train``, which hands a run to its trainer, and the token models' training loop: one object per run.
 
-Every rank runs the same loop on its own data shard; a stop decision (time
-budget, early stopping) is agreed through an all-reduce so no rank waits for
-a step the others will never take. Rank 0 alone validates, writes
-checkpoints, plots and shows the progress bar.
+Adam with gradient clipping on random windows; after every ``steps_per_epoch``
+batches the validation cross-entropy picks the learning rate, the best
+checkpoint and whether to stop (``rtgen.train.config``). Resume state is
+written after every epoch, so ``--resume`` continues an interrupted run.
+Runs unchanged under ``torchrun`` (DistributedDataParallel): every rank runs
+the same loop on its own data shard; running out of time is agreed through an
+all-reduce, and rank 0 broadcasts the validation loss that early stopping
+reads, so no rank waits for a step the others will never take. Rank 0 alone
+validates, writes checkpoints, plots and shows the progress bar.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from rtgen.errors import RtgenError
 from rtgen.nets.architectures import build_model
 from rtgen.nets.checkpoint import save_checkpoint, save_train_state
 from rtgen.nets.recurrent import parameter_count
-from rtgen.train.config import TrainConfig, default_threads, epochs_since_best, lr_at, net_config_for
+from rtgen.train.config import TrainConfig, default_threads, lr_at, net_config_for, stop_reason
 from rtgen.train.data import WindowSampler, load_data, score_stream
 from rtgen.train.runstate import record_finish, resume_state, train_state
 
@@ -93,11 +98,8 @@ class Trainer:
             self.history.append(entry)
             if self.main:
                 self._after_epoch(entry)
-            if stopped:
-                reason = "time budget"
-                break
-            if epochs_since_best(self.history) >= config.patience_epochs:
-                reason = "early stopping"
+            if stop := stop_reason(self.history, config, stopped):
+                reason = stop
                 break
         if self.main:
             self._finish(reason, time.monotonic() - start)

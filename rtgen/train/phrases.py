@@ -36,7 +36,7 @@ from rtgen.config import to_dict
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import save_checkpoint, save_train_state
 from rtgen.nets.vae import PhraseVAE, playable_tokens, vae_loss
-from rtgen.train.config import TrainConfig, default_threads, epochs_since_best
+from rtgen.train.config import TrainConfig, default_threads, stop_reason
 from rtgen.train.data import load_data
 from rtgen.train.runstate import record_finish, resume_state, train_state
 
@@ -137,11 +137,8 @@ class PhraseTrainer:
             }
             self.history.append(entry)
             self._after_epoch(entry)
-            if stopped:
-                reason = "time budget"
-                break
-            if epochs_since_best(self.history) >= config.patience_epochs:
-                reason = "early stopping"
+            if stop := stop_reason(self.history, config, stopped):
+                reason = stop
                 break
         self._finish(reason, time.monotonic() - start)
         return self.out

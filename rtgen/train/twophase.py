@@ -49,7 +49,7 @@ from rtgen.config import to_dict
 from rtgen.errors import RtgenError
 from rtgen.nets.architectures import build_model
 from rtgen.nets.checkpoint import save_checkpoint
-from rtgen.train.config import TrainConfig, default_threads, epochs_since_best, lr_at, net_config_for
+from rtgen.train.config import TrainConfig, default_threads, lr_at, net_config_for, stop_reason
 from rtgen.train.data import GenreData, WindowSampler, load_data, score_stream
 
 PHASE_ONE_SHARE = 0.4  # of max_minutes, for all genre RNNs together
@@ -200,8 +200,8 @@ def fit(
             f"lr {lr:.2g} {(time.monotonic() - started) / 60:.1f} min{' *' if improved else ''}",
             flush=True,
         )
-        if stopped or epochs_since_best(history) >= config.patience_epochs:
-            reason = "time budget" if stopped else "early stopping"
+        if stop := stop_reason(history, config, stopped):
+            reason = stop
             break
     module.load_state_dict(best)
     return history, reason

@@ -12,28 +12,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from textual_serve.server import Server
+from rtgen.errors import RtgenError
 
+if TYPE_CHECKING:
     from rtgen.daemon.status import DaemonControl
     from rtgen.tui.app import RtgenApp
+    from rtgen.tui.web import TabServer
 
 
-def make_app(daemon: DaemonControl, *, owner: bool = False, fps: float = 20) -> RtgenApp:
+def make_app(daemon: DaemonControl, *, owner: bool = False, fps: float = 20, tab: bool = False) -> RtgenApp:
     """The app over ``daemon``, redrawing ``fps`` times a second (capped at 30).
 
     ``owner``: this UI started the daemon (``rtgen run``), so ``q`` stops the
-    music; an attached UI (``rtgen attach``) leaves it playing.
+    music; an attached UI (``rtgen attach``) leaves it playing. ``tab``: one
+    browser tab's app under textual-serve (``rtgen.tui.tab``).
     """
     from rtgen.tui.app import RtgenApp
 
-    return RtgenApp(daemon, owner=owner, fps=fps)
+    if not tab:
+        return RtgenApp(daemon, owner=owner, fps=fps)
+    from rtgen.tui.tab import TabDriver
+
+    return RtgenApp(daemon, owner=owner, fps=fps, driver_class=TabDriver)
 
 
-def make_server(command: str, host: str = "127.0.0.1", port: int = 8000) -> Server:
+def make_server(command: str, host: str = "127.0.0.1", port: int = 8000) -> TabServer:
     """A textual-serve server that runs ``command`` (a shell command starting the TUI) per browser session."""
-    from rtgen.tui.web import make_server as _make_server
-
+    try:
+        from rtgen.tui.web import make_server as _make_server
+    except ModuleNotFoundError as error:
+        if error.name not in ("textual_serve", "aiohttp"):
+            raise
+        raise RtgenError("the web UI needs textual-serve: pip install 'rtgen[web]' (or textual-serve)") from None
     return _make_server(command, host, port)
 
 

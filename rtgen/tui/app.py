@@ -101,8 +101,8 @@ class RtgenApp(App[None]):
         *[Binding(str(n), f"focus_genre({n})", f"genre {n}", show=False) for n in range(1, GENRE_KEYS + 1)],
     ]
 
-    def __init__(self, daemon: DaemonControl, *, owner: bool = False, fps: float = 20) -> None:
-        super().__init__()
+    def __init__(self, daemon: DaemonControl, *, owner: bool = False, fps: float = 20, driver_class=None) -> None:
+        super().__init__(driver_class=driver_class)  # None: Textual's choice (a terminal, or TEXTUAL_DRIVER)
         self.daemon = daemon
         self.owner = owner  # q stops the music too (rtgen run); an attached UI only detaches
         self._answering = True  # the daemon's status stream arrives (an OSC client reports it)
@@ -148,11 +148,10 @@ class RtgenApp(App[None]):
         """Show new errors, leave when the daemon is gone, redraw from a fresh snapshot (if it is new)."""
         for error in self.daemon.take_errors():
             self.notify(error, severity="error", timeout=8)
-        gone = getattr(self.daemon, "gone", None)
-        if gone is not None:
-            self.exit(message=f"the daemon stopped: {gone}")
+        if self.daemon.gone is not None:
+            self.exit(message=f"the daemon stopped: {self.daemon.gone}")
             return
-        answering = getattr(self.daemon, "answering", True)
+        answering = self.daemon.answering
         if answering != self._answering:
             self._answering = answering
             text = "the daemon answers again" if answering else "the daemon is not answering (no status for 2 s)"

@@ -21,7 +21,7 @@ from rich.text import Text
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rtgen.live.roll import RollNote
+from rtgen.daemon.status import RollNote
 
 COLS_PER_BEAT = 4
 BEATS_PER_BAR = 4
@@ -87,6 +87,11 @@ def _span(note: RollNote, current_beat: float) -> tuple[float, float]:
         begin = max(note.start_beat, current_beat)
         return begin, max(begin + 1 / COLS_PER_BEAT, note.end_beat or 0.0)
     return note.start_beat, current_beat if note.end_beat is None else note.end_beat
+
+
+def _in_view(note: RollNote, current_beat: float, start: float, end: float) -> bool:
+    begin, finish = _span(note, current_beat)
+    return finish > start and begin < end
 
 
 Run = tuple[str, "str | None"]  # characters and their Rich style
@@ -163,7 +168,11 @@ class PianoRoll(Widget):
 
     The picture depends on the notes, the window's end (``current_beat``
     snapped to a cell) and the size, so at 120 BPM it is rebuilt at most
-    8 times a second however often snapshots arrive.
+    8 times a second however often snapshots arrive. An empty roll stands
+    still: with no note in view there is nothing to scroll (the status bar
+    counts the bars), and a roll waiting for a performer costs nothing. Each
+    rebuild repaints the whole widget, which is most of what a browser tab's
+    ``rtgen attach`` spends (docs/benchmarks.md).
     """
 
     DEFAULT_CSS = "PianoRoll { height: 1fr; width: 1fr; }"
@@ -182,7 +191,10 @@ class PianoRoll(Widget):
             self.refresh()
 
     def _picture_key(self) -> tuple:
-        _, end = window(self.current_beat, 1)
+        cols = max(1, self.size.width - GUTTER_CELLS)
+        start, end = window(self.current_beat, cols)
+        if not any(_in_view(note, self.current_beat, start, end) for note in self.notes):
+            return (None, self.size.width, self.size.height)
         return (self.notes, end, self.size.width, self.size.height)
 
     def _style(self, name: str | None) -> Style:
