@@ -19,6 +19,7 @@ def register(subparsers) -> None:
 def summary(name: str, meta: dict) -> dict:
     """The figures of one model, from its meta.json (``metrics.eval`` once `rtgen eval --write` ran)."""
     from rtgen.nets.architectures import arch_name
+    from rtgen.train.runstate import TIME_CAP
 
     metrics = meta.get("metrics", {})
     evaluated = metrics.get("eval", {})
@@ -35,6 +36,7 @@ def summary(name: str, meta: dict) -> dict:
         "epochs": metrics.get("epochs"),
         "train_minutes": round(metrics.get("train_seconds", 0) / 60, 1),
         "valid_ce": metrics.get("valid_ce"),
+        "cut_by_time_cap": metrics.get("stopped_by") == TIME_CAP,
         "eval": {
             genre: {k: e.get(k) for k in ("model_ce", "ngram_ce", "ngram_order", "accuracy", "f1", "copy_rate")}
             for genre, e in evaluated.items()
@@ -88,11 +90,14 @@ def describe(model: dict) -> list[str]:
             f"{_shown(model['epochs'], 'd')} epochs in {model['train_minutes']} min, "
             f"valid CE {_shown(model['valid_ce'], '.3f')}"
         )
+        if model["cut_by_time_cap"]:
+            lines.append("  CUT by its time cap (max_minutes) before its epochs: its figures depend on the machine")
         for genre, e in model["eval"].items():
             gain = 1 - e["model_ce"] / e["ngram_ce"]
+            above = ", still ABOVE its n-gram" if gain < 0 else ""
             lines.append(
-                f"  {genre}: CE {e['model_ce']:.3f} vs {e['ngram_order']}-gram {e['ngram_ce']:.3f} ({gain:+.1%}), "
-                f"accuracy {e['accuracy']:.3f}, F1 {e['f1']:.3f}, copy rate {e['copy_rate']:.3f}"
+                f"  {genre}: CE {e['model_ce']:.3f} vs {e['ngram_order']}-gram {e['ngram_ce']:.3f} "
+                f"({gain:+.1%}{above}), accuracy {e['accuracy']:.3f}, F1 {e['f1']:.3f}, copy rate {e['copy_rate']:.3f}"
             )
     if model["user"]:
         hides = f", used instead of the shipped {model['hides']}" if model["hides"] else ""

@@ -24,7 +24,7 @@ from rtgen.nets.checkpoint import save_checkpoint, save_train_state
 from rtgen.nets.recurrent import parameter_count
 from rtgen.train.config import TrainConfig, default_threads, epochs_since_best, lr_at, net_config_for
 from rtgen.train.data import WindowSampler, load_data, score_stream
-from rtgen.train.runstate import record_finish, resume_state, train_state
+from rtgen.train.runstate import TIME_CAP, record_finish, resume_state, train_state
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -94,7 +94,7 @@ class Trainer:
             if self.main:
                 self._after_epoch(entry)
             if stopped:
-                reason = "time budget"
+                reason = TIME_CAP
                 break
             if epochs_since_best(self.history) >= config.patience_epochs:
                 reason = "early stopping"

@@ -38,7 +38,7 @@ from rtgen.nets.checkpoint import save_checkpoint, save_train_state
 from rtgen.nets.vae import PhraseVAE, playable_tokens, vae_loss
 from rtgen.train.config import TrainConfig, default_threads, epochs_since_best
 from rtgen.train.data import load_data
-from rtgen.train.runstate import record_finish, resume_state, train_state
+from rtgen.train.runstate import TIME_CAP, record_finish, resume_state, train_state
 
 VALID_NOISE_SEED = 1234  # the validation loss's one fixed draw of eps
 
@@ -138,7 +138,7 @@ class PhraseTrainer:
             self.history.append(entry)
             self._after_epoch(entry)
             if stopped:
-                reason = "time budget"
+                reason = TIME_CAP
                 break
             if epochs_since_best(self.history) >= config.patience_epochs:
                 reason = "early stopping"

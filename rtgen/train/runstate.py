@@ -14,6 +14,8 @@ import torch
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import TRAIN_STATE, WEIGHTS, load_train_state, read_meta, write_meta
 
+TIME_CAP = "time budget"  # metrics.stopped_by of a run its max_minutes safety cap cut: figures depend on the machine
+
 
 def train_state(model, optimizer, history: list[dict], seconds: float, sampler_rng: torch.Tensor) -> dict:
     """Resume state: model and optimizer tensors, the epochs so far, seconds trained, both generators."""
