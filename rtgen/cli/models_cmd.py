@@ -13,6 +13,12 @@ def register(subparsers) -> None:
         "ones; its model wins a name clash), checking that each checkpoint loads.",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--ship",
+        nargs="+",
+        metavar="RUN",
+        help="copy trained checkpoint folders into the shipped zoo (models/zoo/NAME), float16 where the step allows",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -55,11 +61,29 @@ def entry(model) -> dict:
     return {**summary(model.name, read_meta(model.folder / WEIGHTS)), "broken": None, **place}
 
 
+def ship(runs: list[str]) -> int:
+    """``--ship``: each run's checkpoint into the shipped zoo, one line each."""
+    from pathlib import Path
+
+    from rtgen.nets.shipping import ship as ship_one
+    from rtgen.paths import shipped_zoo_dir
+
+    for run_folder in runs:
+        done = ship_one(run_folder, shipped_zoo_dir() / Path(run_folder).resolve().name)
+        print(
+            f"{done['folder']}: {done['weights_dtype']} weights ({done['bytes'] / 1e6:.1f} MB), "
+            f"half-width drift {done['half_drift']:.4f}"
+        )
+    return 0
+
+
 def run(args) -> int:
     from rtgen.nets.checkpoint import installed_folders
     from rtgen.paths import models_dirs
 
-    found = [entry(model) for model in installed_folders()]
+    if args.ship:
+        return ship(args.ship)
+    found = [entry(model) for model in installed_folders(zoo=True)]
     if args.json:
         print(json.dumps(found, indent=2))
         return 0

@@ -40,7 +40,7 @@ MAX_ORDER = 8  # n-gram orders 1..8
 class FiddleEvalConfig:
     """What ``rtgen eval fiddle`` scores, and where."""
 
-    models: tuple[str, ...] = ()  # model folders; empty: the out_dir of each zoo config fiddle-timestep-N.toml
+    models: tuple[str, ...] = ()  # model folders; empty: each zoo config's out_dir, else models/zoo/ (shipped)
     max_order: int = MAX_ORDER  # Kneser-Ney orders 1..max_order; the most accurate is reported
     max_tokens: int | None = None  # validation tokens scored (the stream's head); None: all of them
     data_file: str | None = None  # prepared streams (`rtgen train --prepare`) instead of rebuilding the corpus
@@ -156,6 +156,7 @@ def _entries(config: FiddleEvalConfig) -> list[_Entry]:
     if config.models:
         return [_trained_entry(Path(folder)) for folder in config.models]
     from rtgen.config import load
+    from rtgen.paths import shipped_zoo_dir
     from rtgen.train.config import TrainConfig
 
     entries = []
@@ -165,6 +166,8 @@ def _entries(config: FiddleEvalConfig) -> list[_Entry]:
             raise RtgenError(f"{path}: no such config; pass the model folders with --models")
         train = load(TrainConfig, path)
         folder = Path(train.out_dir)
+        if not _has_weights(folder) and _has_weights(shipped_zoo_dir() / folder.name):
+            folder = shipped_zoo_dir() / folder.name  # not trained here: the shipped one
         entries.append(_trained_entry(folder) if _has_weights(folder) else _Entry(folder, train.seq_len, train, False))
         entries[-1] = dataclasses.replace(entries[-1], config_path=path)
     return entries

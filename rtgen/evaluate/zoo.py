@@ -1,6 +1,7 @@
 """``rtgen eval zoo``: every trained architecture on every corpus, in one table, beside the papers' figures.
 
-A row is one checkpoint folder (by default each run under ``runs/zoo/`` and
+A row is one checkpoint folder (by default each shipped zoo network in
+``models/zoo/``, a run of the same name under ``runs/zoo/`` in its place, and
 the shipped genre models of the same corpora, the 2 x 256 network trained on
 a lent GPU): what it is (architecture, encoding, parameters), what it cost
 (training tokens, minutes, device), how well it predicts (validation CE,
@@ -44,11 +45,18 @@ class ZooConfig:
     seed: int = 0
 
 
-def zoo_folders(root: Path = ZOO_DIR) -> list[Path]:
-    """Every finished run under ``root`` (a folder with meta.json and weights), sorted by name."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if (p / "meta.json").exists() and (p / "model.safetensors").exists())
+def zoo_folders(roots: Sequence[Path] | None = None) -> list[Path]:
+    """Every checkpoint (a folder with meta.json and weights) under ``roots``, sorted by name; a later root's
+    folder takes over a name. Default: the shipped zoo (``models/zoo``), then this folder's runs (``runs/zoo``)."""
+    from rtgen.paths import shipped_zoo_dir
+
+    found: dict[str, Path] = {}
+    for root in roots if roots is not None else (shipped_zoo_dir(), ZOO_DIR):
+        if root.is_dir():
+            for p in root.iterdir():
+                if (p / "meta.json").exists() and (p / "model.safetensors").exists():
+                    found[p.name] = p
+    return [found[name] for name in sorted(found)]
 
 
 def describe(meta: dict) -> dict:
