@@ -61,10 +61,13 @@ def test_each_checkpoint_gets_its_row_with_costs_scores_and_samples(trained):
 
 
 def test_the_command_prints_json_rows_and_says_how_to_train_when_there_is_nothing(trained, capsys, monkeypatch):
-    assert main(["eval", "zoo", "--models", str(trained[0]), "--json", "--max-tokens", "300"]) == 0
+    assert main(["eval", "zoo", "--models", str(trained[0]), "--json", "--max-tokens", "300", "--write"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["arch"] == "bilstm2" and row["valid_tokens"] <= 300
+    (written,) = json.loads((trained[0] / "meta.json").read_text())["metrics"]["eval"].values()
+    assert written["model_ce"] == row["model_ce"] and written["ngram_ce"] == row["ngram_ce"]
     monkeypatch.chdir(trained[0].parent)
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(trained[0].parent / "no-shipped-models"))
     assert main(["eval", "zoo", "--no-shipped"]) == 2
     assert "rtgen train --config models/configs/zoo/NAME.toml" in capsys.readouterr().err
 

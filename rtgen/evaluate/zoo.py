@@ -43,6 +43,7 @@ class ZooConfig:
     samples: int = 16  # sampled pieces per row for in-scale ratio and copy rate
     step_count: int = 300  # timed live steps per row
     seed: int = 0
+    write: bool = False  # store each row's figures in its meta.json (metrics.eval, as `rtgen eval --write`)
 
 
 def zoo_folders(roots: Sequence[Path] | None = None) -> list[Path]:
@@ -142,6 +143,8 @@ def evaluate_row(folder: str | Path, config: ZooConfig, say: Callable[[str], Non
     loaded = load_model(folder)
     row = {"model": str(folder), **describe(loaded.meta)}
     _, per_genre = evaluate_model(str(folder), eval_config, "cpu", say)
+    if config.write:
+        _write_eval(folder, per_genre)
     figures = next(iter(per_genre.values()))
     started = time.monotonic()
     p50, p99 = step_latency(loaded, config.step_count)
@@ -151,6 +154,16 @@ def evaluate_row(folder: str | Path, config: ZooConfig, say: Callable[[str], Non
     row.update(in_scale=figures["in_scale"], copy_rate=figures["copy_rate"], valid_copy_rate=figures["valid_copy_rate"])
     row.update(valid_tokens=figures["valid_tokens"], step_p50_ms=round(p50, 3), step_p99_ms=round(p99, 3))
     return row
+
+
+def _write_eval(folder: str | Path, per_genre: dict) -> None:
+    """``per_genre`` into the checkpoint's meta.json, where `rtgen models` reads its figures."""
+    from rtgen.nets.checkpoint import read_meta, resolve, write_meta
+
+    weights = resolve(folder)
+    meta = read_meta(weights)
+    meta.setdefault("metrics", {})["eval"] = per_genre
+    write_meta(weights.parent, meta)
 
 
 def run_zoo(models: Sequence[str | Path], config: ZooConfig, progress: Callable[[str], None] | None = None) -> list:
