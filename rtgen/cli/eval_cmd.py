@@ -90,6 +90,7 @@ def register_fidelity(parser) -> None:
     zoo.add_argument("--no-shipped", action="store_true", help="leave out the shipped fiddle and folk models")
     zoo.add_argument("--max-tokens", type=int, default=20_000, help="validation head scored per row")
     zoo.add_argument("--write", action="store_true", help="store each row's figures in its meta.json")
+    zoo.add_argument("--samples", type=int, default=16, help="sampled pieces per row for in-scale and copy rate")
     zoo.set_defaults(handler=run_zoo_cmd)
     fiddle = evals.add_parser(
         "fiddle",
@@ -141,7 +142,8 @@ def run_zoo_cmd(args) -> int:
             "no trained architectures in models/zoo/ or runs/zoo/: train them with rtgen train --config "
             "models/configs/zoo/NAME.toml (docs/zoo.md)"
         )
-    rows = run_zoo(models, ZooConfig(max_valid_tokens=args.max_tokens, write=args.write), progress=note)
+    config = ZooConfig(max_valid_tokens=args.max_tokens, samples=args.samples, write=args.write)
+    rows = run_zoo(models, config, progress=note)
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
     return 0
 
