@@ -20,6 +20,8 @@ from rtgen.engine.controls import Controls
 from rtgen.engine.offline import generate_notes, rest_tokens
 from rtgen.engine.warm import Engine
 from rtgen.errors import RtgenError
+from rtgen.evaluate import fiddle_measure
+from rtgen.evaluate.fiddle_measure import SILENCE
 from rtgen.evaluate.fiddle_paper import (
     PAPER_ACCURACY,
     FiddleEvalConfig,
@@ -98,6 +100,19 @@ def test_hold_baseline_and_accuracies_on_a_hand_made_stream() -> None:
         accuracy(targets, targets[1:])
 
 
+def test_the_papers_measure_folds_pitches_to_one_octave_and_a_hold_to_what_sounds() -> None:
+    line = [Note(Fraction(0), 60, Fraction(1, 2)), Note(Fraction(1), 74, Fraction(1, 4))]  # C4 eighth, rest, D5
+    stream = np.array(ENC.encode(line))  # C _ rest rest D
+    np.testing.assert_array_equal(fiddle_measure.sounding_classes(stream, ENC), [0, 0, SILENCE, SILENCE, 2])
+    probabilities = np.zeros((3, len(ENC)))
+    probabilities[0, [ENC.hold_id, ENC.note_on_id(62)]] = [0.4, 0.6]  # hold continues C: D wins
+    probabilities[1, [ENC.hold_id, ENC.note_on_id(74), ENC.note_on_id(50)]] = [0.4, 0.3, 0.3]  # D4 + D5: D wins
+    probabilities[2, [ENC.hold_id, ENC.rest_id, ENC.note_on_id(72)]] = [0.35, 0.3, 0.35]  # hold of C and C5: C
+    before = np.array([0, 0, 0])
+    np.testing.assert_array_equal(fiddle_measure.folded_predictions(probabilities, before, ENC), [2, 2, 0])
+    assert fiddle_measure.continue_accuracy(stream, 1, ENC) == 0.5  # C->C right, C->rest wrong, rest->rest, rest->D
+
+
 def test_baselines_score_exactly_the_tokens_after_the_context() -> None:
     valid = np.array(ENC.encode([Note(Fraction(i), 60 + i % 5, Fraction(1)) for i in range(40)]))  # 160 tokens
     perfect = valid[1:]  # n-gram prediction i is for token i + 1
@@ -142,9 +157,12 @@ def test_table_json_and_text_for_trained_models(prepared, tmp_path) -> None:
         assert 0 < row["hold_accuracy"] < 1 and row["cross_entropy"] > 0
         assert set(row["ngram_accuracy_by_order"]) == {"1", "2", "3", "4"}
         assert row["ngram_accuracy"] == max(row["ngram_accuracy_by_order"].values())
+        paper = row["paper_measure"]  # always "hold" is, in the paper's measure, always "what sounds goes on"
+        assert paper["accuracy"] == pytest.approx(paper["continue_accuracy"]) and paper["ngram_order"] in range(1, 5)
+        assert paper["continue_accuracy"] >= row["hold_accuracy"] and paper["ngram_accuracy"] >= row["ngram_accuracy"]
     text = format_table(report)
     assert all(figure in text for figure in ("45.0 %", "47.5 %", "43.0 %"))
-    first = text.splitlines()[1].split()
+    first = text.splitlines()[2].split()
     assert first[0] == "64" and first[1] == f"{100 * report['rows'][0]['accuracy']:.1f}"
 
 
