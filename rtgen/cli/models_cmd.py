@@ -40,6 +40,7 @@ def summary(name: str, meta: dict) -> dict:
         "train_tokens": sum(int(c.get("train_tokens", 0)) for c in corpus.values()),
         "parameters": meta.get("parameters"),
         "epochs": metrics.get("epochs"),
+        "trained_tokens": metrics.get("train_tokens"),
         "train_minutes": round(metrics.get("train_seconds", 0) / 60, 1),
         "valid_ce": metrics.get("valid_ce"),
         "cut_by_time_cap": metrics.get("stopped_by") == TIME_CAP,
@@ -111,7 +112,8 @@ def describe(model: dict) -> list[str]:
             f"{model['name']} ({model['arch']}, {model['encoding']} encoding): "
             f"{model['corpus'] or 'corpus not recorded'}; {model['pieces']:,} pieces, "
             f"{model['train_tokens']:,} train tokens, {model['parameters'] or 0:,} parameters, "
-            f"{_shown(model['epochs'], 'd')} epochs in {model['train_minutes']} min, "
+            f"{_shown(model['epochs'], 'd')} epochs ({_shown(model['trained_tokens'], ',')} tokens) in "
+            f"{model['train_minutes']} min, "
             f"valid CE {_shown(model['valid_ce'], '.3f')}"
         )
         if model["cut_by_time_cap"]:
