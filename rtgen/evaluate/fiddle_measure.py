@@ -52,17 +52,25 @@ def folded_predictions(probabilities: np.ndarray, before: np.ndarray, encoding) 
     return folded.argmax(axis=1)
 
 
-def model_accuracy(model, valid: np.ndarray, context: int, encoding, batch: int = 256) -> float:
-    """The paper's accuracy of a time-step model over ``valid[context:]``, each step from exactly its context."""
-    from rtgen.train.data import window_logits
+def model_scores(model, valid: np.ndarray, context: int, encoding, batch: int = 256):
+    """One pass over ``valid[context:]``, each step from exactly its context: (rtgen's ``StreamScore``, the
+    paper's accuracy)."""
+    from torch.nn import functional as F
 
-    sounding = sounding_classes(valid, encoding)
-    hits = []
-    for begin, _, logits in window_logits(model, np.asarray(valid, dtype=np.int64), context, batch=batch):
-        probabilities = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    from rtgen.train.data import StreamScore, window_logits
+
+    data = np.asarray(valid, dtype=np.int64)
+    sounding = sounding_classes(data, encoding)
+    nll, predictions, hits = [], [], []
+    for begin, targets, logits in window_logits(model, data, context, batch=batch):
+        logits = logits.float()
+        nll.append(F.cross_entropy(logits, targets, reduction="none").cpu().numpy())
+        predictions.append(logits.argmax(-1).cpu().numpy())
+        probabilities = torch.softmax(logits, dim=-1).cpu().numpy()
         end = begin + len(probabilities)
         hits.append(folded_predictions(probabilities, sounding[begin - 1 : end - 1], encoding) == sounding[begin:end])
-    return float(np.concatenate(hits).mean())
+    score = StreamScore(np.concatenate(nll), data[context:], np.concatenate(predictions))
+    return score, float(np.concatenate(hits).mean())
 
 
 def ngram_accuracy(model, valid: np.ndarray, context: int, encoding) -> dict[str, float]:

@@ -96,21 +96,18 @@ def ngram_predictions(model, valid: np.ndarray) -> dict:
     return {order: predictions for order, (_, predictions) in model.score(valid).items()}
 
 
-def paper_figures(valid: np.ndarray, context: int, ngram, encoding, model=None, batch: int = 256) -> dict:
-    """The paper's measure (``rtgen.evaluate.fiddle_measure``) on ``valid[context:]``: the best n-gram order's,
-    always-continue's and (given a model) the model's accuracy."""
+def paper_figures(valid: np.ndarray, context: int, ngram, encoding) -> dict:
+    """The paper's measure (``rtgen.evaluate.fiddle_measure``) on ``valid[context:]``: the best n-gram order's
+    and always-continue's accuracy (a model's comes with its scores, ``_model_figures``)."""
     from rtgen.evaluate import fiddle_measure
 
     by_order = fiddle_measure.ngram_accuracy(ngram, valid, context, encoding)
     best = max(by_order, key=lambda order: (by_order[order], -int(order)))
-    figures = {
+    return {
         "ngram_order": int(best),
         "ngram_accuracy": by_order[best],
         "continue_accuracy": fiddle_measure.continue_accuracy(valid, context, encoding),
     }
-    if model is not None:
-        figures["accuracy"] = fiddle_measure.model_accuracy(model, valid, context, encoding, batch)
-    return figures
 
 
 def baseline_figures(valid: np.ndarray, context: int, ngram: dict, hold_id: int) -> dict:
@@ -160,14 +157,13 @@ def fiddle_table(config: FiddleEvalConfig = FiddleEvalConfig(), progress: Callab
             "paper_accuracy": PAPER_ACCURACY.get(entry.context),
             **baseline_figures(valid, entry.context, predictions, encoding.hold_id),
         }
+        row["paper_measure"] = paper_figures(valid, entry.context, fitted, encoding)
         if entry.trained:
-            loaded = _load(entry, config)
-            row.update(_model_figures(entry, loaded, valid, config, say))
-            model = loaded.model
+            figures = _model_figures(entry, encoding, valid, config, say)
+            row["paper_measure"]["accuracy"] = figures.pop("paper_accuracy")
+            row.update(figures)
         else:
-            model = None
             row["train_command"] = train_command(entry.config_path)
-        row["paper_measure"] = paper_figures(valid, entry.context, fitted, encoding, model, config.batch)
         rows.append(row)
     return {
         "paper": "fiddle (Agrawal, Jain, Khurana): LSTM on Ryan's Mammoth, time steps of a sixteenth",
@@ -245,22 +241,19 @@ def _load_valid(train, config: FiddleEvalConfig, say: Callable[[str], None]):
     return encoding, genre.train, valid
 
 
-def _load(entry: _Entry, config: FiddleEvalConfig):
+def _model_figures(entry: _Entry, encoding, valid: np.ndarray, config: FiddleEvalConfig, say) -> dict:
     from rtgen.engine.warm import pick_device
+    from rtgen.evaluate.fiddle_measure import model_scores
     from rtgen.nets.checkpoint import load_model
 
-    return load_model(entry.folder, str(pick_device(config.device)))
-
-
-def _model_figures(entry: _Entry, loaded, valid: np.ndarray, config: FiddleEvalConfig, say) -> dict:
-    from rtgen.train.data import score_windows
-
+    loaded = load_model(entry.folder, str(pick_device(config.device)))
     begun = time.monotonic()
     say(f"fiddle: scoring {entry.folder} on {valid.size - entry.context:,} windows of {entry.context} steps")
-    score = score_windows(loaded.model, valid, entry.context, batch=config.batch)
+    score, paper_accuracy = model_scores(loaded.model, valid, entry.context, encoding, batch=config.batch)
     say(f"fiddle: {entry.folder} scored ({time.monotonic() - begun:.1f} s)")
     metrics = loaded.meta.get("metrics", {})
     return {
+        "paper_accuracy": paper_accuracy,
         "accuracy": accuracy(score.targets, score.predictions),
         "cross_entropy": score.cross_entropy,
         "parameters": loaded.meta.get("parameters"),
