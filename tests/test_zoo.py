@@ -88,3 +88,18 @@ def test_eval_usage_lists_every_evaluation_it_takes(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     assert "{fidelity,classifier,follow,music,zoo,fiddle} ..." in capsys.readouterr().out
+
+
+def test_every_zoo_config_states_its_epochs_so_the_clock_never_decides_its_tokens():
+    from pathlib import Path
+
+    from rtgen.config import load, read_toml
+    from rtgen.train.config import with_architecture
+
+    configs = sorted((Path(__file__).resolve().parent.parent / "models" / "configs" / "zoo").glob("*.toml"))
+    assert len(configs) >= 17
+    for path in configs:
+        table = with_architecture(read_toml(path))
+        assert "epochs" in table and "steps_per_epoch" in table, f"{path.name}: its budget depends on the clock"
+        assert "Budget" in path.read_text() or "Stops on its epochs" in path.read_text(), path.name
+        assert load(TrainConfig, path).max_minutes >= 10, f"{path.name}: a cap that tight would decide"
