@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rtgen.evaluate.metrics import EvalConfig
+from rtgen.train.runstate import TIME_CAP
 
 ZOO_DIR = Path("runs/zoo")
 SHIPPED_BASELINES = ("fiddle", "folk")  # the shipped models of the zoo's corpora
@@ -193,6 +194,7 @@ def format_table(rows: Sequence[dict]) -> str:
     lines = [header, "|" + " --- |" * 13]
     for row in sorted(rows, key=lambda r: (r["corpus"], r["encoding"], r["arch"])):
         training = f"{_fmt(row['train_tokens'], ',')}, {_fmt(row['train_minutes'], '.1f')}, {row['device']}"
+        training += ", CUT by its time cap" if row.get("stopped_by") == TIME_CAP else ""
         ngram = (
             f"{_fmt(row['ngram_ce'], '.3f')} ({_fmt(row['ngram_order'], 'd')}) / "
             f"{_fmt(row['ngram_accuracy'], '.3f')} / {_fmt(row['ngram_f1'], '.3f')}"
