@@ -175,9 +175,11 @@ def test_missing_default_models_print_the_command_that_trains_them(prepared, tmp
             f'genre = "fiddle"\nencoding = "timestep"\nseq_len = {c}\nout_dir = "{tmp_path / f"run{c}"}"\n'
         )
     _hold_model(tmp_path / "run128", 128)
+    _hold_model(tmp_path / "shipped" / "zoo" / "run256", 256)  # not trained here, but shipped in models/zoo/
     monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "shipped"))
     rows = fiddle_table(FiddleEvalConfig(data_file=str(data), max_order=2))["rows"]
-    assert [(row["context"], row["trained"]) for row in rows] == [(64, False), (128, True), (256, False)]
+    assert [(row["context"], row["trained"]) for row in rows] == [(64, False), (128, True), (256, True)]
+    assert rows[2]["model"] == str(tmp_path / "shipped" / "zoo" / "run256")
     assert rows[0]["train_command"] == f"rtgen train --config {(zoo / 'fiddle-timestep-64.toml').resolve()}"
     assert "accuracy" not in rows[0] and rows[0]["hold_accuracy"] > 0 and rows[0]["ngram_order"] in (1, 2)
     assert "not trained: rtgen train --config" in format_table({"rows": rows, "max_order": 2})

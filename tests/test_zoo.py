@@ -103,3 +103,16 @@ def test_every_zoo_config_states_its_epochs_so_the_clock_never_decides_its_token
         assert "epochs" in table and "steps_per_epoch" in table, f"{path.name}: its budget depends on the clock"
         assert "Budget" in path.read_text() or "Stops on its epochs" in path.read_text(), path.name
         assert load(TrainConfig, path).max_minutes >= 10, f"{path.name}: a cap that tight would decide"
+
+
+def test_the_default_rows_are_the_shipped_zoo_with_a_local_run_of_the_same_name_in_its_place(tmp_path, monkeypatch):
+    from rtgen.evaluate.zoo import zoo_folders
+
+    for folder in ("models/zoo/a", "models/zoo/b", "runs/zoo/b", "runs/zoo/c", "runs/zoo/unfinished"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "meta.json").write_text("{}")
+        if not folder.endswith("unfinished"):
+            (tmp_path / folder / "model.safetensors").write_bytes(b"")
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "models"))
+    monkeypatch.chdir(tmp_path)
+    assert [str(p) for p in zoo_folders()] == [str(tmp_path / "models/zoo/a"), "runs/zoo/b", "runs/zoo/c"]
