@@ -24,8 +24,16 @@ def _shipped(name: str) -> Path:
     return in_checkout if in_checkout.is_dir() else _PACKAGE / "_shipped" / name
 
 
+ZOO = "zoo"  # a models folder's subfolder for the seed papers' networks (models/zoo/NAME, docs/zoo.md)
+
+
 def shipped_models_dir() -> Path:
     return Path(os.environ.get("RTGEN_SHIPPED_MODELS", _shipped("models")))
+
+
+def shipped_zoo_dir() -> Path:
+    """The seed papers' trained networks, shipped beside the genre models and found by name like them."""
+    return shipped_models_dir() / ZOO
 
 
 def user_models_dir() -> Path | None:

@@ -100,6 +100,13 @@ def test_named_settings_sit_under_the_files_and_the_flag_picks_the_name():
         with_architecture({}, "gpt")
 
 
+def test_the_one_composer_network_has_the_papers_linear_dense_layer_and_no_input_dropout():
+    model = small("lstm-256-512-256")
+    assert model.config.dense_activation == "linear" and model.input_drop.p == 0.0 and model.drop.p == 0.5
+    assert not any(isinstance(layer, torch.nn.ReLU) for layer in model.dense)
+    assert any(isinstance(layer, torch.nn.ReLU) for layer in small("lstm3x512").dense)
+
+
 @pytest.mark.parametrize("name", ["bigru-attention", "lstm3x512"])
 def test_an_architecture_trains_saves_and_loads_by_its_own_config(tmp_path, name):
     arch = architecture(name)

@@ -108,7 +108,7 @@ def test_rtgen_models_adds_the_users_models_to_the_shipped_ones_and_the_user_win
     out = capsys.readouterr().out
     assert (
         "bare (rnn 8, event encoding): corpus not recorded; 0 pieces" in out
-        and "? epochs in 0.0 min, valid CE ?" in out
+        and "? epochs (? tokens) in 0.0 min, valid CE ?" in out
     )
     assert f"from {user / 'folk'} (RTGEN_MODELS), used instead of the shipped {shipped / 'folk'}" in out
     assert f"from {user / 'jazz'} (RTGEN_MODELS)\n" in out and "\nfiddle (rnn " in out

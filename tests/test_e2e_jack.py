@@ -287,6 +287,22 @@ def test_a_window_model_plays_fused_with_a_shipped_one(jack_server, jack_client,
     )
 
 
+def test_the_shipped_window_network_plays_fused_with_the_shipped_fiddle_lstm(jack_server, jack_client, tmp_path):
+    """The shipped bilstm2-fiddle (models/zoo/, full size: two bidirectional LSTMs of 256 reading 64 sixteenths,
+    the window recomputed every step) plays live fused with the fiddle paper's time-step LSTM, its one vocabulary."""
+    rtgen = Rtgen(tmp_path, "--mode", "solo", "--tempo", "150", "--genres", "bilstm2-fiddle=1,fiddle-timestep-128=1")
+    try:
+        jack_client.listen_to("rtgen out")
+        assert jack_client.wait_for(lambda got: len(note_ons(got)) >= 8, timeout_s=20), rtgen.text()
+        status = rtgen.status(after=time.perf_counter())
+        assert status["send_p99_ms"] <= AUDIBLE_MS, status
+    finally:
+        assert rtgen.terminate() == 0, rtgen.text()
+    assert jack_client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=2), unpaired_notes(
+        jack_client.received
+    )
+
+
 @pytest.fixture(scope="module")
 def other_kinds(tmp_path_factory):
     """Tiny checkpoints of the other token kinds, trained on twelve MIDI tunes: chords, time steps, a phrase VAE."""

@@ -21,6 +21,8 @@ from rtgen.engine.controls import Controls
 from rtgen.engine.offline import generate_notes, rest_tokens
 from rtgen.engine.warm import Engine
 from rtgen.errors import RtgenError
+from rtgen.evaluate import fiddle_measure
+from rtgen.evaluate.fiddle_measure import SILENCE
 from rtgen.evaluate.fiddle_paper import (
     PAPER_ACCURACY,
     FiddleEvalConfig,
@@ -99,6 +101,19 @@ def test_hold_baseline_and_accuracies_on_a_hand_made_stream() -> None:
         accuracy(targets, targets[1:])
 
 
+def test_the_papers_measure_folds_pitches_to_one_octave_and_a_hold_to_what_sounds() -> None:
+    line = [Note(Fraction(0), 60, Fraction(1, 2)), Note(Fraction(1), 74, Fraction(1, 4))]  # C4 eighth, rest, D5
+    stream = np.array(ENC.encode(line))  # C _ rest rest D
+    np.testing.assert_array_equal(fiddle_measure.sounding_classes(stream, ENC), [0, 0, SILENCE, SILENCE, 2])
+    probabilities = np.zeros((3, len(ENC)))
+    probabilities[0, [ENC.hold_id, ENC.note_on_id(62)]] = [0.4, 0.6]  # hold continues C: D wins
+    probabilities[1, [ENC.hold_id, ENC.note_on_id(74), ENC.note_on_id(50)]] = [0.4, 0.3, 0.3]  # D4 + D5: D wins
+    probabilities[2, [ENC.hold_id, ENC.rest_id, ENC.note_on_id(72)]] = [0.35, 0.3, 0.35]  # hold of C and C5: C
+    before = np.array([0, 0, 0])
+    np.testing.assert_array_equal(fiddle_measure.folded_predictions(probabilities, before, ENC), [2, 2, 0])
+    assert fiddle_measure.continue_accuracy(stream, 1, ENC) == 0.5  # C->C right, C->rest wrong, rest->rest, rest->D
+
+
 def test_baselines_score_exactly_the_tokens_after_the_context() -> None:
     valid = np.array(ENC.encode([Note(Fraction(i), 60 + i % 5, Fraction(1)) for i in range(40)]))  # 160 tokens
     perfect = valid[1:]  # n-gram prediction i is for token i + 1
@@ -143,9 +158,12 @@ def test_table_json_and_text_for_trained_models(prepared, tmp_path) -> None:
         assert 0 < row["hold_accuracy"] < 1 and row["cross_entropy"] > 0
         assert set(row["ngram_accuracy_by_order"]) == {"1", "2", "3", "4"}
         assert row["ngram_accuracy"] == max(row["ngram_accuracy_by_order"].values())
+        paper = row["paper_measure"]  # always "hold" is, in the paper's measure, always "what sounds goes on"
+        assert paper["accuracy"] == pytest.approx(paper["continue_accuracy"]) and paper["ngram_order"] in range(1, 5)
+        assert paper["continue_accuracy"] >= row["hold_accuracy"] and paper["ngram_accuracy"] >= row["ngram_accuracy"]
     text = format_table(report)
     assert all(figure in text for figure in ("45.0 %", "47.5 %", "43.0 %"))
-    first = text.splitlines()[1].split()
+    first = text.splitlines()[2].split()
     assert first[0] == "64" and first[1] == f"{100 * report['rows'][0]['accuracy']:.1f}"
 
 
@@ -158,9 +176,11 @@ def test_missing_default_models_print_the_command_that_trains_them(prepared, tmp
             f'genre = "fiddle"\nencoding = "timestep"\nseq_len = {c}\nout_dir = "{tmp_path / f"run{c}"}"\n'
         )
     _hold_model(tmp_path / "run128", 128)
+    _hold_model(tmp_path / "shipped" / "zoo" / "run256", 256)  # not trained here, but shipped in models/zoo/
     monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "shipped"))
     rows = fiddle_table(FiddleEvalConfig(data_file=str(data), max_order=2))["rows"]
-    assert [(row["context"], row["trained"]) for row in rows] == [(64, False), (128, True), (256, False)]
+    assert [(row["context"], row["trained"]) for row in rows] == [(64, False), (128, True), (256, True)]
+    assert rows[2]["model"] == str(tmp_path / "shipped" / "zoo" / "run256")
     assert rows[0]["train_command"] == f"rtgen train --config {(zoo / 'fiddle-timestep-64.toml').resolve()}"
     assert "accuracy" not in rows[0] and rows[0]["hold_accuracy"] > 0 and rows[0]["ngram_order"] in (1, 2)
     assert "not trained: rtgen train --config" in format_table({"rows": rows, "max_order": 2})

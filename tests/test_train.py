@@ -23,6 +23,7 @@ from rtgen.nets.config import NetConfig
 from rtgen.train.config import TrainConfig, lr_at, parse_genres, replace, stop_reason
 from rtgen.train.data import GenreData, WindowSampler, join_pieces, load_prepared, save_prepared, split_pieces
 from rtgen.train.loop import train
+from rtgen.train.runstate import TIME_CAP
 
 ROOT = Path(__file__).resolve().parent.parent
 ENCODING = EventEncoding()
@@ -96,11 +97,22 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch, caps
         train(tiny_config(tmp_path, out_dir=str(tmp_path / "fresh")), resume=True, progress=False, data=data)
 
 
+def test_a_run_that_stops_on_its_epochs_trains_the_same_tokens_to_the_same_figures_however_slow(tmp_path):
+    data = (ENCODING, [toy_genre("toy")])
+    runs = []
+    for name, minutes in (("quick", 2.0), ("generous", 600.0)):  # the cap is a safety net: it never decides
+        out = train(tiny_config(tmp_path, max_minutes=minutes, out_dir=str(tmp_path / name)), progress=False, data=data)
+        runs.append(json.loads((out / "meta.json").read_text()))
+    for meta in runs:
+        assert meta["metrics"]["stopped_by"] == "epochs" and meta["metrics"]["train_tokens"] == 3 * 15 * 8 * 24
+    assert runs[0]["metrics"]["valid_ce"] == pytest.approx(runs[1]["metrics"]["valid_ce"], abs=1e-4)
+
+
 def test_time_budget_and_early_stopping_end_the_run(tmp_path):
     data = (ENCODING, [toy_genre("toy")])
     out = train(tiny_config(tmp_path, max_minutes=1e-4, epochs=50), progress=False, data=data)
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["metrics"]["stopped_by"] == "time budget" and meta["metrics"]["epochs"] == 1
+    assert meta["metrics"]["stopped_by"] == TIME_CAP and meta["metrics"]["epochs"] == 1
     out = train(
         tiny_config(tmp_path, lr=1e-9, patience_epochs=1, epochs=50, out_dir=str(tmp_path / "b")),
         progress=False,

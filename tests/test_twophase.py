@@ -28,11 +28,16 @@ from rtgen.train.loop import train
 from rtgen.train.twophase import ONE_HOT_SHARE, steering_weights
 
 
-def tiny() -> TwoPhaseLM:
+def tiny(weighting: str = "output") -> TwoPhaseLM:
     """Random weights over the event vocabulary and three genres."""
     torch.manual_seed(0)
     config = NetConfig(
-        vocab_size=len(ENCODING), family="two-phase", hidden_sizes=(12, 16), dense_sizes=(8, 10), genre_count=3
+        vocab_size=len(ENCODING),
+        family="two-phase",
+        hidden_sizes=(12, 16),
+        dense_sizes=(8, 10),
+        genre_count=3,
+        weighting=weighting,
     )
     return TwoPhaseLM(config).eval()
 
@@ -63,8 +68,9 @@ def trained(tmp_path_factory) -> Path:
     return train(config, progress=False, data=(ENCODING, [low, high]))
 
 
-def test_step_gives_what_forward_gives_and_chunks_carry_state() -> None:
-    model, weights = tiny(), torch.tensor([5.0, 1.0, 0.0])
+@pytest.mark.parametrize("weighting", ["output", "input"])
+def test_step_gives_what_forward_gives_and_chunks_carry_state(weighting) -> None:
+    model, weights = tiny(weighting), torch.tensor([5.0, 1.0, 0.0])
     tokens = torch.randint(2, len(ENCODING), (2, 12), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         full, _ = model(tokens, None, weights)
@@ -80,11 +86,22 @@ def test_step_gives_what_forward_gives_and_chunks_carry_state() -> None:
     assert not torch.allclose(other, full), "the weights reach the output"
 
 
+def test_the_papers_weighting_mixes_the_per_genre_outputs_by_the_weights() -> None:
+    model = tiny("output")
+    tokens = torch.randint(2, len(ENCODING), (2, 7), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        alone = [torch.softmax(model(tokens, None, torch.eye(3)[g])[0], dim=-1) for g in range(3)]
+        blend = torch.softmax(model(tokens, None, torch.tensor([3.0, 1.0, 0.0]))[0], dim=-1)
+    torch.testing.assert_close(blend, 0.75 * alone[0] + 0.25 * alone[1], atol=1e-5, rtol=0)
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="two-phase needs"):
         NetConfig(family="two-phase", hidden_sizes=(8, 8, 8), dense_sizes=(4, 4), genre_count=2)
     with pytest.raises(ValueError, match="genre_count >= 1"):
         NetConfig(family="two-phase", hidden_sizes=(8, 8), dense_sizes=(4, 4))
+    with pytest.raises(ValueError, match="weighting"):
+        NetConfig(family="two-phase", hidden_sizes=(8, 8), dense_sizes=(4, 4), genre_count=2, weighting="both")
     with pytest.raises(RtgenError, match="expected 3 genre weights"):
         tiny()(torch.ones(1, 4, dtype=torch.long), None, torch.ones(2))
 

@@ -61,10 +61,13 @@ def test_each_checkpoint_gets_its_row_with_costs_scores_and_samples(trained):
 
 
 def test_the_command_prints_json_rows_and_says_how_to_train_when_there_is_nothing(trained, capsys, monkeypatch):
-    assert main(["eval", "zoo", "--models", str(trained[0]), "--json", "--max-tokens", "300"]) == 0
+    assert main(["eval", "zoo", "--models", str(trained[0]), "--json", "--max-tokens", "300", "--write"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["arch"] == "bilstm2" and row["valid_tokens"] <= 300
+    (written,) = json.loads((trained[0] / "meta.json").read_text())["metrics"]["eval"].values()
+    assert written["model_ce"] == row["model_ce"] and written["ngram_ce"] == row["ngram_ce"]
     monkeypatch.chdir(trained[0].parent)
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(trained[0].parent / "no-shipped-models"))
     assert main(["eval", "zoo", "--no-shipped"]) == 2
     assert "rtgen train --config models/configs/zoo/NAME.toml" in capsys.readouterr().err
 
@@ -85,3 +88,31 @@ def test_eval_usage_lists_every_evaluation_it_takes(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     assert "{fidelity,classifier,follow,music,zoo,fiddle} ..." in capsys.readouterr().out
+
+
+def test_every_zoo_config_states_its_epochs_so_the_clock_never_decides_its_tokens():
+    from pathlib import Path
+
+    from rtgen.config import load, read_toml
+    from rtgen.train.config import with_architecture
+
+    configs = sorted((Path(__file__).resolve().parent.parent / "models" / "configs" / "zoo").glob("*.toml"))
+    assert len(configs) >= 17
+    for path in configs:
+        table = with_architecture(read_toml(path))
+        assert "epochs" in table and "steps_per_epoch" in table, f"{path.name}: its budget depends on the clock"
+        assert "Budget" in path.read_text() or "Stops on its epochs" in path.read_text(), path.name
+        assert load(TrainConfig, path).max_minutes >= 10, f"{path.name}: a cap that tight would decide"
+
+
+def test_the_default_rows_are_the_shipped_zoo_with_a_local_run_of_the_same_name_in_its_place(tmp_path, monkeypatch):
+    from rtgen.evaluate.zoo import zoo_folders
+
+    for folder in ("models/zoo/a", "models/zoo/b", "runs/zoo/b", "runs/zoo/c", "runs/zoo/unfinished"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "meta.json").write_text("{}")
+        if not folder.endswith("unfinished"):
+            (tmp_path / folder / "model.safetensors").write_bytes(b"")
+    monkeypatch.setenv("RTGEN_SHIPPED_MODELS", str(tmp_path / "models"))
+    monkeypatch.chdir(tmp_path)
+    assert [str(p) for p in zoo_folders()] == [str(tmp_path / "models/zoo/a"), "runs/zoo/b", "runs/zoo/c"]

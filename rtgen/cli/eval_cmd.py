@@ -86,20 +86,26 @@ def register_fidelity(parser) -> None:
     music.set_defaults(handler=run_music_cmd)
     zoo = evals.add_parser(
         "zoo",
-        help="every trained architecture (runs/zoo/) and the shipped models of its corpora, side by side",
+        help="every trained architecture (models/zoo/, runs/zoo/) and the shipped models of its corpora, side by side",
         description="Per checkpoint: parameters, training tokens/minutes/device, validation CE, accuracy and macro "
         "F1 beside the best n-gram on the same validation head, one model's live step p50/p99, in-scale ratio "
         "and copy rate of samples; the papers' own figures beneath (rtgen.evaluate.zoo).",
     )
     zoo.add_argument("--json", action="store_true", help="print the rows as JSON")
-    zoo.add_argument("--models", help="comma-separated checkpoint folders or model names (default: runs/zoo/*)")
+    zoo.add_argument(
+        "--models",
+        help="comma-separated checkpoint folders or model names (default: models/zoo/* and runs/zoo/*)",
+    )
     zoo.add_argument("--no-shipped", action="store_true", help="leave out the shipped fiddle and folk models")
     zoo.add_argument("--max-tokens", type=int, default=20_000, help="validation head scored per row")
+    zoo.add_argument("--write", action="store_true", help="store each row's figures in its meta.json")
+    zoo.add_argument("--samples", type=int, default=16, help="sampled pieces per row for in-scale and copy rate")
     zoo.set_defaults(handler=run_zoo_cmd)
     fiddle = evals.add_parser(
         "fiddle",
         help="the fiddle paper's table: time-step accuracy at contexts 64/128/256 beside n-grams and always-hold",
-        description="Next-step accuracy of the time-step models (default: runs/zoo/fiddle-timestep-64/128/256), "
+        description="Next-step accuracy of the time-step models (default: runs/zoo/fiddle-timestep-64/128/256, else "
+        "the shipped ones in models/zoo/), "
         "each token predicted from exactly the model's context, beside the paper's 45 / 47.5 / 43 %, Kneser-Ney "
         "n-grams of orders 1-8 and the always-hold baseline on the same tokens (rtgen.evaluate.fiddle_paper).",
     )
@@ -142,10 +148,11 @@ def run_zoo_cmd(args) -> int:
         models += list(SHIPPED_BASELINES)
     if not models:
         raise RtgenError(
-            "no trained architectures in runs/zoo/: train them with rtgen train --config "
+            "no trained architectures in models/zoo/ or runs/zoo/: train them with rtgen train --config "
             "models/configs/zoo/NAME.toml (docs/zoo.md)"
         )
-    rows = run_zoo(models, ZooConfig(max_valid_tokens=args.max_tokens), progress=note)
+    config = ZooConfig(max_valid_tokens=args.max_tokens, samples=args.samples, write=args.write)
+    rows = run_zoo(models, config, progress=note)
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
     return 0
 

@@ -13,12 +13,19 @@ def register(subparsers) -> None:
         "ones; its model wins a name clash), checking that each checkpoint loads.",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--ship",
+        nargs="+",
+        metavar="RUN",
+        help="copy trained checkpoint folders into the shipped zoo (models/zoo/NAME), float16 where the step allows",
+    )
     parser.set_defaults(handler=run)
 
 
 def summary(name: str, meta: dict) -> dict:
     """The figures of one model, from its meta.json (``metrics.eval`` once `rtgen eval --write` ran)."""
     from rtgen.nets.architectures import arch_name
+    from rtgen.train.config import TIME_CAP
 
     metrics = meta.get("metrics", {})
     evaluated = metrics.get("eval", {})
@@ -33,8 +40,10 @@ def summary(name: str, meta: dict) -> dict:
         "train_tokens": sum(int(c.get("train_tokens", 0)) for c in corpus.values()),
         "parameters": meta.get("parameters"),
         "epochs": metrics.get("epochs"),
+        "trained_tokens": metrics.get("train_tokens"),
         "train_minutes": round(metrics.get("train_seconds", 0) / 60, 1),
         "valid_ce": metrics.get("valid_ce"),
+        "cut_by_time_cap": metrics.get("stopped_by") == TIME_CAP,
         "eval": {
             genre: {k: e.get(k) for k in ("model_ce", "ngram_ce", "ngram_order", "accuracy", "f1", "copy_rate")}
             for genre, e in evaluated.items()
@@ -53,11 +62,29 @@ def entry(model) -> dict:
     return {**summary(model.name, read_meta(model.folder / WEIGHTS)), "broken": None, **place}
 
 
+def ship(runs: list[str]) -> int:
+    """``--ship``: each run's checkpoint into the shipped zoo, one line each."""
+    from pathlib import Path
+
+    from rtgen.nets.shipping import ship as ship_one
+    from rtgen.paths import shipped_zoo_dir
+
+    for run_folder in runs:
+        done = ship_one(run_folder, shipped_zoo_dir() / Path(run_folder).resolve().name)
+        print(
+            f"{done['folder']}: {done['weights_dtype']} weights ({done['bytes'] / 1e6:.1f} MB), "
+            f"half-width drift {done['half_drift']:.4f}"
+        )
+    return 0
+
+
 def run(args) -> int:
     from rtgen.nets.checkpoint import installed_folders
     from rtgen.paths import models_dirs
 
-    found = [entry(model) for model in installed_folders()]
+    if args.ship:
+        return ship(args.ship)
+    found = [entry(model) for model in installed_folders(zoo=True)]
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
@@ -85,14 +112,18 @@ def describe(model: dict) -> list[str]:
             f"{model['name']} ({model['arch']}, {model['encoding']} encoding): "
             f"{model['corpus'] or 'corpus not recorded'}; {model['pieces']:,} pieces, "
             f"{model['train_tokens']:,} train tokens, {model['parameters'] or 0:,} parameters, "
-            f"{_shown(model['epochs'], 'd')} epochs in {model['train_minutes']} min, "
+            f"{_shown(model['epochs'], 'd')} epochs ({_shown(model['trained_tokens'], ',')} tokens) in "
+            f"{model['train_minutes']} min, "
             f"valid CE {_shown(model['valid_ce'], '.3f')}"
         )
+        if model["cut_by_time_cap"]:
+            lines.append("  CUT by its time cap (max_minutes) before its epochs: its figures depend on the machine")
         for genre, e in model["eval"].items():
             gain = 1 - e["model_ce"] / e["ngram_ce"]
+            above = ", still ABOVE its n-gram" if gain < 0 else ""
             lines.append(
-                f"  {genre}: CE {e['model_ce']:.3f} vs {e['ngram_order']}-gram {e['ngram_ce']:.3f} ({gain:+.1%}), "
-                f"accuracy {e['accuracy']:.3f}, F1 {e['f1']:.3f}, copy rate {e['copy_rate']:.3f}"
+                f"  {genre}: CE {e['model_ce']:.3f} vs {e['ngram_order']}-gram {e['ngram_ce']:.3f} "
+                f"({gain:+.1%}{above}), accuracy {e['accuracy']:.3f}, F1 {e['f1']:.3f}, copy rate {e['copy_rate']:.3f}"
             )
     if model["user"]:
         hides = f", used instead of the shipped {model['hides']}" if model["hides"] else ""

@@ -1,6 +1,7 @@
 """``rtgen eval zoo``: every trained architecture on every corpus, in one table, beside the papers' figures.
 
-A row is one checkpoint folder (by default each run under ``runs/zoo/`` and
+A row is one checkpoint folder (by default each shipped zoo network in
+``models/zoo/``, a run of the same name under ``runs/zoo/`` in its place, and
 the shipped genre models of the same corpora, the 2 x 256 network trained on
 a lent GPU): what it is (architecture, encoding, parameters), what it cost
 (training tokens, minutes, device), how well it predicts (validation CE,
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from rtgen.evaluate.metrics import EvalConfig
 from rtgen.live.timing import summary_ms
+from rtgen.train.config import TIME_CAP
 
 ZOO_DIR = Path("runs/zoo")
 SHIPPED_BASELINES = ("fiddle", "folk")  # the shipped models of the zoo's corpora
@@ -41,13 +43,21 @@ class ZooConfig:
     samples: int = 16  # sampled pieces per row for in-scale ratio and copy rate
     step_count: int = 300  # timed live steps per row
     seed: int = 0
+    write: bool = False  # store each row's figures in its meta.json (metrics.eval, as `rtgen eval --write`)
 
 
-def zoo_folders(root: Path = ZOO_DIR) -> list[Path]:
-    """Every finished run under ``root`` (a folder with meta.json and weights), sorted by name."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if (p / "meta.json").exists() and (p / "model.safetensors").exists())
+def zoo_folders(roots: Sequence[Path] | None = None) -> list[Path]:
+    """Every checkpoint (a folder with meta.json and weights) under ``roots``, sorted by name; a later root's
+    folder takes over a name. Default: the shipped zoo (``models/zoo``), then this folder's runs (``runs/zoo``)."""
+    from rtgen.paths import shipped_zoo_dir
+
+    found: dict[str, Path] = {}
+    for root in roots if roots is not None else (shipped_zoo_dir(), ZOO_DIR):
+        if root.is_dir():
+            for p in root.iterdir():
+                if (p / "meta.json").exists() and (p / "model.safetensors").exists():
+                    found[p.name] = p
+    return [found[name] for name in sorted(found)]
 
 
 def describe(meta: dict) -> dict:
@@ -134,6 +144,8 @@ def evaluate_row(folder: str | Path, config: ZooConfig, say: Callable[[str], Non
     loaded = load_model(folder)
     row = {"model": str(folder), **describe(loaded.meta)}
     _, per_genre = evaluate_model(str(folder), eval_config, "cpu", say)
+    if config.write:
+        _write_eval(folder, per_genre)
     figures = next(iter(per_genre.values()))
     started = time.monotonic()
     p50, p99 = step_latency(loaded, config.step_count)
@@ -143,6 +155,16 @@ def evaluate_row(folder: str | Path, config: ZooConfig, say: Callable[[str], Non
     row.update(in_scale=figures["in_scale"], copy_rate=figures["copy_rate"], valid_copy_rate=figures["valid_copy_rate"])
     row.update(valid_tokens=figures["valid_tokens"], step_p50_ms=round(p50, 3), step_p99_ms=round(p99, 3))
     return row
+
+
+def _write_eval(folder: str | Path, per_genre: dict) -> None:
+    """``per_genre`` into the checkpoint's meta.json, where `rtgen models` reads its figures."""
+    from rtgen.nets.checkpoint import read_meta, resolve, write_meta
+
+    weights = resolve(folder)
+    meta = read_meta(weights)
+    meta.setdefault("metrics", {})["eval"] = per_genre
+    write_meta(weights.parent, meta)
 
 
 def run_zoo(models: Sequence[str | Path], config: ZooConfig, progress: Callable[[str], None] | None = None) -> list:
@@ -172,6 +194,7 @@ def format_table(rows: Sequence[dict]) -> str:
     lines = [header, "|" + " --- |" * 13]
     for row in sorted(rows, key=lambda r: (r["corpus"], r["encoding"], r["arch"])):
         training = f"{_fmt(row['train_tokens'], ',')}, {_fmt(row['train_minutes'], '.1f')}, {row['device']}"
+        training += ", CUT by its time cap" if row.get("stopped_by") == TIME_CAP else ""
         ngram = (
             f"{_fmt(row['ngram_ce'], '.3f')} ({_fmt(row['ngram_order'], 'd')}) / "
             f"{_fmt(row['ngram_accuracy'], '.3f')} / {_fmt(row['ngram_f1'], '.3f')}"

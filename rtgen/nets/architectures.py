@@ -39,9 +39,15 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture(
             "lstm-256-512-256",
             "one-composer",
-            {"hidden_sizes": (256, 512, 256), "dropout": 0.5, "dense_sizes": (256,)},
+            {
+                "hidden_sizes": (256, 512, 256),
+                "dropout": 0.5,
+                "input_dropout": 0.0,
+                "dense_sizes": (256,),
+                "dense_activation": "linear",
+            },
             {"seq_len": 75, "batch_size": 256, "lr": 0.001, "encoding": "chord"},
-            "batch 256, the paper's choice for speed; loss.png shows where validation turns (early stopping); "
+            "the paper's linear dense 256 and no dropout on the input; batch 256, the paper's choice for speed; "
             "the paper's notes-and-chords tokens (rtgen.data.chords), with each onset's length folded in",
         ),
         Architecture(
@@ -77,8 +83,9 @@ ARCHITECTURES: dict[str, Architecture] = {
             "fusion",
             {"family": "two-phase", "hidden_sizes": (256, 512), "dense_sizes": (128, 256), "genre_count": 4},
             {"seq_len": 100, "batch_size": 32, "lr": 0.001, "valid_max_tokens": 20_000},
-            "phase 2 reads the genre RNNs' weighted next-token distributions, not sampled melodies, so it steps "
-            "live; batch 32 in both phases (paper: 10 for the LSTM); genre_count is set by --genres; "
+            "phase 2 reads the genre RNNs' next-token distributions, not sampled melodies, so it steps live; "
+            "the weights multiply its per-genre outputs (weighting 'output', the paper's) or its phase-1 inputs "
+            "('input', rtgen's); batch 32 in both phases (paper: 10 for the LSTM); genre_count is set by --genres; "
             "how the weights learn to steer: rtgen.train.twophase",
         ),
         Architecture(

@@ -25,7 +25,7 @@ from rtgen.config import ConfigError, from_dict, to_dict
 from rtgen.data.vocabulary import encoding_from_json
 from rtgen.encoding import Encoding, EncodingError, check_same_vocabulary
 from rtgen.errors import RtgenError
-from rtgen.paths import models_dirs, shipped_models_dir
+from rtgen.paths import ZOO, models_dirs, shipped_models_dir, shipped_zoo_dir
 
 WEIGHTS = "model.safetensors"
 META = "meta.json"
@@ -180,6 +180,7 @@ def load_model(
         state = load_file(str(weights), device="cpu")
     except SafetensorError as error:
         raise CheckpointError(f"{weights}: cannot read weights ({error})") from None
+    state = {name: t.float() if t.is_floating_point() else t for name, t in state.items()}  # shipped float16 widened
     model = PhraseVAE(config) if is_vae else build_model(config)
     try:
         model.load_state_dict(state, strict=True)
@@ -200,16 +201,19 @@ class Installed:
 
     @property
     def shipped(self) -> bool:
-        return self.folder.parent.resolve() == shipped_models_dir().resolve()
+        return self.folder.parent.resolve() in (shipped_models_dir().resolve(), shipped_zoo_dir().resolve())
 
 
-def installed_folders() -> list[Installed]:
+def installed_folders(zoo: bool = False) -> list[Installed]:
     """Every model folder (one holding weights or meta.json) in the shipped and the user's folder, sorted by name.
 
-    A name in both is the user's model, hiding the shipped one.
+    A name in both is the user's model, hiding the shipped one. ``zoo``: each folder's ``zoo/`` too (the seed
+    papers' networks, ``rtgen models --ship``), below the folder itself on a clash. They load by name
+    (``find_model``) but are not genres: the default genre set, evaluations and the classifier leave them out.
     """
     found: dict[str, Installed] = {}
-    roots = list(dict.fromkeys(root.resolve() for root in reversed(models_dirs()) if root.is_dir()))
+    folders = [place for root in reversed(models_dirs()) for place in ((root / ZOO, root) if zoo else (root,))]
+    roots = list(dict.fromkeys(root.resolve() for root in folders if root.is_dir()))
     for root in roots:  # shipped first: the user's folder then takes over a clash
         for folder in sorted(p for p in root.iterdir() if (p / WEIGHTS).exists() or (p / META).exists()):
             hidden = found.get(folder.name)
@@ -219,7 +223,7 @@ def installed_folders() -> list[Installed]:
 
 def find_model(name: str) -> Path | None:
     """The folder of the installed model ``name`` (the user's before the shipped one), or None."""
-    return next((model.folder for model in installed_folders() if model.name == name), None)
+    return next((model.folder for model in installed_folders(zoo=True) if model.name == name), None)
 
 
 def check_model(folder: Path) -> str | None:

@@ -38,9 +38,11 @@ class NetConfig:
     genre_count: int = 0  # > 0: a genre weight vector of this length joins the embedding
     layer_norm: bool = False  # LayerNorm on each recurrent layer's output
     family: str = "rnn"  # one of FAMILIES
-    dense_sizes: tuple[int, ...] = ()  # ReLU layers between the recurrent layers and the head
+    dense_sizes: tuple[int, ...] = ()  # dense layers between the recurrent layers and the head
+    dense_activation: Literal["relu", "linear"] = "relu"  # after each dense layer ("linear": none, as lstm-256-512-256)
     window: int = 0  # window families: tokens of context read for each prediction (0 for rnn)
     heads: int = 8  # attention heads (bilstm-conv-mha)
+    weighting: Literal["output", "input"] = "output"  # two-phase: where the genre weights act (rtgen.nets.twophase)
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.embedding_dim < 1 or not self.hidden_sizes:
@@ -51,6 +53,8 @@ class NetConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 0.9:
                 raise ValueError(f"{name} {value} outside 0-0.9")
+        if self.dense_activation not in ("relu", "linear") or self.weighting not in ("output", "input"):
+            raise ValueError(f"dense_activation {self.dense_activation!r} or weighting {self.weighting!r} unknown")
         if self.genre_count < 0:
             raise ValueError(f"genre_count {self.genre_count} is negative")
         if self.family not in FAMILIES:

@@ -13,7 +13,7 @@ uniform distribution so no token has probability zero.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,17 +151,25 @@ class KneserNey:
         """P(next token | the last order-1 tokens of each row of ``history`` [N, max_order-1]): [N, V]."""
         return self.all_orders(history)[order]
 
-    def score(self, stream: np.ndarray, chunk: int = 2048) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """{order: (negative log-likelihood in nats, argmax prediction)} for every token of ``stream`` but the first."""
+    def chunks(self, stream: np.ndarray, chunk: int = 2048) -> Iterator[tuple[int, np.ndarray, dict[int, np.ndarray]]]:
+        """(first position, targets [n], {order: P(target position | history) [n, V]}) for every token of
+        ``stream`` but the first, ``chunk`` positions at a time (position i: ``stream[i + 1]``)."""
         padded = self._padded(stream)
         width = self.max_order - 1
         targets = padded[width + 1 :]
-        scores = {o: (np.empty(targets.size), np.empty(targets.size, dtype=np.int64)) for o in range(1, width + 2)}
         for begin in range(0, targets.size, chunk):
             end = min(begin + chunk, targets.size)
             rows = np.arange(begin + 1, end + 1)[:, None] + np.arange(width)[None, :]  # the width tokens before each
-            for order, probs in self.all_orders(padded[rows]).items():
+            yield begin, targets[begin:end], self.all_orders(padded[rows])
+
+    def score(self, stream: np.ndarray, chunk: int = 2048) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{order: (negative log-likelihood in nats, argmax prediction)} for every token of ``stream`` but the first."""
+        size = max(len(stream) - 1, 0)
+        scores = {o: (np.empty(size), np.empty(size, dtype=np.int64)) for o in range(1, self.max_order + 1)}
+        for begin, targets, by_order in self.chunks(stream, chunk):
+            end = begin + targets.size
+            for order, probs in by_order.items():
                 nll, predictions = scores[order]
-                nll[begin:end] = -np.log(probs[np.arange(end - begin), targets[begin:end]])
+                nll[begin:end] = -np.log(probs[np.arange(targets.size), targets])
                 predictions[begin:end] = probs.argmax(axis=1)
         return scores

@@ -53,7 +53,7 @@ class RecurrentLM(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(h) for h in config.hidden_sizes) if config.layer_norm else None
         self.drop = nn.Dropout(config.dropout)
         self.input_drop = nn.Dropout(config.dropout if config.input_dropout is None else config.input_dropout)
-        self.dense = dense_stack(config.hidden_sizes[-1], config.dense_sizes, config.dropout)
+        self.dense = dense_stack(config.hidden_sizes[-1], config.dense_sizes, config.dropout, config.dense_activation)
         self.head = nn.Linear((config.hidden_sizes[-1], *config.dense_sizes)[-1], config.vocab_size)
 
     @property
@@ -137,11 +137,12 @@ def _gru_cell(x: Tensor, state: tuple[Tensor, ...], w_ih: Tensor, w_hh: Tensor, 
     return (n + z * (h - n),)
 
 
-def dense_stack(width: int, sizes: Sequence[int], dropout: float) -> nn.Sequential:
-    """ReLU layers of ``sizes`` after an input of ``width``, each followed by dropout (empty: the identity)."""
+def dense_stack(width: int, sizes: Sequence[int], dropout: float, activation: str = "relu") -> nn.Sequential:
+    """Dense layers of ``sizes`` after an input of ``width``, each with ``activation`` ("relu" or "linear": none)
+    and dropout (empty: the identity)."""
     layers: list[nn.Module] = []
     for a, b in pairwise((width, *sizes)):
-        layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
+        layers += [nn.Linear(a, b), nn.ReLU() if activation == "relu" else nn.Identity(), nn.Dropout(dropout)]
     return nn.Sequential(*layers)
 
 

@@ -31,7 +31,7 @@ class WindowLM(nn.Module, ABC):
         self.window = config.window
         self.embed = nn.Embedding(config.vocab_size, config.embedding_dim)
         self.drop = nn.Dropout(config.dropout)
-        self.dense = dense_stack(width, config.dense_sizes, config.dropout)
+        self.dense = dense_stack(width, config.dense_sizes, config.dropout, config.dense_activation)
         self.head = nn.Linear((width, *config.dense_sizes)[-1], config.vocab_size)
 
     @property

@@ -153,6 +153,9 @@ def lr_at(history: list[dict], config: TrainConfig) -> float:
     return lr
 
 
+TIME_CAP = "time budget"  # metrics.stopped_by of a run its max_minutes safety cap cut: figures depend on the machine
+
+
 def stop_reason(history: list[dict], config: TrainConfig, out_of_time: bool) -> str | None:
     """Why training ends after the last epoch of ``history``, or None to go on: every trainer asks here.
 
@@ -161,7 +164,7 @@ def stop_reason(history: list[dict], config: TrainConfig, out_of_time: bool) -> 
     without a lower validation CE. Running out of ``epochs`` ends the loop itself.
     """
     if out_of_time:
-        return "time budget"
+        return TIME_CAP
     if history:
         best = min(range(len(history)), key=lambda i: history[i]["valid_ce"])
         if len(history) - 1 - best >= config.patience_epochs:

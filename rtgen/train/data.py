@@ -217,23 +217,32 @@ def score_windows(
     that of a network which only ever sees ``context`` tokens. The first
     ``context`` tokens are not scored.
     """
+    data = np.asarray(stream if max_tokens is None else stream[:max_tokens], dtype=np.int64)
+    nll, predictions = [], []
+    for _, targets, last in window_logits(model, data, context, genre, batch):
+        nll.append(F.cross_entropy(last, targets, reduction="none").cpu())
+        predictions.append(last.argmax(-1).cpu())
+    return StreamScore(torch.cat(nll).numpy(), data[context:], torch.cat(predictions).numpy())
+
+
+@torch.no_grad()
+def window_logits(model, data: np.ndarray, context: int, genre=None, batch: int = 256):
+    """Yield (first position, targets [n], logits [n, V]) for each token of ``data`` after its first ``context``,
+    each from exactly the ``context`` tokens before it and a fresh state, ``batch`` windows at a time."""
+    if len(data) <= context:
+        raise RtgenError(f"a stream of {len(data)} tokens has none to score after a context of {context}")
     was_training = model.training
     model.eval()
     device = model.head.weight.device
-    data = np.asarray(stream if max_tokens is None else stream[:max_tokens], dtype=np.int64)
-    if len(data) <= context:
-        raise RtgenError(f"a stream of {len(data)} tokens has none to score after a context of {context}")
     windows = np.lib.stride_tricks.sliding_window_view(data, context + 1)
     genre = None if genre is None else torch.as_tensor(genre, dtype=torch.float32)
-    nll, predictions = [], []
-    for begin in range(0, len(windows), batch):
-        rows = torch.from_numpy(np.ascontiguousarray(windows[begin : begin + batch])).to(device)
-        logits, _ = model(rows[:, :-1], None, genre)
-        last = logits[:, -1]
-        nll.append(F.cross_entropy(last, rows[:, -1], reduction="none").cpu())
-        predictions.append(last.argmax(-1).cpu())
-    model.train(was_training)
-    return StreamScore(torch.cat(nll).numpy(), data[context:], torch.cat(predictions).numpy())
+    try:
+        for begin in range(0, len(windows), batch):
+            rows = torch.from_numpy(np.ascontiguousarray(windows[begin : begin + batch])).to(device)
+            logits, _ = model(rows[:, :-1], None, genre)
+            yield context + begin, rows[:, -1], logits[:, -1]
+    finally:
+        model.train(was_training)
 
 
 def run_encoding(config: TrainConfig, progress: bool = True):

@@ -22,10 +22,12 @@ weights can learn from genre-labelled streams is how likely a stream is under
 each genre. A blend is therefore a sequence-level mixture: it starts from the
 weighted mixture and leans, as it plays, to the genre its own notes resemble.
 
-The budget ``max_minutes`` covers both phases: ``PHASE_ONE_SHARE`` of it for
-the genre RNNs (time one leaves unused passes to the next), the rest for the
-fusion LSTM. Each phase uses the run's epochs, steps per epoch, learning rate
-plateau rule and patience. Validation: phase 1, each genre's stream under its
+Each phase stops on the run's epochs (or its patience), so its tokens are
+the same on any machine; ``max_minutes`` is a safety cap over both phases:
+``PHASE_ONE_SHARE`` of it for the genre RNNs (time one leaves unused passes to
+the next), the rest for the fusion LSTM, and a run it cut says so in
+``metrics.stopped_by``. Each phase uses the run's steps per epoch, learning
+rate plateau rule and patience. Validation: phase 1, each genre's stream under its
 own RNN; phase 2, each genre's stream with its own genre's weight alone (the
 mean picks the best epoch). At the end, the streams are also scored with
 uniform weights and with the next genre's weight alone (``metrics.steering``):
@@ -49,7 +51,7 @@ from rtgen.config import to_dict
 from rtgen.errors import RtgenError
 from rtgen.nets.architectures import build_model
 from rtgen.nets.checkpoint import save_checkpoint
-from rtgen.train.config import TrainConfig, default_threads, lr_at, net_config_for, stop_reason
+from rtgen.train.config import TIME_CAP, TrainConfig, default_threads, lr_at, net_config_for, stop_reason
 from rtgen.train.data import GenreData, WindowSampler, load_data, score_stream
 
 PHASE_ONE_SHARE = 0.4  # of max_minutes, for all genre RNNs together
@@ -230,6 +232,11 @@ def steering(model: nn.Module, genres: Sequence[GenreData], max_tokens: int = ST
     return {"mean": mean, "by_genre": per_genre, "tokens_per_genre": max_tokens}
 
 
+def _stopped_by(fusion: str, genre_nets: Sequence[str]) -> str:
+    """How the run ended: the fusion LSTM's reason, or ``TIME_CAP`` when the cap cut either phase."""
+    return TIME_CAP if TIME_CAP in (fusion, *genre_nets) else fusion
+
+
 def _meta(config, model, genres, phase_one: dict, history: list[dict], reason: str, seconds: float) -> dict:
     best = min(history, key=lambda h: h["valid_ce"])
     genre_tokens = sum(h["tokens"] for runs, _ in phase_one.values() for h in runs)
@@ -246,7 +253,7 @@ def _meta(config, model, genres, phase_one: dict, history: list[dict], reason: s
             "train_tokens": genre_tokens + sum(h["tokens"] for h in history),
             "ranks": 1,
             "device": model.device.type,
-            "stopped_by": reason,
+            "stopped_by": _stopped_by(reason, [how for _, how in phase_one.values()]),
             "phase_one_valid_ce": {name: min(h["valid_ce"] for h in runs) for name, (runs, _) in phase_one.items()},
             "steering": steering(model, genres, min(STEERING_TOKENS, config.valid_max_tokens)),
         },
