@@ -9,13 +9,14 @@ import torch
 from safetensors.torch import load_file
 
 from rtgen.cli import models_cmd
-from rtgen.encoding import EventEncoding, TimeStepEncoding
+from rtgen.data.timestep import TimeStepEncoding
+from rtgen.encoding import EventEncoding
 from rtgen.nets.checkpoint import WEIGHTS, find_model, installed_folders, load_model, save_checkpoint
 from rtgen.nets.config import NetConfig
 from rtgen.nets.recurrent import RecurrentLM
 from rtgen.nets.shipping import half_drift, ship
 from rtgen.nets.windowed import WINDOW_MODELS
-from rtgen.train.runstate import TIME_CAP
+from rtgen.train.config import TIME_CAP
 
 
 def trained_run(tmp_path, name="bilstm2-fiddle", encoding=None, config=None, stopped_by="epochs"):

@@ -20,10 +20,9 @@ from rtgen.encoding import EventEncoding, Note
 from rtgen.errors import RtgenError
 from rtgen.nets.checkpoint import load_model
 from rtgen.nets.config import NetConfig
-from rtgen.train.config import TrainConfig, lr_at, parse_genres, replace, stop_reason
+from rtgen.train.config import TIME_CAP, TrainConfig, lr_at, parse_genres, replace, stop_reason
 from rtgen.train.data import GenreData, WindowSampler, join_pieces, load_prepared, save_prepared, split_pieces
 from rtgen.train.loop import train
-from rtgen.train.runstate import TIME_CAP
 
 ROOT = Path(__file__).resolve().parent.parent
 ENCODING = EventEncoding()
