@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from rtgen.nets.checkpoint import META, WEIGHTS, load_model, read_meta, write_meta
+from rtgen.nets.vae import PhraseVAE
 
 MAX_DRIFT = 0.02  # largest change (nats of log-probability; a VAE: step probability) half width may cause
 CHECK_TOKENS = 256  # random tokens (a VAE: random latent points) the check runs through both models
@@ -31,7 +32,7 @@ def half_drift(model, vocab_size: int, seed: int = 0) -> float:
     generator = torch.Generator().manual_seed(seed)
     halved = _rounded_copy(model)
     with torch.inference_mode():
-        if hasattr(model, "decode"):  # a phrase VAE: compare decoded step probabilities
+        if isinstance(model, PhraseVAE):  # compare decoded step probabilities
             z = torch.randn(CHECK_TOKENS, model.config.latent_dim, generator=generator)
             return float((model.decode(z) - halved.decode(z)).abs().max())
         tokens = torch.randint(1, vocab_size, (1, CHECK_TOKENS), generator=generator)
