@@ -89,7 +89,7 @@ def make_daemon(tmp_path, monkeypatch):
             mode=mode,
             tempo_bpm=120.0,
             record_dir=str(tmp_path / "takes"),
-            player=PlayerConfig(answer_bars=1, lookahead_s=0.05),
+            player=PlayerConfig(answer_bars=1, lookahead_s=0.05, slow_steps_ahead=0),
             **settings,
         )
         daemon = Daemon(
@@ -218,6 +218,23 @@ def test_solo_plays_continuously_within_the_lookahead(make_daemon):
     assert max(t - now for now, t in scheduled[1:]) <= lookahead_s + tick_s + step_s + 1e-9
     assert daemon.engine.primed  # primed with the preset's seed phrase
     assert_all_closed_after_shutdown(daemon)
+
+
+def test_a_slow_engine_is_planned_further_ahead(make_daemon):
+    """The lookahead stretches to ``slow_steps_ahead`` of the engine's slowest recent steps, within the cap."""
+    daemon = make_daemon(mode="solo")
+    player = daemon.player
+    assert player.lookahead_beats() == pytest.approx(0.05 * 120 / 60)  # stretch off in this fixture
+    player.config = dataclasses.replace(player.config, slow_steps_ahead=16)
+    player.step_peak_s = 0.001  # 16 ms: under the 50 ms lookahead
+    assert player.lookahead_beats() == pytest.approx(0.1)
+    player.step_peak_s = 0.02  # a window model on a busy CPU: 320 ms ahead, 0.64 beats at 120 BPM
+    assert player.lookahead_beats() == pytest.approx(0.64)
+    player.step_peak_s = 1.0
+    assert player.lookahead_beats() == player.config.max_lookahead_beats
+    with pytest.raises(RtgenError):
+        PlayerConfig(slow_steps_ahead=-1)
+    daemon.shutdown()
 
 
 def assert_all_closed_after_shutdown(daemon: Daemon) -> None:

@@ -55,6 +55,7 @@ from rtgen.live.voice import Voice
 from rtgen.modes import Mode
 
 LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
+STEP_PEAK_DECAY = 0.995  # the slowest recent engine step is held and decays by this factor a step
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class PlayerConfig:
     """Timing of the engine thread; beats are quarter notes."""
 
     lookahead_s: float = 0.05  # generated notes reach at most this far ahead of now, 0.005-1
+    # ...or, for a slow engine, this many of its recent slowest steps (0: off), so a window model that
+    # recomputes its window every token (10-30 ms on a busy CPU) still hands each note over before its time
+    slow_steps_ahead: int = 16
     max_lookahead_beats: float = 1.0  # and never more than this many beats, > 0
     plan_ahead_beats: float = 2.0  # a call-and-response answer is generated this far ahead (the roll shows it), >= 0
     answer_bars: int | None = None  # answer length in bars; 0 = as long as the call; None = the preset's
@@ -83,6 +87,8 @@ class PlayerConfig:
     def __post_init__(self) -> None:
         if not 0.005 <= self.lookahead_s <= 1.0:
             raise RtgenError(f"lookahead_s {self.lookahead_s} outside 0.005-1")
+        if not 0 <= self.slow_steps_ahead <= 1000:
+            raise RtgenError(f"slow_steps_ahead {self.slow_steps_ahead} outside 0-1000")
         if self.max_lookahead_beats <= 0:
             raise RtgenError(f"max_lookahead_beats {self.max_lookahead_beats} must be > 0")
         if not 0 <= self.plan_ahead_beats <= 16:
@@ -176,6 +182,7 @@ class Player:
         # (t, message) the output thread stamps right before each send (the daemon's TapPort fills it)
         self.sent: deque[tuple[float, mido.Message]] = deque(maxlen=65536) if sent is None else sent
         self.step_ms: deque[float] = deque(maxlen=512)
+        self.step_peak_s = 0.0  # the slowest recent engine step, decaying (STEP_PEAK_DECAY a step)
         self.notes_out = 0
         self.answers = 0
         self.catch_ups = 0  # times the voice fell behind the clock and was moved on
@@ -349,9 +356,11 @@ class Player:
 
         An answer in call-and-response is planned ``plan_ahead_beats`` ahead so
         the performer sees it coming on the roll; a control change then reaches
-        it that much later. Solo and duet keep the short lookahead.
+        it that much later. Solo and duet keep the short lookahead, stretched to
+        ``slow_steps_ahead`` of the engine's recent slowest steps for a slow engine.
         """
-        lookahead = min(self.config.max_lookahead_beats, self.config.lookahead_s * self.clock.tempo_bpm / 60.0)
+        ahead_s = max(self.config.lookahead_s, self.config.slow_steps_ahead * self.step_peak_s)
+        lookahead = min(self.config.max_lookahead_beats, ahead_s * self.clock.tempo_bpm / 60.0)
         answering = self.voice is not None and self.voice.end_beat is not None
         return max(lookahead, self.config.plan_ahead_beats) if answering else lookahead
 
@@ -372,7 +381,9 @@ class Player:
                 break
             before = time.perf_counter()
             token = self.engine.step()
-            self.step_ms.append((time.perf_counter() - before) * 1000)
+            took_s = time.perf_counter() - before
+            self.step_ms.append(took_s * 1000)
+            self.step_peak_s = max(took_s, self.step_peak_s * STEP_PEAK_DECAY)
             events = voice.advance(token, max_note_beats)
             if events:  # the form's section end, on the clock: the voice's position is the engine's stream's
                 left = self.engine.beats_to_section_end
