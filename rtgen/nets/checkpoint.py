@@ -92,7 +92,7 @@ def resolve(path_or_name: str | Path) -> Path:
     elif not path.exists() and len(path.parts) == 1 and not path.suffix:
         folder = find_model(str(path_or_name))
         if folder is None:
-            installed = ", ".join(name for name, _ in installed_models()) or "none"
+            installed = ", ".join(model.name for model in installed_folders(zoo=True)) or "none"
             raise CheckpointError(f"no model named {str(path_or_name)!r} (installed: {installed})")
         path = folder / WEIGHTS
     if not path.exists():
