@@ -180,8 +180,8 @@ def interpolate(args: argparse.Namespace, preset, out) -> int:
     from rtgen.data.seeds import load_phrase
     from rtgen.engine.offline import write_midi
     from rtgen.engine.variation import PhraseModel
-    from rtgen.engine.warm import pick_device
     from rtgen.nets.checkpoint import load_model
+    from rtgen.nets.device import pick_device
 
     names = list(preset.controls.weights)
     if len(names) != 1:

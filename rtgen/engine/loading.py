@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from rtgen.encoding import EncodingError, check_same_vocabulary
 from rtgen.engine.derived import MODEL_METHODS
 from rtgen.errors import RtgenError
@@ -14,17 +12,6 @@ from rtgen.nets.checkpoint import LoadedModel
 
 class EngineError(RtgenError):
     """Models that cannot play together (another vocabulary, a missing genre model)."""
-
-
-def pick_device(device: str) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; "cpu"/"cuda" as asked (CUDA missing is an error)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EngineError("device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu or auto")
-    if device not in ("cpu", "cuda"):
-        raise EngineError(f"device {device!r} is not one of auto, cpu, cuda")
-    return torch.device(device)
 
 
 def same_vocabulary(encoding, loaded, genre: str, first: str) -> None:

@@ -154,8 +154,9 @@ class VariationEngine:
         cls, names: Sequence[str], device: str = "cpu", settings: Controls | None = None, seed: int | None = None
     ) -> VariationEngine:
         """The VAE named (by installed name or path) as the only model, on ``device``."""
-        from rtgen.engine.warm import EngineError, pick_device
+        from rtgen.engine.warm import EngineError
         from rtgen.nets.checkpoint import load_model
+        from rtgen.nets.device import pick_device
 
         if len(names) != 1:
             raise EngineError(

@@ -46,11 +46,12 @@ from rtgen.engine.controls import Controls
 from rtgen.engine.derived import Derived, derive
 from rtgen.engine.form import KeyBudget, Lookback, lean_towards
 from rtgen.engine.fusion import fuse_probs, tempered
-from rtgen.engine.loading import EngineError, genre_name, optional_model, pick_device, same_vocabulary
+from rtgen.engine.loading import EngineError, genre_name, optional_model, same_vocabulary
 from rtgen.engine.sampling import choose_from, detect_key, key_name, top_k_, top_p_
 from rtgen.engine.sections import Sections
 from rtgen.engine.steering import Steering
 from rtgen.nets.checkpoint import LoadedModel
+from rtgen.nets.device import pick_device
 
 HISTORY_TOKENS = 256  # tokens an idle model replays when the method switches to it
 DRAWS = 256  # uniform numbers drawn from the generator at once

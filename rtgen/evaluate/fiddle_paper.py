@@ -242,9 +242,9 @@ def _load_valid(train, config: FiddleEvalConfig, say: Callable[[str], None]):
 
 
 def _model_figures(entry: _Entry, encoding, valid: np.ndarray, config: FiddleEvalConfig, say) -> dict:
-    from rtgen.engine.warm import pick_device
     from rtgen.evaluate.fiddle_measure import model_scores
     from rtgen.nets.checkpoint import load_model
+    from rtgen.nets.device import pick_device
 
     loaded = load_model(entry.folder, str(pick_device(config.device)))
     begun = time.monotonic()

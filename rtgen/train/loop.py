@@ -23,9 +23,9 @@ import torch
 from torch.nn import functional as F
 
 from rtgen.config import to_dict
-from rtgen.errors import RtgenError
 from rtgen.nets.architectures import build_model
 from rtgen.nets.checkpoint import save_checkpoint, save_train_state
+from rtgen.nets.device import pick_device
 from rtgen.nets.recurrent import parameter_count
 from rtgen.train.config import TrainConfig, default_threads, lr_at, net_config_for, stop_reason
 from rtgen.train.data import WindowSampler, load_data, score_stream
@@ -35,14 +35,6 @@ from rtgen.train.runstate import record_finish, resume_state, train_state
 def _dist_env() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) when run directly."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RtgenError(f"device {name!r} asked for, but torch sees no CUDA device")
-    return torch.device(name)
 
 
 class Trainer:
