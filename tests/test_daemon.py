@@ -82,19 +82,18 @@ def make_daemon(tmp_path, monkeypatch):
     monkeypatch.setenv("RTGEN_CONFIG_DIR", str(tmp_path / "config"))
     made = []
 
-    def make(mode="call-and-response", **settings) -> Daemon:
+    def make(mode="call-and-response", engine_factory=FakeEngine, **settings) -> Daemon:
         clock = FakeClock(tempo_bpm=120.0, start_s=100.0)
         config = DaemonConfig(
             genres=dict.fromkeys(GENRES, 1.0),
             mode=mode,
             tempo_bpm=120.0,
             record_dir=str(tmp_path / "takes"),
-            player=PlayerConfig(answer_bars=1, lookahead_s=0.05, slow_steps_ahead=0),
-            **settings,
+            **{"player": PlayerConfig(answer_bars=1, lookahead_s=0.05, slow_steps_ahead=0)} | settings,
         )
         daemon = Daemon(
             config,
-            engine_factory=FakeEngine,
+            engine_factory=engine_factory,
             in_port=FakeInputPort(now=clock),
             out_port=FakeOutputPort(now=clock),
             clock=clock,
@@ -234,6 +233,25 @@ def test_a_slow_engine_is_planned_further_ahead(make_daemon):
     assert player.lookahead_beats() == player.config.max_lookahead_beats
     with pytest.raises(RtgenError):
         PlayerConfig(slow_steps_ahead=-1)
+    daemon.shutdown()
+
+
+class SlowEngine(FakeEngine):
+    """An engine whose every step takes 20 ms, like a window model on a busy CPU."""
+
+    def step(self) -> int:
+        time.sleep(0.02)
+        return super().step()
+
+
+def test_a_slow_engine_is_timed_before_it_plays_and_its_first_note_is_planned_in_time(make_daemon):
+    """Steps are timed before the first voice, so a slow engine's first note starts far enough ahead of now."""
+    daemon = make_daemon(mode="solo", engine_factory=SlowEngine, player=PlayerConfig(lookahead_s=0.05))
+    player = daemon.player
+    assert player.step_peak_s >= 0.02
+    assert player.lookahead_beats() >= 16 * 0.02 * 120 / 60 - 1e-9
+    now = daemon.clock.now()
+    assert daemon.clock.time_at(player.voice.start_beat) - now >= 4 * 0.02
     daemon.shutdown()
 
 

@@ -28,7 +28,15 @@ def test_leading_silence_is_skipped_so_the_first_note_lands_on_the_start():
     voice = Voice(ENC, start_beat=8.0, end_beat=None)
     events = run(voice, [shift(6), ENC.note_on_id(60), shift(12), ENC.off_base + 60])
     assert events == [(8.0, "note_on", 60), (9.0, "note_off", 60)]
-    assert voice.position == 9.0
+
+
+def test_a_time_step_voices_first_note_lands_on_the_start_too():
+    """A time-step token's note begins a step before the decoder's time: the first note is still on the start."""
+    enc = TimeStepEncoding()
+    voice = Voice(enc, start_beat=8.0, end_beat=None)
+    (pitch,) = enc.pitch_tokens(60)
+    events = run(voice, [enc.rest_id, enc.rest_id, pitch, enc.hold_id, enc.hold_id, enc.hold_id, enc.rest_id])
+    assert events == [(8.0, "note_on", 60), (9.0, "note_off", 60)]
 
 
 def test_answer_end_closes_notes_and_refuses_later_ones():

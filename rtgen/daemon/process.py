@@ -132,6 +132,7 @@ class Daemon:
             hooks=self._player_hooks,
             sent=self.tap.sent,
         )
+        self.player.warm_up()
         self.player.prime_seed(seed_notes(preset.seed_phrase, self.genres, config.seed))
         if mode != "call-and-response":
             self.player.begin_continuous(self.clock.now())

@@ -56,6 +56,8 @@ from rtgen.modes import Mode
 
 LOOP_ECHOES = 8  # echoes of rtgen's own notes before the performer is warned of a MIDI loop
 STEP_PEAK_DECAY = 0.995  # the slowest recent engine step is held and decays by this factor a step
+WARM_STEPS = 8  # engine steps timed before the first voice, so its first notes know how slow the engine is
+READY_STEPS = 4  # a voice starts (or catches up to) at least this many of the slowest recent steps ahead of now
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,13 @@ class Player:
     # ---- the thread ----
 
     def run(self, stop: threading.Event) -> None:
-        """Tick until ``stop`` is set; an exception is kept in ``error`` and sets ``stop``."""
+        """Tick until ``stop`` is set; an exception is kept in ``error`` and sets ``stop``.
+
+        A continuous voice planned when the daemon opened starts from the next beat after this thread starts:
+        the ports, recorder and threads opened in between would otherwise make its first notes late.
+        """
+        if self.voice is not None and self.voice.end_beat is None:
+            self._place_voice(self.clock.now())
         try:
             while not stop.is_set():
                 self.tick(self.clock.now())
@@ -302,11 +310,29 @@ class Player:
         self.scheduler.cancel_after(now)
         self.roll.unplan_after(self.clock.beat_at(now))
 
+    def warm_up(self) -> None:
+        """Time ``WARM_STEPS`` engine steps before anything plays, then forget them (the stream is reset).
+
+        A slow engine (a window model recomputing its window, on a busy CPU)
+        otherwise learns its step time from its first notes, which are then
+        late; the steps also warm the allocator and the caches.
+        """
+        self.engine.reset()
+        self.engine.step()  # the first step pays one-off costs (allocation, lazy set-up): not timed
+        for _ in range(WARM_STEPS):
+            self._timed_step()
+        self.step_ms.clear()  # the status reports steps taken while playing
+        self.engine.reset()
+
     def begin_continuous(self, now: float) -> None:
-        """Solo and duet: restart the models from the seed phrase and play from the next beat."""
+        """Solo and duet: restart the models from the seed phrase and play from the next beat (after ``now``, and
+        after the priming: the time it took never makes the start late)."""
         self.engine.reset()
         if self.seed:
             self.engine.prime(self.seed)
+        self._place_voice(max(now, self.clock.now()))
+
+    def _place_voice(self, now: float) -> None:
         start = self._next_boundary(now, 1)
         self.voice = self._voice(start, None)
         self.expression.begin(start, solo=self.mode == "solo")
@@ -345,8 +371,8 @@ class Player:
         )
 
     def _next_boundary(self, now: float, unit_beats: int) -> float:
-        margin = self.config.start_margin_s * self.clock.tempo_bpm / 60.0
-        earliest = self.clock.beat_at(now) + margin
+        margin_s = max(self.config.start_margin_s, READY_STEPS * self.step_peak_s)
+        earliest = self.clock.beat_at(now) + margin_s * self.clock.tempo_bpm / 60.0
         return float(math.ceil(earliest / unit_beats - 1e-9) * unit_beats)
 
     # ---- generation ----
@@ -369,21 +395,20 @@ class Player:
         voice = self.voice
         if voice is None or not self.playing or not self.clock.running:
             return
-        current = self.clock.beat_at(now)
-        if voice.catch_up(current):
+        current, lookahead = self.clock.beat_at(now), self.lookahead_beats()
+        # a voice behind (or about to be) moves on to where its next note can still be made in time, within the
+        # lookahead so generation goes on
+        ready = min(READY_STEPS * self.step_peak_s * self.clock.tempo_bpm / 60.0, lookahead / 2)
+        if voice.catch_up(current + ready):
             self.catch_ups += 1
-        horizon = current + self.lookahead_beats()
+        horizon = current + lookahead
         max_note_beats = self.engine.controls.max_note_beats
         for _ in range(self.config.max_steps_per_tick):
             # Leading silence costs no time (it is skipped), so it is generated as early as possible:
             # the first note is then ready when its beat comes, however many rests the model chose first.
             if voice.position > horizon and not voice.before_first_note:
                 break
-            before = time.perf_counter()
-            token = self.engine.step()
-            took_s = time.perf_counter() - before
-            self.step_ms.append(took_s * 1000)
-            self.step_peak_s = max(took_s, self.step_peak_s * STEP_PEAK_DECAY)
+            token = self._timed_step()
             events = voice.advance(token, max_note_beats)
             if events:  # the form's section end, on the clock: the voice's position is the engine's stream's
                 left = self.engine.beats_to_section_end
@@ -392,6 +417,14 @@ class Player:
             if voice.finished:
                 self.voice = None
                 break
+
+    def _timed_step(self) -> int:
+        before = time.perf_counter()
+        token = self.engine.step()
+        took_s = time.perf_counter() - before
+        self.step_ms.append(took_s * 1000)
+        self.step_peak_s = max(took_s, self.step_peak_s * STEP_PEAK_DECAY)
+        return token
 
     def _schedule(self, events: Sequence[tuple[float, mido.Message]]) -> None:
         """Hand events to the output thread; a note-on already ``late_note_s`` overdue is dropped instead.

@@ -66,7 +66,9 @@ class Voice:
         """Feed one generated token; the note messages it causes, as (absolute beat, message)."""
         events = self.decoder.feed(token)
         if not self.started and any(e.on for e in events):
-            self._origin = self.origin
+            # the first note falls on the start: a time-step token's note begins a step before the decoder's time
+            first = min(float(e.beat) for e in events if e.on)
+            self._origin = self.start_beat - min(first, self.compress_beats)
             self.started = True
         origin, out = self.origin, []
         for event in events:
