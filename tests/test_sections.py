@@ -13,12 +13,10 @@ from rtgen.engine.sections import OVER_BARS, SECTION_BARS, Sections, is_arrival,
 C_MAJOR = (0, "major")
 
 
-def sections(
-    restate: float = 1.0, variation: float = 0.5, literal: float = 0.5, draws=None, period: float = 0.0
-) -> Sections:
+def sections(restate: float = 1.0, variation: float = 0.5, literal: float = 0.5, draws=None) -> Sections:
     values = iter(draws or [])
     form = Sections(EventEncoding(), lambda: next(values, 0.0))
-    form.set_form(FormProfile(restate=restate, literal=literal, period=period), variation)
+    form.set_form(FormProfile(restate=restate, literal=literal), variation)
     form.set_key(C_MAJOR)
     return form
 
@@ -158,34 +156,6 @@ def test_a_through_composed_genre_goes_on_without_sep_and_a_restated_a_comes_bac
     assert form.mark(200, 14 * form.bar_steps, C_MAJOR) and form.departure == 0.0  # after A's return: afresh
 
 
-def test_a_consequent_begins_as_its_antecedent_did_at_the_sections_middle():
-    """Drawn to have one, a section's middle bar line stops time, ends what sounds and plays its opening again."""
-    from rtgen.engine.form import Lookback
-
-    form = sections(variation=0.0, period=1.0)
-    enc, bar = form.encoding, form.bar_steps
-    opening = section_tokens(enc, 4)
-    lookback = Lookback()
-    lookback.extend(opening)
-    assert form.mark(0, 0, C_MAJOR) and form.echo_at == 4 * bar
-    assert form.room(4 * bar - 3) == 3  # no shift crosses the middle bar line
-    values = [1.0] * len(enc)
-    assert form.close(values, 4 * bar - 3, False, lookback, ()) is None  # not there yet
-    first = form.close(values, 4 * bar, False, lookback, (55,))
-    stream = played(form, first)
-    assert stream[0] == enc.off_base + 55  # the note still sounding ends at the bar line
-    assert stream[1:] == opening[: len(stream) - 1] and len(stream) - 1 == 8 * 3  # bars 1-2 again, as they were
-    assert form.start == 0 and form.echo_at is None  # the section goes on to its cadence, echoed once
-    assert form.close(values, 6 * bar, False, lookback, ()) is None and not form.queue
-    assert not form.leans(6 * bar) and form.leans(7 * bar)  # the bar after the echo is the models' own
-
-    missed = sections(period=1.0)
-    missed.mark(0, 0, C_MAJOR)
-    assert missed.close(values, 4 * bar + 2, False, lookback, ()) is None and missed.echo_at is None  # passed by
-    never = sections(period=0.0)
-    assert never.mark(0, 0, C_MAJOR) and never.echo_at is None
-
-
 def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():
     enc = EventEncoding()
     tokens = [enc.off_base + 50, enc.note_on_id(60), *enc.shift_tokens(48), enc.off_base + 60, enc.note_on_id(62)]
@@ -242,8 +212,6 @@ def test_the_form_profile_measures_how_often_and_how_literally_a_corpus_restates
     assert bar_copy_share(tune) == pytest.approx(8 / 16) and bar_copy_share(through) == 0.0
     dance, chorale = measure([tune]), measure([through])
     assert dance["restate"] == 1.0 and dance["literal"] == 1.0 and chorale["restate"] == 0.0
-    period = bars([60, 62, 64, 65, 60, 62, 67, 72])  # bars 5-6 begin as bars 1-2 did
-    assert measure([period])["period"] == 1.0 and chorale["period"] == 0.0
 
 
 def test_a_blends_profile_lies_between_its_genres():

@@ -37,7 +37,6 @@ class FormProfile:
     spans_restated: float = 0.1  # 8-bar spans that state the span before them again (half their bars equal)
     literal: float = 0.8  # of a restating span, the bars equal to the one before (1 = note for note)
     bar_copy: float = 0.2  # bars that copy an earlier bar exactly
-    period: float = 0.0  # 8-bar spans whose fifth bar is their first again (a consequent beginning as its antecedent)
     in_key: float = 0.95  # notes in the key found for the whole piece
     cadence: float = 0.6  # section ends (every 8 bars, the last bar) closing on a tonic or dominant chord
 

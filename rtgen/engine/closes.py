@@ -9,8 +9,7 @@ form has committed to it:
 * a sampled section: the bar line after its arrival (``close_at``), or its cap
   once the stream is within the cap's last bar (no arrival can then close it
   sooner); before either, no close is known;
-* a restatement: the end of what was queued, and of its second ending (a
-  section's opening echoed at its middle is not a close: the section goes on);
+* a restatement: the end of what was queued, and of its second ending;
 * a second ending under way: its end.
 
 An arrival taken back (a strong beat struck after it that is no arrival)
@@ -41,7 +40,7 @@ def close_step(form: Sections, now: int, restated: int) -> int | None:
     """
     if form.ending_until is not None:
         return form.ending_until
-    if (form.queue or form.ending_pending) and form.start is None:  # a section stated again, not an echo in one
+    if form.queue or form.ending_pending:
         return restated
     if form.start is None:
         return None

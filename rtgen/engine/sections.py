@@ -23,12 +23,6 @@ played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
   varied bars: 0 plays the section again note for note (no second ending),
   0.5 the genres' own share (1 - ``FormProfile.literal``), 1 every bar with
   every note. A section not stated again is followed by the next with no SEP.
-* **Antecedent and consequent.** With its genres' odds
-  (``FormProfile.period``, from their corpora: a strain whose fifth bar is its
-  first again), a new section's second half begins as its first did: at its
-  middle bar line (time shifts stop there) the notes sounding end and its
-  first ``ECHO_BARS`` bars are queued, the first as it was, the second varied
-  as a restatement's bars are; the models then go on to the cadence.
 * **Departure and return.** After a restated section (an A), the next new
   section (a B) departs: its note-ons are pulled ``DEPART_SEMITONES`` away from
   A's mean pitch (``pull``, in the engine's mask), and the lookback copies
@@ -62,7 +56,6 @@ NOTE_SHARE = 0.25  # of a re-sampled bar's notes, this share changes (all at var
 VARY_SEMITONES = 4  # a re-sampled note lies at most this far from the note it replaces
 VARY_WIDTH = 2.0  # semitones: the lean of a re-sampled note toward the one it replaces (a Gaussian's deviation)
 ARRIVAL_SHARE = 0.75  # notes of an arrival that must be of its triad
-ECHO_BARS = 2  # bars of a section's opening its consequent states again
 DEPART_SEMITONES = 5.0  # a B section's register centre lies this far from its A's mean pitch
 DEPART_WIDTH = 9.0  # semitones: how wide that pull is
 
@@ -155,8 +148,6 @@ class Sections:
         self.ending_pending = False  # a second ending follows the queue
         self.ending_until: int | None = None  # grid step where the second ending under way closes
         self.close_at: int | None = None  # bar line where the section closes after its arrival
-        self.echo_at: int | None = None  # grid step of the middle bar line where this section's opening returns
-        self.fresh_until = 0  # grid step: after an echo, the lookback does not lean (the consequent's end is new)
         self.seek_from = self.boost_from = self.cap_at = 0  # grid steps: arrivals close / are boosted / cut
         self.models_ended = False  # the models sampled SEP in this section
         self.group_step, self.group = -1, []  # the latest onset step of rtgen's own and its pitches
@@ -196,8 +187,6 @@ class Sections:
         self.boost_from = now + SECTION_BARS * self.bar_steps
         self.cap_at = now + (SECTION_BARS + OVER_BARS) * self.bar_steps
         self.models_ended = False
-        echoes = self.profile.period > 0 and self.draw() < self.profile.period
-        self.echo_at = now + SECTION_BARS // 2 * self.bar_steps if echoes else None
         self.origin = now if self.origin is None else self.origin
         self.sections += 1
         self.departure = 0.0
@@ -243,8 +232,6 @@ class Sections:
     def room(self, now: int) -> int:
         """Grid steps time may move before the section's close or its second ending's end (a huge number if none)."""
         until = self.ending_until if self.ending_until is not None else self.close_at
-        if self.echo_at is not None and now < self.echo_at:  # time stops at the bar line where the opening returns
-            until = self.echo_at if until is None else min(until, self.echo_at)
         return max(1, until - now) if until is not None else 1 << 30
 
     def steer(self, values: list[float], now: int) -> None:
@@ -278,43 +265,15 @@ class Sections:
             return "cadence"
         return "cap" if now >= self.cap_at else None
 
-    def close(
-        self, values: list[float], now: int, models_end: bool, lookback: Lookback, sounding: Sequence[int]
-    ) -> int | None:
+    def close(self, values: list[float], now: int, models_end: bool, lookback: Lookback) -> int | None:
         """Before a sampled step: steer ``values`` toward a close, and where the section closes, end it (its tokens
         are ``lookback``'s since its start) and return the first queued token; None when it goes on, or after a
-        close with nothing queued (a new section then follows at once). At the section's middle bar line its
-        opening may return instead (``echo``; ``sounding``: the pitches still on)."""
+        close with nothing queued (a new section then follows at once)."""
         self.steer(values, now)
         why = self.closes(now, models_end)
         if why is None:
-            return self.echo(now, lookback, sounding)
+            return None
         return self.end(lookback.tokens[max(0, self.start - lookback.base) :], now, why)
-
-    def echo(self, now: int, lookback: Lookback, sounding: Sequence[int]) -> int | None:
-        """At the middle bar line of a section drawn to have one: the notes in ``sounding`` ended, its first
-        ``ECHO_BARS`` bars queued (the second varied with a restatement's odds); the first token, else None."""
-        at = self.echo_at
-        if at is None or now < at:
-            return None
-        self.echo_at = None
-        if now != at or self.start is None:  # time moved past the bar line (a restatement took it): no echo
-            return None
-        enc = self.encoding
-        varied = {1} if ECHO_BARS > 1 and self.draw() < varied_share(self.variation, self.profile.literal) else set()
-        notes = max(NOTE_SHARE, 2 * self.variation - 1)
-        opening = lookback.tokens[max(0, self.start - lookback.base) :]
-        steps = ECHO_BARS * self.bar_steps
-        body = restatement(enc, opening, steps, self.bar_steps, varied, lambda: self.draw() < notes)
-        self.queue = ([(enc.off_base + pitch, False) for pitch in sounding] + body)[::-1]
-        self.mapping = {}
-        self.fresh_until = now + (ECHO_BARS + 1) * self.bar_steps
-        return self.queue.pop()[0]
-
-    def leans(self, now: int) -> bool:
-        """Whether the lookback may lean sampled steps at ``now``: not in a second ending, nor in the bar after an
-        echo (it would carry on copying the opening: a consequent that is its antecedent again)."""
-        return self.ending_until is None and now >= self.fresh_until
 
     def end(self, section: Sequence[int], now: int, why: str) -> int | None:
         """Close the section (its tokens ``section``) at ``now``: the first token of what is queued, or None.
@@ -336,7 +295,7 @@ class Sections:
             self.home = None
         head = enc.shift_tokens(-elapsed % self.bar_steps) + ([enc.sep_id] if body else [])
         self.queue = ([(t, False) for t in head] + body)[::-1]
-        self.start, self.departure, self.mapping, self.echo_at = None, 0.0, {}, None
+        self.start, self.departure, self.mapping = None, 0.0, {}
         return self.queue.pop()[0] if self.queue else None
 
     def _restated(self, tokens: list[int], bars: int) -> list[tuple[int, bool]]:

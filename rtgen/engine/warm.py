@@ -364,12 +364,11 @@ class Engine:
             values = top_p_(top_k_(torch.tensor(values), c.top_k), c.top_p).tolist()
         if c.repeat > 0 and self._is_event:  # sections are cut in event tokens; repeat 0 draws as before
             now, models_end = self._decoder.state.now_steps, self._draw() < self._p_end
-            sounding = tuple(self._decoder.state.open_notes)
-            if (first := self._sections.close(values, now, models_end, self._lookback, sounding)) is not None:
+            if (first := self._sections.close(values, now, models_end, self._lookback)) is not None:
                 self._restated_until = restated_until(self._sections, now, first)
                 return first
         sampling = c.sampling
-        leans = c.repeat > 0 and sampling != "argmax" and self._sections.leans(self._decoder.state.now_steps)
+        leans = c.repeat > 0 and sampling != "argmax" and self._sections.ending_until is None  # an ending is new
         if leans and (suggested := self._lookback.suggest()) is not None:
             lean_towards(values, suggested, c.repeat)
             sampling = "sample"  # hybrid's argmax on a leaned distribution would copy for ever

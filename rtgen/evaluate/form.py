@@ -63,14 +63,6 @@ def restated_spans(notes: Sequence[Note], bars: int = SECTION_BARS) -> list[floa
     return out
 
 
-def period_spans(notes: Sequence[Note], bars: int = SECTION_BARS) -> list[bool]:
-    """For each whole ``bars``-bar span from the piece's start: whether its second half begins as its first did
-    (bar ``bars``/2 + 1 equal to bar 1, not empty): an antecedent and its consequent."""
-    cut = bars_of(notes, bar_count(notes))
-    half = bars // 2
-    return [bool(cut[k]) and cut[k] == cut[k + half] for k in range(0, len(cut) - bars + 1, bars)]
-
-
 def piece_key(notes: Sequence[Note]) -> tuple[int, str]:
     """The key the engine would find for the whole piece (``detect_key``, durations as weights)."""
     return detect_key((n.pitch, float(n.duration)) for n in notes)
@@ -139,7 +131,6 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
     spans = [s for p in pieces for s in restated_spans(p)]
     restated = [s for s in spans if s >= RESTATED_BARS]
     copies = [c for c in (bar_copy_share(p) for p in pieces) if c == c]
-    periods = [s for p in pieces for s in period_spans(p)]
     in_key = [s for s in (in_key_share(p) for p in pieces) if s == s]
     literal = sum(restated) / len(restated) if restated else 1.0
     bar_copy = sum(copies) / len(copies) if copies else 0.0
@@ -148,7 +139,6 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
         "spans_restated": round(len(restated) / len(spans), 4) if spans else 0.0,
         "literal": round(literal, 4),
         "bar_copy": round(bar_copy, 4),
-        "period": round(sum(periods) / len(periods), 4) if periods else 0.0,
         "in_key": round(sum(in_key) / len(in_key), 4) if in_key else 1.0,
         "cadence": round(cadence_share([(p, section_ends(p)) for p in pieces]), 4),
     }

@@ -208,11 +208,8 @@ class Player:
     # ---- the thread ----
 
     def run(self, stop: threading.Event) -> None:
-        """Tick until ``stop`` is set; an exception is kept in ``error`` and sets ``stop``.
-
-        A continuous voice planned when the daemon opened starts from the next beat after this thread starts:
-        the ports, recorder and threads opened in between would otherwise make its first notes late.
-        """
+        """Tick until ``stop`` is set; an exception is kept in ``error`` and sets ``stop``. A continuous voice
+        planned at open starts from the beat after this thread starts (opening the ports took time)."""
         if self.voice is not None and self.voice.end_beat is None:
             self._place_voice(self.clock.now())
         try:
@@ -311,12 +308,8 @@ class Player:
         self.roll.unplan_after(self.clock.beat_at(now))
 
     def warm_up(self) -> None:
-        """Time ``WARM_STEPS`` engine steps before anything plays, then forget them (the stream is reset).
-
-        A slow engine (a window model recomputing its window, on a busy CPU)
-        otherwise learns its step time from its first notes, which are then
-        late; the steps also warm the allocator and the caches.
-        """
+        """Time ``WARM_STEPS`` engine steps before anything plays (then reset the stream): a slow engine (a window
+        model, a busy CPU) would otherwise learn its step time from its first notes, which are then late."""
         self.engine.reset()
         self.engine.step()  # the first step pays one-off costs (allocation, lazy set-up): not timed
         for _ in range(WARM_STEPS):
