@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import threading
 
 import mido
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from jack_server import wait_until
 
 from rtgen.live.clock import FakeClock
-from rtgen.live.scheduler import SPIN_S, OutputScheduler, is_note_off, is_note_on
+from rtgen.live.scheduler import DAEMON_NICE, SPIN_S, OutputScheduler, is_note_off, is_note_on, raise_nice
 from rtgen.live.timing import GcMonitor, freeze_gc, percentile
 from rtgen.midi.ports import FakeOutputPort
 
@@ -215,6 +217,30 @@ def test_percentile_gc_monitor_and_freeze():
 
 
 @pytest.mark.jack
+def test_the_daemons_threads_inherit_its_raised_nice_value_or_it_says_it_was_refused(monkeypatch):
+    """The engine thread, started after ``raise_nice``, is not preempted by every busy program while it holds the
+    interpreter lock the FIFO output thread needs (nice is per thread on Linux: run it on a throwaway one)."""
+    seen: list = []
+
+    def daemon_main() -> None:
+        granted = raise_nice()
+        child = threading.Thread(target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, 0)))
+        child.start()
+        child.join()
+        seen.append(granted)
+
+    thread = threading.Thread(target=daemon_main)
+    thread.start()
+    thread.join()
+    assert seen == [DAEMON_NICE, True] or (seen[1] is False and os.geteuid() != 0)
+
+    def refused(*args) -> None:
+        raise PermissionError("Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refused)
+    assert raise_nice() is False
+
+
 def test_realtime_benchmark_reports_every_note(jack_server):
     from rtgen.bench.realtime import RealtimeBenchConfig, format_report, run_realtime_bench
 

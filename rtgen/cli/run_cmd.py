@@ -190,7 +190,10 @@ def serve(config, args: argparse.Namespace) -> int:
     from rtgen.daemon.osc import OscServer
     from rtgen.daemon.process import Daemon
     from rtgen.daemon.supervisor import install_signals, limit_malloc_arenas, one_line, supervise
+    from rtgen.live.scheduler import DAEMON_NICE, raise_nice
 
+    if config.realtime and not raise_nice():  # before any thread starts: they all inherit it
+        _say(f"the daemon keeps its nice value (no right to set {DAEMON_NICE}); busy programs can delay its notes")
     limit_malloc_arenas()
     daemon = Daemon(config)
     install_signals(daemon)

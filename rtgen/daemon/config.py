@@ -49,7 +49,7 @@ class DaemonConfig:
     flush_interval_s: float = 3.0  # the take is rewritten this often, > 0
     cc_map: str | None = None  # None: config_dir()/cc_map.toml when present, else the built-in map
     seed: int | None = None  # sampler seed for a repeatable run; None: random
-    realtime: bool = True  # ask for real-time priority (SCHED_FIFO) for the output thread, where permitted
+    realtime: bool = True  # ask for SCHED_FIFO for the output thread and nice -10 for the daemon, where permitted
     listener: ListenerConfig = field(default_factory=ListenerConfig)
     player: PlayerConfig = field(default_factory=PlayerConfig)
     osc: OscConfig = field(default_factory=OscConfig)  # the control protocol's endpoint

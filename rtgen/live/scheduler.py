@@ -37,6 +37,10 @@ SEND_WINDOW = 2000  # sends the send-error percentiles cover (at 13 sends a seco
 # SCHED_FIFO priority (1-99) of the output thread where permitted: below JACK's own threads (rtgen.midi.jack's
 # JACK_PRIORITY), above every normal thread. The daemon, the benchmarks and the soak's floor all ask for this one.
 OUTPUT_PRIORITY = 10
+# The daemon's nice value where permitted: every thread of it (the engine's above all) ahead of normal work. The
+# FIFO output thread waits for the interpreter lock, and an engine thread holding it but preempted by another
+# program's thread keeps it for a whole time slice (a note 15 ms late beside two CPU-bound programs).
+DAEMON_NICE = -10
 
 Key = tuple[int, int]  # (channel, pitch)
 _MESSAGE, _SAFETY_OFF = 0, 1
@@ -370,6 +374,19 @@ class OutputScheduler:
 
 
 _STOP = object()
+
+
+def raise_nice(nice: int = DAEMON_NICE) -> bool:
+    """Lower the calling thread's nice value to ``nice`` (threads it starts afterwards inherit it); True when
+    granted. Call before any other thread starts."""
+    if not hasattr(os, "setpriority"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)  # on Linux: this thread, and every one it starts from now on
+    except OSError as error:
+        log.info("the daemon keeps its nice value (%s)", error)
+        return False
+    return True
 
 
 def raise_priority(priority: int | None) -> bool:
