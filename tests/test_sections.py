@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 from fractions import Fraction
 
 import pytest
@@ -156,6 +158,25 @@ def test_a_through_composed_genre_goes_on_without_sep_and_a_restated_a_comes_bac
     assert form.mark(200, 14 * form.bar_steps, C_MAJOR) and form.departure == 0.0  # after A's return: afresh
 
 
+def test_a_new_section_keeps_the_register_the_stream_is_in_as_wide_as_its_genres_spread():
+    enc = EventEncoding()
+    form = sections(restate=0.0)
+    form.set_form(FormProfile(restate=0.0, spread=3.0), 0.5)
+    form.mark(0, 0, C_MAJOR)
+    assert (form.pull == 1.0).all()  # nothing heard yet: no register to keep
+    form.end(section_tokens(enc, 4), 4 * form.bar_steps, "cadence")
+    form.hear([60, 64, 68])  # a call around E4
+    form.mark(10, 4 * form.bar_steps, C_MAJOR)
+    on = form.pull[enc.on_base : enc.on_base + 128]
+    assert on[64] == pytest.approx(1.0) and on[64 + 6] == pytest.approx(math.exp(-0.5))  # 2 spreads: one deviation
+    assert on[64 + 12] < 0.2 and (form.pull[enc.off_base :] == 1.0).all()  # note-offs and time are never pulled
+    for step in range(64):
+        form.onset(4 * form.bar_steps + step, 76)  # the stream moved up: the next section keeps the new register
+    form.end(section_tokens(enc, 4), 8 * form.bar_steps, "cadence")
+    form.mark(20, 8 * form.bar_steps, C_MAJOR)
+    assert form.pull[enc.on_base + 76] > 0.9 > form.pull[enc.on_base + 64]
+
+
 def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():
     enc = EventEncoding()
     tokens = [enc.off_base + 50, enc.note_on_id(60), *enc.shift_tokens(48), enc.off_base + 60, enc.note_on_id(62)]
@@ -212,6 +233,8 @@ def test_the_form_profile_measures_how_often_and_how_literally_a_corpus_restates
     assert bar_copy_share(tune) == pytest.approx(8 / 16) and bar_copy_share(through) == 0.0
     dance, chorale = measure([tune]), measure([through])
     assert dance["restate"] == 1.0 and dance["literal"] == 1.0 and chorale["restate"] == 0.0
+    assert dance["spread"] == pytest.approx(statistics.pstdev([60, 62, 64, 65, 67, 69, 71, 72]), abs=1e-4)
+    assert chorale["spread"] == pytest.approx(statistics.pstdev(range(60, 68)), abs=1e-4)  # each 8 bars apart
 
 
 def test_a_blends_profile_lies_between_its_genres():

@@ -4,7 +4,8 @@
 how many of a genre's bars copy an earlier one, how often its 8-bar spans
 state the one before again and how literally (hence how often a section is
 stated again), the share of its notes in the piece's
-key, and the share of its section ends that close on a stable chord; and the
+key, the share of its section ends that close on a stable chord, and how
+widely its pitches spread within an 8-bar span; and the
 first two bars of validation pieces (never the training split), spread over
 them, as seeds. The engine reads the profile (a blend's lies between its
 genres', weighted), the seed chooser the openings. A genre the file does not
@@ -31,7 +32,7 @@ OPENING_STEPS_PER_BEAT = 12  # stored onsets and lengths are in 12ths of a beat 
 
 @dataclass(frozen=True)
 class FormProfile:
-    """How a genre's pieces are built; each a share in 0-1."""
+    """How a genre's pieces are built; shares in 0-1, the spread in semitones."""
 
     restate: float = 0.5  # sections stated again: as many as copy the corpus's share of bars (rtgen.evaluate.form)
     spans_restated: float = 0.1  # 8-bar spans that state the span before them again (half their bars equal)
@@ -39,6 +40,7 @@ class FormProfile:
     bar_copy: float = 0.2  # bars that copy an earlier bar exactly
     in_key: float = 0.95  # notes in the key found for the whole piece
     cadence: float = 0.6  # section ends (every 8 bars, the last bar) closing on a tonic or dominant chord
+    spread: float = 6.0  # semitones: the deviation of the pitches in an 8-bar span (a chorale's four voices: wide)
 
 
 DEFAULT_PROFILE = FormProfile()

@@ -23,6 +23,13 @@ played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
   varied bars: 0 plays the section again note for note (no second ending),
   0.5 the genres' own share (1 - ``FormProfile.literal``), 1 every bar with
   every note. A section not stated again is followed by the next with no SEP.
+* **Register.** Any other new section keeps the register the stream is in:
+  its note-ons are pulled toward the running mean pitch of rtgen's notes (the
+  seed's or the call's at first) with a Gaussian ``REGISTER_SPREADS`` times
+  as wide as its genres' spread (``FormProfile.spread``, the deviation of a
+  corpus's pitches within 8 bars): sampled freely, a fiddle tune wandered over
+  a wider range than real ones, the feature that told it apart most after
+  repetition (``rtgen eval music``'s per-feature AUC).
 * **Departure and return.** After a restated section (an A), the next new
   section (a B) departs: its note-ons are pulled ``DEPART_SEMITONES`` away from
   A's mean pitch (``pull``, in the engine's mask), and the lookback copies
@@ -58,6 +65,8 @@ VARY_WIDTH = 2.0  # semitones: the lean of a re-sampled note toward the one it r
 ARRIVAL_SHARE = 0.75  # notes of an arrival that must be of its triad
 DEPART_SEMITONES = 5.0  # a B section's register centre lies this far from its A's mean pitch
 DEPART_WIDTH = 9.0  # semitones: how wide that pull is
+REGISTER_SPREADS = 2.0  # a section's register pull is this many of its genres' spreads wide (a Gaussian's deviation)
+REGISTER_MEMORY = 1 / 16  # weight of each new onset in the running register centre (about the last 16 notes)
 
 
 def chord_classes(key: tuple[int, str]) -> tuple[frozenset[int], frozenset[int]]:
@@ -136,7 +145,10 @@ class Sections:
         self.stable: list[int] = []  # note-on tokens of the key's tonic and dominant chord tones
         self.home_tokens: list[int] = []  # ... of its tonic chord tones
         self.ends: list[tuple[float, str]] = []  # (beats from the first section's start, why it ended)
-        self.pull = np.ones(len(encoding), dtype=np.float32)  # [V] a B section's note-on pull, in the engine's mask
+        self.pull = np.ones(len(encoding), dtype=np.float32)  # [V] a section's note-on pull, in the engine's mask
+        # running mean pitch of rtgen's onsets (the seed's or call's at first); kept across a reset, as the music
+        # goes on in its register when the blend moves
+        self.centre: float | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -194,9 +206,20 @@ class Sections:
         if self.home is not None:
             mean = self.home[2]
             self.departure = mean + (DEPART_SEMITONES if mean < 72 else -DEPART_SEMITONES)
-            weights = [math.exp(-0.5 * ((p - self.departure) / DEPART_WIDTH) ** 2) for p in range(128)]
-            self.pull[self.encoding.on_base : self.encoding.on_base + 128] = weights
+            self._lean(self.departure, DEPART_WIDTH)
+        elif self.centre is not None:
+            self._lean(self.centre, REGISTER_SPREADS * self.profile.spread)
         return True
+
+    def _lean(self, centre: float, width: float) -> None:
+        """Pull the section's note-ons toward ``centre`` (a MIDI pitch) with a Gaussian ``width`` semitones wide."""
+        weights = [math.exp(-0.5 * ((p - centre) / width) ** 2) for p in range(128)]
+        self.pull[self.encoding.on_base : self.encoding.on_base + 128] = weights
+
+    def hear(self, pitches: Sequence[int]) -> None:
+        """The phrase the stream was primed with: its mean pitch is the register the first section keeps."""
+        if pitches:
+            self.centre = sum(pitches) / len(pitches)
 
     def onset(self, now: int, pitch: int) -> None:
         """rtgen struck ``pitch`` at grid step ``now`` (sampled or restated)."""
@@ -204,6 +227,7 @@ class Sections:
             self._judge()
             self.group_step, self.group = now, []
         self.group.append(pitch)
+        self.centre = pitch if self.centre is None else self.centre + (pitch - self.centre) * REGISTER_MEMORY
 
     def _judge(self) -> None:
         """Whether the finished onset group closes the section under way: an arrival once it may close.

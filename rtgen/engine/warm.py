@@ -305,6 +305,7 @@ class Engine:
             self._steering.motif.set_phrase([(round(n.start * spb), n.pitch) for n in notes])
         self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
         self._sections.reset()  # an answer to a new call is a new section
+        self._sections.hear([n.pitch for n in notes])
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
@@ -117,6 +118,15 @@ def copies_if_restated(literal: float, bars: int = SECTION_BARS) -> float:
     return (bars - 1) * literal / (2 * bars)
 
 
+def pitch_spread(notes: Sequence[Note], bars: int = SECTION_BARS) -> float:
+    """Mean standard deviation (semitones) of the pitches struck in each ``bars``-bar span; nan without notes."""
+    spans: dict[int, list[int]] = {}
+    for note in notes:
+        spans.setdefault(int(note.start // (BAR_BEATS * bars)), []).append(note.pitch)
+    deviations = [statistics.pstdev(pitches) for pitches in spans.values() if len(pitches) > 1]
+    return sum(deviations) / len(deviations) if deviations else float("nan")
+
+
 def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
     """A genre's form profile from its pieces (``rtgen.data.profile.FormProfile``'s fields).
 
@@ -132,6 +142,7 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
     restated = [s for s in spans if s >= RESTATED_BARS]
     copies = [c for c in (bar_copy_share(p) for p in pieces) if c == c]
     in_key = [s for s in (in_key_share(p) for p in pieces) if s == s]
+    spreads = [s for s in (pitch_spread(p) for p in pieces) if s == s]
     literal = sum(restated) / len(restated) if restated else 1.0
     bar_copy = sum(copies) / len(copies) if copies else 0.0
     return {
@@ -141,6 +152,7 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
         "bar_copy": round(bar_copy, 4),
         "in_key": round(sum(in_key) / len(in_key), 4) if in_key else 1.0,
         "cadence": round(cadence_share([(p, section_ends(p)) for p in pieces]), 4),
+        "spread": round(sum(spreads) / len(spreads), 4) if spreads else 6.0,
     }
 
 
