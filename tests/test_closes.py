@@ -66,7 +66,7 @@ def test_the_shipped_fiddle_models_closes_are_reported_where_its_next_sections_b
     engine.prime(genre_opening("fiddle", 3))
     spb, form = engine.encoding.steps_per_beat, engine._sections
     done, starts, seen, latest = set(), set(), 0, None
-    while engine.beat < 4 * 40:
+    while engine.beat < 4 * 64:
         engine.step()
         now = engine._decoder.state.now_steps
         if form.sections != seen:

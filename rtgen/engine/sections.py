@@ -32,7 +32,8 @@ played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
   repetition (``rtgen eval music``'s per-feature AUC).
 * **Departure and return.** After a restated section (an A), the next new
   section (a B) departs: its note-ons are pulled ``DEPART_SEMITONES`` away from
-  A's mean pitch (``pull``, in the engine's mask), and the lookback copies
+  A's mean pitch (``pull``, which the engine applies keeping the note-ons'
+  total: a pull moves a note to another pitch, never to a rest), and the lookback copies
   only from within it. When B ends, A comes back (varied as a restatement is,
   with its second ending), and the next section starts afresh.
 
@@ -145,7 +146,8 @@ class Sections:
         self.stable: list[int] = []  # note-on tokens of the key's tonic and dominant chord tones
         self.home_tokens: list[int] = []  # ... of its tonic chord tones
         self.ends: list[tuple[float, str]] = []  # (beats from the first section's start, why it ended)
-        self.pull = np.ones(len(encoding), dtype=np.float32)  # [V] a section's note-on pull, in the engine's mask
+        self.pull = np.ones(128, dtype=np.float32)  # [pitch] the section's note-on pull (``leaning``: not all 1)
+        self.leaning = False
         # running mean pitch of rtgen's onsets (the seed's or call's at first); kept across a reset, as the music
         # goes on in its register when the blend moves
         self.centre: float | None = None
@@ -167,7 +169,7 @@ class Sections:
         self.departure = 0.0  # register centre of a B section under way; 0 = none
         self.sections = 0  # sections opened since the reset
         self.ends.clear()
-        self.pull[:] = 1.0
+        self.pull[:], self.leaning = 1.0, False
 
     def set_form(self, profile: FormProfile, variation: float) -> None:
         """The weighted genres' form profile and the ``variation`` control (0-1), from the next section end on."""
@@ -202,7 +204,7 @@ class Sections:
         self.origin = now if self.origin is None else self.origin
         self.sections += 1
         self.departure = 0.0
-        self.pull[:] = 1.0
+        self.pull[:], self.leaning = 1.0, False
         if self.home is not None:
             mean = self.home[2]
             self.departure = mean + (DEPART_SEMITONES if mean < 72 else -DEPART_SEMITONES)
@@ -213,8 +215,8 @@ class Sections:
 
     def _lean(self, centre: float, width: float) -> None:
         """Pull the section's note-ons toward ``centre`` (a MIDI pitch) with a Gaussian ``width`` semitones wide."""
-        weights = [math.exp(-0.5 * ((p - centre) / width) ** 2) for p in range(128)]
-        self.pull[self.encoding.on_base : self.encoding.on_base + 128] = weights
+        self.pull[:] = [math.exp(-0.5 * ((p - centre) / width) ** 2) for p in range(128)]
+        self.leaning = True
 
     def hear(self, pitches: Sequence[int]) -> None:
         """The phrase the stream was primed with: its mean pitch is the register the first section keeps."""

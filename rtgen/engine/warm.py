@@ -103,6 +103,7 @@ class Engine:
         self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
         self._sections = Sections(self.encoding, self._draw)  # the stream's form, with ``repeat`` (event tokens)
+        self._pull = torch.from_numpy(self._sections.pull)  # a view: the section's pull as the form sets it
         self._p_end = 0.0  # the fused probability that the piece ends here (SEP), read when ``repeat`` > 0
         self._restated_until = 0  # grid step where the form's latest queue closes (rtgen.engine.closes)
         self._written = 0  # tokens the stream has taken since the last reset
@@ -244,7 +245,6 @@ class Engine:
     def _combine_masks(self) -> None:
         mask = self._derived.mask if self._key_budget.holds else self._derived.loose_mask
         np.multiply(mask, self._off_mask, out=self._mask)
-        self._mask *= self._sections.pull
 
     def _activate(self, wanted: tuple) -> None:
         """Advance ``wanted`` from now on; an idle stepper first catches up with the stream's tokens."""
@@ -357,7 +357,6 @@ class Engine:
         """Before a sampled step: a new section departs (or not) in motif and register; the form knows the key."""
         if form.mark(self._written, self._decoder.state.now_steps, derived.key or self._auto_key or (0, "major")):
             self._lookback.since = self._written if form.departure else 0
-            self._combine_masks()
 
     def _choose(self, values: list[float], c: Controls) -> int:
         """Sample from ``values`` (filtered, leaned by ``repeat``), or end the section where the models end it."""
@@ -399,7 +398,10 @@ class Engine:
         if c.repeat > 0 and self._is_event:
             self._p_end = float(probs[enc.sep_id])
         probs = probs.cpu() if probs.device.type != "cpu" else probs
-        values = probs.mul_(self._mask_tensor).tolist()
+        probs.mul_(self._mask_tensor)
+        if c.repeat > 0 and self._sections.leaning:
+            self._lean(probs[enc.on_base : enc.on_base + 128])
+        values = probs.tolist()
         if self._is_event:
             if len(self._decoder.state.open_notes) >= c.max_polyphony:
                 values[enc.on_base : enc.off_base] = self._zeros[: enc.off_base - enc.on_base]
@@ -408,6 +410,15 @@ class Engine:
                 start = enc.shift_base + room_steps
                 values[start : enc.velocity_base] = self._zeros[: enc.velocity_base - start]
         return values
+
+    def _lean(self, ons: torch.Tensor) -> None:
+        """The section's register pull on the note-on probabilities ``ons`` [128], in place, keeping their total:
+        a pull moves a note to a nearer pitch; scaling them alone had it rest instead (a tiny model went silent)."""
+        before = float(ons.sum())
+        ons.mul_(self._pull)
+        after = float(ons.sum())
+        if after > 0:
+            ons.mul_(before / after)
 
     def _note_length_guard(self, max_steps: int) -> tuple[int | None, int]:
         """(token closing a note held ``max_steps`` grid steps or None, steps left to the oldest note's limit)."""
