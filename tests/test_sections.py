@@ -6,6 +6,7 @@ import math
 import statistics
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from rtgen.data.profile import FormProfile
@@ -165,7 +166,7 @@ def test_a_new_section_keeps_the_register_the_stream_is_in_as_wide_as_its_genres
     form.mark(0, 0, C_MAJOR)
     assert not form.leaning and (form.pull == 1.0).all()  # nothing heard yet: no register to keep
     form.end(section_tokens(enc, 4), 4 * form.bar_steps, "cadence")
-    form.hear([60, 64, 68])  # a call around E4
+    form.begin([60, 64, 68])  # a call around E4
     form.mark(10, 4 * form.bar_steps, C_MAJOR)
     on = form.pull  # a weight a note-on pitch
     assert form.leaning and on[64] == pytest.approx(1.0) and on[64 + 6] == pytest.approx(math.exp(-0.5))
@@ -175,6 +176,9 @@ def test_a_new_section_keeps_the_register_the_stream_is_in_as_wide_as_its_genres
     form.end(section_tokens(enc, 4), 8 * form.bar_steps, "cadence")
     form.mark(20, 8 * form.bar_steps, C_MAJOR)
     assert form.pull[76] > 0.9 > form.pull[64]
+    ons = np.full(128, 0.5 / 128)  # half the mass on note-ons, spread evenly
+    form.lean(ons)
+    assert ons.sum() == pytest.approx(0.5) and ons[76] > 10 * ons[50]  # moved between pitches, none to rests
 
 
 def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():

@@ -218,8 +218,19 @@ class Sections:
         self.pull[:] = [math.exp(-0.5 * ((p - centre) / width) ** 2) for p in range(128)]
         self.leaning = True
 
-    def hear(self, pitches: Sequence[int]) -> None:
-        """The phrase the stream was primed with: its mean pitch is the register the first section keeps."""
+    def lean(self, ons: np.ndarray) -> None:
+        """The section's pull on the note-on probabilities ``ons`` [128], in place, keeping their total: a pull
+        moves a note to a nearer pitch; scaling them alone had it rest instead (a tiny model went silent)."""
+        before = float(ons.sum())
+        ons *= self.pull
+        after = float(ons.sum())
+        if after > 0:
+            ons *= before / after
+
+    def begin(self, pitches: Sequence[int]) -> None:
+        """Afresh after the phrase ``pitches`` primed the stream: its mean pitch is the register the first section
+        keeps."""
+        self.reset()
         if pitches:
             self.centre = sum(pitches) / len(pitches)
 

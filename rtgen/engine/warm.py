@@ -103,7 +103,6 @@ class Engine:
         self._history = np.zeros(HISTORY_TOKENS, dtype=np.int64)  # ring of the stream's last tokens
         self._lookback = Lookback()  # the stream since the last reset, for ``repeat``
         self._sections = Sections(self.encoding, self._draw)  # the stream's form, with ``repeat`` (event tokens)
-        self._pull = torch.from_numpy(self._sections.pull)  # a view: the section's pull as the form sets it
         self._p_end = 0.0  # the fused probability that the piece ends here (SEP), read when ``repeat`` > 0
         self._restated_until = 0  # grid step where the form's latest queue closes (rtgen.engine.closes)
         self._written = 0  # tokens the stream has taken since the last reset
@@ -304,8 +303,7 @@ class Engine:
             spb = self.encoding.steps_per_beat
             self._steering.motif.set_phrase([(round(n.start * spb), n.pitch) for n in notes])
         self._take([self.encoding.sep_id, *self.encoding.encode(notes)])
-        self._sections.reset()  # an answer to a new call is a new section
-        self._sections.hear([n.pitch for n in notes])
+        self._sections.begin([n.pitch for n in notes])  # an answer to a new call is a new section, in its register
         if notes:
             self._auto_key = detect_key((n.pitch, float(n.duration)) for n in notes)
 
@@ -400,7 +398,7 @@ class Engine:
         probs = probs.cpu() if probs.device.type != "cpu" else probs
         probs.mul_(self._mask_tensor)
         if c.repeat > 0 and self._sections.leaning:
-            self._lean(probs[enc.on_base : enc.on_base + 128])
+            self._sections.lean(probs[enc.on_base : enc.on_base + 128].numpy())
         values = probs.tolist()
         if self._is_event:
             if len(self._decoder.state.open_notes) >= c.max_polyphony:
@@ -410,15 +408,6 @@ class Engine:
                 start = enc.shift_base + room_steps
                 values[start : enc.velocity_base] = self._zeros[: enc.velocity_base - start]
         return values
-
-    def _lean(self, ons: torch.Tensor) -> None:
-        """The section's register pull on the note-on probabilities ``ons`` [128], in place, keeping their total:
-        a pull moves a note to a nearer pitch; scaling them alone had it rest instead (a tiny model went silent)."""
-        before = float(ons.sum())
-        ons.mul_(self._pull)
-        after = float(ons.sum())
-        if after > 0:
-            ons.mul_(before / after)
 
     def _note_length_guard(self, max_steps: int) -> tuple[int | None, int]:
         """(token closing a note held ``max_steps`` grid steps or None, steps left to the oldest note's limit)."""
