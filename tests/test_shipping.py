@@ -49,6 +49,14 @@ def test_a_float16_checkpoint_loads_as_float32_and_steps_as_the_trained_one(tmp_
     assert loaded.meta["shipped"]["weights_dtype"] == "float16" and loaded.meta["metrics"]["valid_ce"] == 2.5
 
 
+def test_a_checkpoint_is_halved_in_place(tmp_path) -> None:
+    run, _ = trained_run(tmp_path)
+    (run / "loss.png").write_bytes(b"png")
+    assert ship(run, run)["weights_dtype"] == "float16"
+    assert {t.dtype for t in load_file(str(run / WEIGHTS)).values()} == {torch.float16}
+    assert (run / "loss.png").read_bytes() == b"png"
+
+
 def test_a_step_half_width_would_change_ships_in_float32(tmp_path) -> None:
     run, _ = trained_run(tmp_path, "wide", EventEncoding(), NetConfig(embedding_dim=8, hidden_sizes=(16,)))
     drift = half_drift(load_model(run).model, 338)

@@ -61,7 +61,9 @@ def _log_probs(model, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def ship(run: str | Path, dest: str | Path, max_drift: float = MAX_DRIFT) -> dict:
-    """Copy the checkpoint in ``run`` to ``dest`` in float16 when its drift allows; returns what was written."""
+    """Copy the checkpoint in ``run`` to ``dest`` in float16 when its drift allows; returns what was written.
+
+    ``dest`` may be ``run`` itself: a genre model trained straight into ``models/NAME`` is halved in place."""
     run, dest = Path(run), Path(dest)
     loaded = load_model(run, kind=None)
     drift = half_drift(loaded.model, len(loaded.encoding))
@@ -78,7 +80,7 @@ def ship(run: str | Path, dest: str | Path, max_drift: float = MAX_DRIFT) -> dic
     meta["shipped"] = {"from": str(run), "weights_dtype": str(dtype).removeprefix("torch."), "half_drift": drift}
     write_meta(dest, meta)
     for name in COPIED:
-        if (run / name).exists():
+        if (run / name).exists() and run.resolve() != dest.resolve():
             shutil.copyfile(run / name, dest / name)
     size = sum((dest / name).stat().st_size for name in (WEIGHTS, META))
     return {"folder": str(dest), "bytes": size, **meta["shipped"]}
