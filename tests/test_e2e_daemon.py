@@ -21,7 +21,7 @@ from pathlib import Path
 import mido
 import pytest
 from engine_models import pattern_factory
-from jack_server import AUDIBLE_MS, JackClient, JackServer, wait_until
+from jack_server import JackClient, JackServer, heard_on_time, wait_until
 from rtgen_process import Rtgen
 
 from rtgen.bench.ui import PtyAttach
@@ -54,6 +54,18 @@ def sounding(received) -> set[tuple[int, int]]:
         elif is_note_off(message):
             notes.discard((message.channel, message.note))
     return notes
+
+
+def test_models_that_cannot_play_together_stop_the_daemon_with_one_line(tmp_path):
+    """A fusion of two vocabularies fails while loading, before any clock or port: one line says why, exit 2."""
+    _shipped("fiddle")  # and the window network shipped in models/zoo
+    command = [sys.executable, "-m", "rtgen", "run", "--headless", "--no-record"]
+    command += ["--genres", "fiddle=1,bigru-attention-fiddle=1"]
+    env = {**os.environ, "RTGEN_CONFIG_DIR": str(tmp_path)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("rtgen: error:")]
+    assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "'bigru-attention-fiddle' cannot play with 'fiddle'" in errors[0], errors
 
 
 @pytest.mark.jack
@@ -292,4 +304,4 @@ def test_10000_bad_osc_packets_in_10_s_change_no_timing_and_are_counted(jack_ser
     assert counts["received"] + kernel_dropped >= 10000 and counts["received"] >= 1000, kernel_dropped
     assert counts["malformed"] > 2000 and counts["refused"] > 1000
     # Starved output (the failure this guards against) puts notes tens of milliseconds off the grid.
-    assert abused["notes"] >= 25 and abused["jitter_max_ms"] <= AUDIBLE_MS, (quiet, abused)
+    assert abused["notes"] >= 25 and heard_on_time(abused["jitter_p90_ms"], abused["jitter_max_ms"]), (quiet, abused)

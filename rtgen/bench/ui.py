@@ -97,6 +97,7 @@ def jitter(errors_ms: list[float]) -> dict[str, float]:
         "notes": len(ordered),
         "median_error_ms": median,
         "jitter_p50_ms": percentile(around, 0.5),
+        "jitter_p90_ms": percentile(around, 0.9),
         "jitter_p99_ms": percentile(around, 0.99),
         "jitter_max_ms": around[-1] if around else 0.0,
         "worst_ms": [round(e - median, 2) for e in sorted(ordered, key=lambda e: -abs(e - median))[:5]],

@@ -310,7 +310,9 @@ def _print_json(daemon, snapshot) -> None:
         "notes_in": snapshot.notes_in,
         "notes_out": snapshot.notes_out,
         "late": snapshot.late_events,
+        "send_p90_ms": snapshot.send_error_p90_ms,
         "send_p99_ms": snapshot.send_error_p99_ms,
+        "send_max_ms": snapshot.send_error_max_ms,
         "step_p99_ms": snapshot.step_p99_ms,
         **daemon.input_counts(),
     }

@@ -269,7 +269,8 @@ class Daemon:
             self._thread.join(timeout=5.0)
         if self.clock_sender is not None:
             self.clock_sender.stop()
-        self.clock.close()  # a Link session is left; the other clocks hold nothing
+        if self.clock is not None:  # None when opening failed before the clock (a model that cannot load)
+            self.clock.close()  # a Link session is left; the other clocks hold nothing
         if self.watcher is not None:
             self.watcher.stop()
         if self.scheduler is not None:
@@ -324,7 +325,9 @@ class Daemon:
             out_port=self.out_port.name,
             device=str(self.engine.device),
             step_p99_ms=percentile(sorted(tuple(player.step_ms)), 0.99),
+            send_error_p90_ms=stats.p90_ms,
             send_error_p99_ms=stats.p99_ms,
+            send_error_max_ms=stats.max_ms,
             late_events=stats.late,
             notes_in=self.listener.counts.notes_in,
             notes_out=player.notes_out,

@@ -35,7 +35,9 @@ class Snapshot:
     out_port: str = ""
     device: str = "cpu"  # where the models run: "cpu" or "cuda"
     step_p99_ms: float = 0.0  # engine step latency, p99 over the recent window
-    send_error_p99_ms: float = 0.0  # |actual - planned| send time, p99 over the recent window
+    send_error_p90_ms: float = 0.0  # |actual - planned| send time (ms) over the recent window: nine sends in ten
+    send_error_p99_ms: float = 0.0
+    send_error_max_ms: float = 0.0
     late_events: int = 0
     notes_in: int = 0
     notes_out: int = 0

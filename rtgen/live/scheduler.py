@@ -53,6 +53,7 @@ class SendStats:
     count: int  # messages sent since start
     late: int  # sent more than ``late_s`` after their planned time
     p50_ms: float
+    p90_ms: float
     p99_ms: float
     max_ms: float
     window: int = 0  # sends the percentiles cover
@@ -151,6 +152,7 @@ class OutputScheduler:
             count=self._count,
             late=self._late,
             p50_ms=percentile(errors, 0.50) * 1e3,
+            p90_ms=percentile(errors, 0.90) * 1e3,
             p99_ms=percentile(errors, 0.99) * 1e3,
             max_ms=(errors[-1] if errors else 0.0) * 1e3,
             window=len(errors),
