@@ -11,7 +11,8 @@ import pytest
 
 from rtgen.data.profile import FormProfile
 from rtgen.encoding import EventEncoding, Note
-from rtgen.engine.sections import OVER_BARS, SECTION_BARS, Sections, is_arrival, restatement, varied_share
+from rtgen.engine.restating import restatement, varied_share
+from rtgen.engine.sections import OVER_BARS, SECTION_BARS, Sections, is_arrival
 
 C_MAJOR = (0, "major")
 
@@ -179,6 +180,55 @@ def test_a_new_section_keeps_the_register_the_stream_is_in_as_wide_as_its_genres
     ons = np.full(128, 0.5 / 128)  # half the mass on note-ons, spread evenly
     form.lean(ons)
     assert ons.sum() == pytest.approx(0.5) and ons[76] > 10 * ons[50]  # moved between pitches, none to rests
+
+
+def test_a_bar_states_an_earlier_bar_of_its_section_again_with_its_genres_odds():
+    """``FormProfile.echoes``: bar 2 (from 0) states bar 0 again in every span, no other bar any. Time stops at its
+    bar line; there bar 0 is queued as it was (variation 0) with no SEP, and the section goes on after it."""
+    from rtgen.engine.closes import close_step
+    from rtgen.engine.form import Lookback
+
+    echoes = [0.0] * (SECTION_BARS * (SECTION_BARS - 1) // 2)
+    echoes[2 * 1 // 2 + 0] = 1.0
+    form = Sections(EventEncoding(), lambda: 0.5)
+    form.set_form(FormProfile(echoes=tuple(echoes)), 0.0)
+    enc, bar = form.encoding, form.bar_steps
+    form.mark(0, 0, C_MAJOR)
+    assert form.echoes == [(2, 0)] and form.room(bar + 5) == bar - 5
+    lookback = Lookback()
+    section = section_tokens(enc, 2)
+    lookback.extend(section)
+    values = [1.0] * len(enc)
+    assert form.close(values, 2 * bar - 1, False, lookback) is None  # not yet at its bar line
+    stream = played(form, form.close(values, 2 * bar, False, lookback))
+    assert stream == section[: len(section) // 2] and form.start == 0 and not form.echoes
+    assert close_step(form, 3 * bar, 0) is None  # an echo closes nothing: the section is still open
+
+
+def test_an_echo_under_way_goes_on_to_the_next_bar_with_the_genres_odds():
+    """A phrase comes back, not one bar of it: bar 4 begins an echo of bar 0 (share 1), and with ``echo_run`` 1
+    bars 5-7 state bars 1-3 again; with ``echo_run`` 0 bar 4 alone does."""
+    echoes = [0.0] * (SECTION_BARS * (SECTION_BARS - 1) // 2)
+    echoes[4 * 3 // 2 + 0] = 1.0
+    for run, plan in ((1.0, [(7, 3), (6, 2), (5, 1), (4, 0)]), (0.0, [(4, 0)])):
+        form = Sections(EventEncoding(), lambda: 0.5)
+        form.set_form(FormProfile(echoes=tuple(echoes), echo_run=run), 0.5)
+        form.mark(0, 0, C_MAJOR)
+        assert form.echoes == plan
+
+
+def test_the_form_profile_counts_the_bars_that_state_an_earlier_bar_of_their_span_again():
+    from rtgen.evaluate.form import echo_shares, echo_sources
+
+    def bars(pitches: list[int]) -> list[Note]:
+        return [Note(Fraction(8 * i + k, 2), p + k, Fraction(1, 2)) for i, p in enumerate(pitches) for k in range(4)]
+
+    strain = bars([60, 65, 60, 67, 70, 72, 70, 74])  # bar 3 states bar 1 again, bar 7 bar 5
+    assert echo_sources(strain) == [[None, None, 0, None, None, None, 4, None]]
+    shares, run = echo_shares([strain, bars(list(range(60, 68)))])
+    assert shares[2 * 1 // 2 + 0] == 0.5 and shares[6 * 5 // 2 + 4] == 0.5 and sum(shares) == 1.0 and run == 0.0
+    period = bars([60, 65, 67, 69, 60, 65, 67, 72])  # bars 5-7 state bars 1-3 again, bar 8 cadences elsewhere
+    assert echo_shares([period]) == ([1.0 if k == 4 * 3 // 2 else 0.0 for k in range(28)], 0.6667)
 
 
 def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():

@@ -4,8 +4,9 @@
 how many of a genre's bars copy an earlier one, how often its 8-bar spans
 state the one before again and how literally (hence how often a section is
 stated again), the share of its notes in the piece's
-key, the share of its section ends that close on a stable chord, and how
-widely its pitches spread within an 8-bar span; and the
+key, the share of its section ends that close on a stable chord, how
+widely its pitches spread within an 8-bar span, and how often an 8-bar
+span's bars state its earlier bars again, bar by bar; and the
 first two bars of validation pieces (never the training split), spread over
 them, as seeds. The engine reads the profile (a blend's lies between its
 genres', weighted), the seed chooser the openings. A genre the file does not
@@ -41,6 +42,12 @@ class FormProfile:
     in_key: float = 0.95  # notes in the key found for the whole piece
     cadence: float = 0.6  # section ends (every 8 bars, the last bar) closing on a tonic or dominant chord
     spread: float = 6.0  # semitones: the deviation of the pitches in an 8-bar span (a chorale's four voices: wide)
+    # [i * (i - 1) // 2 + j] for bars j < i of an 8-bar span (from 0): the share of spans whose bar i begins to
+    # state bar j again, as it was or varied (j the latest such bar), among those whose bar i continues no echo;
+    # () for a genre never measured (no bar echoes)
+    echoes: tuple[float, ...] = ()
+    echo_run: float = 0.0  # after a bar that states bar j again, the odds that the next states bar j + 1 again
+    echo_literal: float = 0.5  # of the bars that state an earlier bar again, those that state it note for note
 
 
 DEFAULT_PROFILE = FormProfile()
@@ -62,17 +69,25 @@ def profile(genre: str) -> FormProfile:
     if entry is None:
         return DEFAULT_PROFILE
     known = {f.name for f in fields(FormProfile)}
-    return FormProfile(**{k: float(v) for k, v in entry["profile"].items() if k in known})
+    return FormProfile(**{k: _number(v) for k, v in entry["profile"].items() if k in known})
+
+
+def _number(value) -> float | tuple[float, ...]:
+    return tuple(float(v) for v in value) if isinstance(value, list) else float(value)
 
 
 def blend(weights: Mapping[str, float]) -> FormProfile:
     """The profile of a blend: each field the weighted mean of its genres' (weights of any scale, not all 0)."""
     total = sum(weights.values())
-    mixed = dict.fromkeys((f.name for f in fields(FormProfile)), 0.0)
-    for genre, weight in weights.items():
-        own = profile(genre)
-        for name in mixed:
-            mixed[name] += getattr(own, name) * weight / total
+    owns = [(profile(genre), weight / total) for genre, weight in weights.items()]
+    mixed = {}
+    for f in fields(FormProfile):
+        values = [(getattr(own, f.name), share) for own, share in owns]
+        if f.name == "echoes":  # a genre never measured adds none
+            width = max(len(v) for v, _ in values)
+            mixed[f.name] = tuple(sum(v[k] * w for v, w in values if len(v) == width) for k in range(width))
+        else:
+            mixed[f.name] = sum(v * w for v, w in values)
     return FormProfile(**mixed)
 
 

@@ -9,7 +9,8 @@ form has committed to it:
 * a sampled section: the bar line after its arrival (``close_at``), or its cap
   once the stream is within the cap's last bar (no arrival can then close it
   sooner); before either, no close is known;
-* a restatement: the end of what was queued, and of its second ending;
+* a restatement: the end of what was queued, and of its second ending (an
+  echo, a section's opening stated again halfway, closes nothing);
 * a second ending under way: its end.
 
 An arrival taken back (a strong beat struck after it that is no arrival)
@@ -40,7 +41,7 @@ def close_step(form: Sections, now: int, restated: int) -> int | None:
     """
     if form.ending_until is not None:
         return form.ending_until
-    if form.queue or form.ending_pending:
+    if (form.queue and not form.echoing) or form.ending_pending:
         return restated
     if form.start is None:
         return None

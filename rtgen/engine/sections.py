@@ -13,6 +13,16 @@ played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
   arrival takes the close back. Past the section's length (or the models'
   SEP) those triads' note-ons are boosted on strong beats (``SEEK_BOOST``);
   a section still open ``OVER_BARS`` later is cut at the bar line ("cap").
+* **Echoes.** Inside a section, motifs return as in its genres' corpora: as
+  it opens, the section draws for each of its bars whether it states an
+  earlier bar again and which (``FormProfile.echoes``, per bar the share of a
+  corpus's 8-bar spans whose bar states that earlier bar again: a fiddle
+  tune's bar 3 its bar 1 in 45 % of tunes). At such a bar line the earlier
+  bar is queued, as it was or varied as a restatement's bars are (the
+  genres' own share at ``variation`` 0.5: ``FormProfile.echo_literal``), with
+  no SEP (the phrase goes on); then the models continue. Sampled freely, a generated strain
+  hardly ever returned to a motif (repeated 8-note share 0.10 against real
+  fiddle tunes' 0.47), the feature that told 8 bars apart most.
 * **Restatement.** A section just ended is stated again with its genres'
   odds (``FormProfile.restate``, from their corpora): the models hear SEP,
   then its bars but the last, each bar either as it was or varied (a share
@@ -52,6 +62,7 @@ import numpy as np
 
 from rtgen.data.profile import FormProfile
 from rtgen.engine.form import Lookback
+from rtgen.engine.restating import after_steps, restatement, varied_share
 from rtgen.engine.sampling import SCALES
 
 BAR_BEATS = 4  # sections are counted in bars of 4/4 from the section's first step
@@ -95,43 +106,9 @@ def is_arrival(pitches: Sequence[int], key: tuple[int, str]) -> bool:
     return False
 
 
-def varied_share(variation: float, literal: float) -> float:
-    """Share of a restatement's bars re-sampled: 0 at ``variation`` 0, the genre's (1 - ``literal``) at 0.5, 1 at 1."""
-    own = 1.0 - literal
-    return 2 * variation * own if variation <= 0.5 else own + (2 * variation - 1) * (1 - own)
-
-
-def restatement(
-    encoding,
-    tokens: Sequence[int],
-    steps: int,
-    bar_steps: int,
-    varied: set[int],
-    pick: Callable[[], bool] | None = None,
-) -> list[tuple[int, bool]]:
-    """Event ``tokens`` over exactly ``steps`` grid steps, less offs of earlier notes; (token, to re-sample).
-
-    Cut at ``steps`` (the note-offs there kept), or padded with rest to it.
-
-    A note-on in a bar (counted from 0) of ``varied`` is marked to be re-sampled
-    where ``pick()`` says so (every one without ``pick``).
-    """
-    enc, out, begun, now = encoding, [], set(), 0
-    for token in tokens:
-        is_off = enc.off_base <= token < enc.shift_base
-        if now >= steps and not is_off:  # at the end only the note-offs that close it
-            break
-        if enc.shift_base <= token < enc.velocity_base:
-            if now + token - enc.shift_base + 1 > steps:
-                break
-            now += token - enc.shift_base + 1
-        elif enc.on_base <= token < enc.off_base:
-            begun.add(token - enc.on_base)
-        elif is_off and token - enc.off_base not in begun:
-            continue
-        vary = enc.on_base <= token < enc.off_base and now // bar_steps in varied
-        out.append((token, vary and (pick is None or pick())))
-    return out + [(t, False) for t in enc.shift_tokens(steps - now)]
+def _bars_of_triangle(size: int) -> int:
+    """Bars of a span whose bar pairs (later, earlier) number ``size``: 8 for 28 (0 or 1 for none)."""
+    return round((1 + math.sqrt(1 + 8 * size)) / 2)
 
 
 class Sections:
@@ -163,6 +140,8 @@ class Sections:
         self.ending_pending = False  # a second ending follows the queue
         self.ending_until: int | None = None  # grid step where the second ending under way closes
         self.close_at: int | None = None  # bar line where the section closes after its arrival
+        self.echoes: list[tuple[int, int]] = []  # (bar, earlier bar it states again) still ahead, latest first
+        self.echoing = False  # the queue is an echo: the section goes on after it
         self.seek_from = self.boost_from = self.cap_at = 0  # grid steps: arrivals close / are boosted / cut
         self.models_ended = False  # the models sampled SEP in this section
         self.group_step, self.group = -1, []  # the latest onset step of rtgen's own and its pitches
@@ -198,6 +177,7 @@ class Sections:
         if self.start is not None:
             return False
         self.start, self.start_steps, self.close_at = position, now, None
+        self.echoes = self._plan()
         self.seek_from = now + (SECTION_BARS - 1) * self.bar_steps
         self.boost_from = now + SECTION_BARS * self.bar_steps
         self.cap_at = now + (SECTION_BARS + OVER_BARS) * self.bar_steps
@@ -270,6 +250,9 @@ class Sections:
     def room(self, now: int) -> int:
         """Grid steps time may move before the section's close or its second ending's end (a huge number if none)."""
         until = self.ending_until if self.ending_until is not None else self.close_at
+        if self.echoes:
+            at = self.start_steps + self.echoes[-1][0] * self.bar_steps
+            until = at if until is None else min(until, at)
         return max(1, until - now) if until is not None else 1 << 30
 
     def steer(self, values: list[float], now: int) -> None:
@@ -309,9 +292,43 @@ class Sections:
         close with nothing queued (a new section then follows at once)."""
         self.steer(values, now)
         why = self.closes(now, models_end)
-        if why is None:
-            return None
-        return self.end(lookback.tokens[max(0, self.start - lookback.base) :], now, why)
+        section = lookback.tokens[max(0, self.start - lookback.base) :] if self.start is not None else []
+        if why is not None:
+            return self.end(section, now, why)
+        if self.echoes and now >= self.start_steps + self.echoes[-1][0] * self.bar_steps:
+            return self.echo(section, self.echoes.pop()[1])
+        return None
+
+    def _plan(self) -> list[tuple[int, int]]:
+        """The bars of a new section that state an earlier bar again, drawn with its genres' odds, latest first: an
+        echo under way goes on to the next bar with odds ``echo_run`` (a phrase comes back, not one bar of it)."""
+        shares, plan = self.profile.echoes, []
+        for bar in range(1, min(SECTION_BARS, _bars_of_triangle(len(shares)))):
+            going = plan and plan[-1][0] == bar - 1 and self.draw() < self.profile.echo_run
+            earlier = plan[-1][1] + 1 if going else self._begun(shares, bar)
+            if earlier is not None:
+                plan.append((bar, earlier))
+        return plan[::-1]
+
+    def _begun(self, shares: Sequence[float], bar: int) -> int | None:
+        """The earlier bar that ``bar`` begins to state again, drawn from ``shares``, or None."""
+        target, running = self.draw(), 0.0
+        for earlier in range(bar):
+            running += shares[bar * (bar - 1) // 2 + earlier]
+            if running > target:
+                return earlier
+        return None
+
+    def echo(self, section: Sequence[int], bar: int) -> int | None:
+        """The first token of ``bar`` (from 0) of the section (its tokens so far ``section``) queued again, varied
+        as a restatement's bars are; None when it held no token."""
+        self.echoing, self.mapping = True, {}
+        tokens = after_steps(self.encoding, section, bar * self.bar_steps)
+        share = varied_share(self.variation, self.profile.echo_literal)
+        varied = {0} if self.variation > 0 and self.draw() < share else set()
+        body = restatement(self.encoding, tokens, self.bar_steps, self.bar_steps, varied, self._pick_note)
+        self.queue = body[::-1]
+        return self.queue.pop()[0] if self.queue else None
 
     def end(self, section: Sequence[int], now: int, why: str) -> int | None:
         """Close the section (its tokens ``section``) at ``now``: the first token of what is queued, or None.
@@ -334,6 +351,7 @@ class Sections:
         head = enc.shift_tokens(-elapsed % self.bar_steps) + ([enc.sep_id] if body else [])
         self.queue = ([(t, False) for t in head] + body)[::-1]
         self.start, self.departure, self.mapping = None, 0.0, {}
+        self.echoes, self.echoing = [], False
         return self.queue.pop()[0] if self.queue else None
 
     def _restated(self, tokens: list[int], bars: int) -> list[tuple[int, bool]]:
@@ -342,10 +360,13 @@ class Sections:
             return restatement(self.encoding, tokens, bars * self.bar_steps, self.bar_steps, set())
         share = varied_share(self.variation, self.profile.literal)
         varied = {bar for bar in range(bars - 1) if self.draw() < share}
-        notes = max(NOTE_SHARE, 2 * self.variation - 1)  # of a varied bar's notes: a few, all at variation 1
         self.ending_pending = True
         steps = (bars - 1) * self.bar_steps
-        return restatement(self.encoding, tokens, steps, self.bar_steps, varied, lambda: self.draw() < notes)
+        return restatement(self.encoding, tokens, steps, self.bar_steps, varied, self._pick_note)
+
+    def _pick_note(self) -> bool:
+        """Whether a note of a varied bar is re-sampled: a few of them, all at variation 1."""
+        return self.draw() < max(NOTE_SHARE, 2 * self.variation - 1)
 
     # ---- a restated step ----
 
