@@ -193,3 +193,40 @@ def test_each_tab_has_one_attach_that_sits_lightly_and_ends_with_its_tab_and_ser
         client.close()
         rtgen.terminate()
     assert not _tabs(rtgen.osc_port), "an rtgen attach was left behind"
+
+
+WATCHED = """
+import os, sys, time
+from rtgen.tui.lifetime import watch_parent
+watch_parent()
+print(os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_tab_whose_server_is_gone_ends_even_before_its_app_runs(tmp_path) -> None:
+    """``watch_parent``, as ``rtgen attach --tab`` arms it before its slow imports: the process's parent (here a
+    stand-in for the web server, killed) is gone, and the tab ends within seconds, not when its app first reads."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {WATCHED!r}]); "
+            "sys.stdout.flush(); import time; time.sleep(60)",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    tab = int(server.stdout.readline())
+    assert Path(f"/proc/{tab}").exists()
+    server.kill()
+    server.wait()
+    assert wait_until(lambda: not Path(f"/proc/{tab}").exists() or _zombie(tab), timeout_s=GONE_S), tab
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return True

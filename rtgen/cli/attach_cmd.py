@@ -56,13 +56,14 @@ def attach_tui(osc_port: int, *, owner: bool, host: str = "127.0.0.1", tab: bool
 
     ``tab``: this process is one browser tab's, started by ``serve_web_ui``; it ends with the tab or the server.
     """
+    if tab:  # before the imports below, which take seconds on a busy machine
+        from rtgen.tui.lifetime import arm_on_signals, watch_parent
+
+        arm_on_signals()
+        watch_parent()
     from rtgen.daemon.client import DaemonClient
     from rtgen.tui import make_app
 
-    if tab:
-        from rtgen.tui.tab import arm_on_signals
-
-        arm_on_signals()
     client = DaemonClient(osc_port, host).connect()
     try:
         make_app(client, owner=owner, tab=tab).run()

@@ -7,42 +7,19 @@ but not when the server itself goes away: standard input reaches its end, the
 input thread returns, and the app ran on with no one to draw for (once seen
 re-parented to init at 80 % of a core, ended only by SIGKILL). ``TabDriver``
 ends the app then too, and on SIGHUP; and whatever asked it to end, the
-process is gone soon after (``EXIT_S``, ``GONE_S``) even if the app's loop
+process is gone soon after (``rtgen.tui.lifetime``) even if the app's loop
 never gets there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import threading
 
 from textual import messages
 from textual.drivers.web_driver import WebDriver
 
-EXIT_S = 1.5  # seconds from a stop signal to the process's end, at most (issue 20 asks for 3)
-GONE_S = 0.5  # from "quit" or the server's end: no one is left to see a graceful exit
-END_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-_deadline: list[threading.Timer] = []  # the one armed timer, once armed
-
-
-def end_within(seconds: float = EXIT_S) -> None:
-    """This process ends ``seconds`` from now unless it has ended by then (any thread, a signal handler; once)."""
-    if not _deadline:
-        timer = threading.Timer(seconds, os._exit, (0,))
-        timer.daemon = True
-        _deadline.append(timer)
-        timer.start()
-
-
-def arm_on_signals() -> None:
-    """SIGINT, SIGTERM and SIGHUP arm the deadline (main thread): from the process's start, so a tab closed while
-    its app is still starting ends too. The event loop's own handlers, where installed, ask the app to exit first."""
-    for sig in END_SIGNALS:
-        signal.signal(sig, lambda signum, frame: end_within())
+from rtgen.tui.lifetime import GONE_S, arm_on_signals, end_within
 
 
 class TabDriver(WebDriver):

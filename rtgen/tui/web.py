@@ -7,7 +7,8 @@ otherwise: a performer's rig should not be reachable from the network by
 accident. ``TabServer`` is textual-serve's server made to leave nothing behind:
 on SIGINT, SIGTERM or SIGHUP it drops every tab's connection, so each tab's
 process is told to quit at once, and is gone within seconds (textual-serve alone
-waited on open tabs, and ignored SIGHUP).
+waited on open tabs, and ignored SIGHUP); a tab still starting then ends as it
+sees its server gone (``rtgen.tui.lifetime.watch_parent``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 from textual_serve.server import Server
 
 from rtgen.errors import RtgenError
-from rtgen.tui.tab import GONE_S
+from rtgen.tui.lifetime import GONE_S
 
 
 class TabServer(Server):
