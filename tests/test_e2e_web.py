@@ -197,27 +197,24 @@ def test_each_tab_has_one_attach_that_sits_lightly_and_ends_with_its_tab_and_ser
 
 WATCHED = """
 import os, sys, time
-from rtgen.tui.lifetime import watch_parent
-watch_parent()
+from rtgen.tui.lifetime import watch_input
+watch_input()
 print(os.getpid(), flush=True)
+time.sleep(60)
+"""
+SERVER = """
+import shlex, subprocess, sys, time
+tab = shlex.join([sys.executable, "-c", sys.argv[1]])
+subprocess.Popen(["/bin/sh", "-c", tab], stdin=subprocess.PIPE)  # as textual-serve starts a tab: a shell, a pipe
 time.sleep(60)
 """
 
 
 def test_a_tab_whose_server_is_gone_ends_even_before_its_app_runs(tmp_path) -> None:
-    """``watch_parent``, as ``rtgen attach --tab`` arms it before its slow imports: the process's parent (here a
-    stand-in for the web server, killed) is gone, and the tab ends within seconds, not when its app first reads."""
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {WATCHED!r}]); "
-            "sys.stdout.flush(); import time; time.sleep(60)",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    """``watch_input``, as ``rtgen attach --tab`` arms it before its slow imports: the server holding the tab's
+    input pipe is killed, and the tab ends within seconds, not when its app first reads (the shell between them,
+    as textual-serve starts it, stays its parent)."""
+    server = subprocess.Popen([sys.executable, "-c", SERVER, WATCHED], cwd=REPO, stdout=subprocess.PIPE, text=True)
     tab = int(server.stdout.readline())
     assert Path(f"/proc/{tab}").exists()
     server.kill()

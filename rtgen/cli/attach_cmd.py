@@ -57,10 +57,10 @@ def attach_tui(osc_port: int, *, owner: bool, host: str = "127.0.0.1", tab: bool
     ``tab``: this process is one browser tab's, started by ``serve_web_ui``; it ends with the tab or the server.
     """
     if tab:  # before the imports below, which take seconds on a busy machine
-        from rtgen.tui.lifetime import arm_on_signals, watch_parent
+        from rtgen.tui.lifetime import arm_on_signals, watch_input
 
         arm_on_signals()
-        watch_parent()
+        watch_input()
     from rtgen.daemon.client import DaemonClient
     from rtgen.tui import make_app
 

@@ -11,13 +11,12 @@ by more than 3 s).
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
-import time
 
 EXIT_S = 1.5  # seconds from a stop signal to the process's end, at most (issue 20 asks for 3)
 GONE_S = 0.5  # from "quit" or the server's end: no one is left to see a graceful exit
-PARENT_POLL_S = 0.25  # how often a tab looks whether its server (its parent process) is still there
 END_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -40,14 +39,15 @@ def arm_on_signals() -> None:
         signal.signal(sig, lambda signum, frame: end_within())
 
 
-def watch_parent(poll_s: float = PARENT_POLL_S) -> None:
-    """End this process ``GONE_S`` after its parent, the web server, is gone (stopped, or killed: the process is
-    then another's child)."""
-    parent = os.getppid()
+def watch_input(fd: int = 0) -> None:
+    """End this process ``GONE_S`` after the other end of its input, the web server's pipe, is closed (the server
+    stopped, or was killed). Waits on the pipe's hang-up alone and reads nothing: the app reads the same input."""
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked for: poll reports only a hang-up, an error or a closed descriptor
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
+        while not poller.poll():
+            pass
         end_within(GONE_S)
 
-    threading.Thread(target=watch, daemon=True, name="rtgen-tab-parent").start()
+    threading.Thread(target=watch, daemon=True, name="rtgen-tab-input").start()

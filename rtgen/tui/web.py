@@ -8,7 +8,7 @@ accident. ``TabServer`` is textual-serve's server made to leave nothing behind:
 on SIGINT, SIGTERM or SIGHUP it drops every tab's connection, so each tab's
 process is told to quit at once, and is gone within seconds (textual-serve alone
 waited on open tabs, and ignored SIGHUP); a tab still starting then ends as it
-sees its server gone (``rtgen.tui.lifetime.watch_parent``).
+sees its input's other end closed (``rtgen.tui.lifetime.watch_input``).
 """
 
 from __future__ import annotations
