@@ -106,11 +106,6 @@ def is_arrival(pitches: Sequence[int], key: tuple[int, str]) -> bool:
     return False
 
 
-def _bars_of_triangle(size: int) -> int:
-    """Bars of a span whose bar pairs (later, earlier) number ``size``: 8 for 28 (0 or 1 for none)."""
-    return round((1 + math.sqrt(1 + 8 * size)) / 2)
-
-
 class Sections:
     """The form of the stream since the last reset: the section under way, and what is queued to restate."""
 
@@ -292,18 +287,21 @@ class Sections:
         close with nothing queued (a new section then follows at once)."""
         self.steer(values, now)
         why = self.closes(now, models_end)
-        section = lookback.tokens[max(0, self.start - lookback.base) :] if self.start is not None else []
         if why is not None:
-            return self.end(section, now, why)
+            return self.end(self._section(lookback), now, why)
         if self.echoes and now >= self.start_steps + self.echoes[-1][0] * self.bar_steps:
-            return self.echo(section, self.echoes.pop()[1])
+            return self.echo(self._section(lookback), self.echoes.pop()[1])
         return None
+
+    def _section(self, lookback: Lookback) -> list[int]:
+        """The section's tokens so far (copied only where it ends or echoes, not every sampled step)."""
+        return lookback.tokens[max(0, self.start - lookback.base) :] if self.start is not None else []
 
     def _plan(self) -> list[tuple[int, int]]:
         """The bars of a new section that state an earlier bar again, drawn with its genres' odds, latest first: an
         echo under way goes on to the next bar with odds ``echo_run`` (a phrase comes back, not one bar of it)."""
         shares, plan = self.profile.echoes, []
-        for bar in range(1, min(SECTION_BARS, _bars_of_triangle(len(shares)))):
+        for bar in range(1, SECTION_BARS if shares else 1):  # () for a genre never measured: no echoes
             going = plan and plan[-1][0] == bar - 1 and self.draw() < self.profile.echo_run
             earlier = plan[-1][1] + 1 if going else self._begun(shares, bar)
             if earlier is not None:

@@ -41,13 +41,15 @@ def arm_on_signals() -> None:
 
 def watch_input(fd: int = 0) -> None:
     """End this process ``GONE_S`` after the other end of its input, the web server's pipe, is closed (the server
-    stopped, or was killed). Waits on the pipe's hang-up alone and reads nothing: the app reads the same input."""
+    stopped, or was killed). Waits on the pipe's hang-up alone and reads nothing: the app reads the same input.
+    Where the system has no ``poll`` (Windows), the app's own end of input and "quit" remain."""
+    if not hasattr(select, "poll"):
+        return
     poller = select.poll()
     poller.register(fd, 0)  # no events asked for: poll reports only a hang-up, an error or a closed descriptor
 
     def watch() -> None:
-        while not poller.poll():
-            pass
+        poller.poll()  # blocks until the hang-up
         end_within(GONE_S)
 
     threading.Thread(target=watch, daemon=True, name="rtgen-tab-input").start()
