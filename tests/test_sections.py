@@ -12,7 +12,7 @@ import pytest
 from rtgen.data.profile import FormProfile
 from rtgen.encoding import EventEncoding, Note
 from rtgen.engine.restating import restatement, varied_share
-from rtgen.engine.sections import OVER_BARS, SECTION_BARS, Sections, is_arrival
+from rtgen.engine.sections import HOLD_BOOST, OVER_BARS, SECTION_BARS, SEEK_BOOST, Sections, is_arrival
 
 C_MAJOR = (0, "major")
 
@@ -67,16 +67,36 @@ def test_a_section_without_an_arrival_is_boosted_toward_one_then_cut_at_the_cap(
     form = sections()
     form.mark(0, 0, C_MAJOR)
     bar = form.bar_steps
+    on = form.encoding.note_on_id
     values = [1.0] * len(form.encoding)
-    form.steer(values, SECTION_BARS * bar - bar // 2)  # within its length: no boost
+    form.steer(values, SECTION_BARS * bar - bar // 2)  # within its length, the key held: no boost
     assert set(values) == {1.0}
     form.steer(values, SECTION_BARS * bar)  # past it, on a downbeat: the tonic and dominant chords
-    on = form.encoding.note_on_id
-    assert values[on(60)] > 1.0 and values[on(67)] > 1.0 and values[on(65)] == 1.0
+    assert values[on(60)] == values[on(71)] == SEEK_BOOST and values[on(65)] == 1.0
     for step in range(bar, (SECTION_BARS + OVER_BARS) * bar, bar // 4):
         form.onset(step, 65)  # F on every beat: never an arrival
         assert form.closes(step + 1, False) is None
     assert form.closes((SECTION_BARS + OVER_BARS) * bar, False) == "cap"
+
+
+def test_strong_beats_lean_to_the_tonic_triad_only_while_it_sounds_there_less_than_in_the_genre():
+    form = sections()
+    form.mark(0, 0, C_MAJOR)
+    bar, on = form.bar_steps, form.encoding.note_on_id
+    for k in range(1, 5):
+        form.onset(k * bar, 65)  # F on four downbeats: the key drifts toward the subdominant
+    assert form.tonic < form.profile.tonic_beats
+    values = [1.0] * len(form.encoding)
+    form.steer(values, 5 * bar - 1)  # off the beat: nothing
+    assert set(values) == {1.0}
+    form.steer(values, 5 * bar)
+    assert values[on(60)] == values[on(64)] == values[on(67)] == HOLD_BOOST and values[on(65)] == 1.0
+    for k in range(5, 7):
+        form.onset(k * bar, 60)
+        form.onset(k * bar + bar // 2, 67)
+    values = [1.0] * len(form.encoding)
+    form.steer(values, 7 * bar)  # four tonic strong beats later the share is back: the models choose again
+    assert form.tonic >= form.profile.tonic_beats and set(values) == {1.0}
 
 
 def test_the_models_ending_starts_the_search_for_an_arrival_at_once():
@@ -289,6 +309,17 @@ def test_the_form_profile_measures_how_often_and_how_literally_a_corpus_restates
     assert dance["restate"] == 1.0 and dance["literal"] == 1.0 and chorale["restate"] == 0.0
     assert dance["spread"] == pytest.approx(statistics.pstdev([60, 62, 64, 65, 67, 69, 71, 72]), abs=1e-4)
     assert chorale["spread"] == pytest.approx(statistics.pstdev(range(60, 68)), abs=1e-4)  # each 8 bars apart
+    # a whole note on every downbeat, in C: C, E, G and the high C sound the tonic triad; D, F, A, B do not
+    assert dance["tonic_beats"] == pytest.approx(8 / 16)
+
+
+def test_the_tonic_share_counts_notes_on_beats_1_and_3_in_the_key_given():
+    from rtgen.evaluate.form import tonic_beat_share
+
+    notes = [Note(Fraction(b), p, Fraction(1)) for b, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])]
+    assert tonic_beat_share(notes, C_MAJOR) == pytest.approx(3 / 4)  # C, E, G on strong beats, B not
+    assert tonic_beat_share(notes, (7, "major")) == pytest.approx(2 / 4)  # in G: G and B
+    assert math.isnan(tonic_beat_share([Note(Fraction(1), 60, Fraction(1))], C_MAJOR))
 
 
 def test_a_blends_profile_lies_between_its_genres():

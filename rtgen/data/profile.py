@@ -41,6 +41,7 @@ class FormProfile:
     bar_copy: float = 0.2  # bars that copy an earlier bar exactly
     in_key: float = 0.95  # notes in the key found for the whole piece
     cadence: float = 0.6  # section ends (every 8 bars, the last bar) closing on a tonic or dominant chord
+    tonic_beats: float = 0.55  # notes struck on beats 1 and 3 that sound the tonic triad of the piece's key
     spread: float = 6.0  # semitones: the deviation of the pitches in an 8-bar span (a chorale's four voices: wide)
     # [i * (i - 1) // 2 + j] for bars j < i of an 8-bar span (from 0): the share of spans whose bar i begins to
     # state bar j again, as it was or varied (j the latest such bar), among those whose bar i continues no echo;

@@ -71,6 +71,9 @@ OVER_BARS = 2  # bars a section may run past its length looking for an arrival b
 MIN_SECTION_BARS = 2  # a shorter section (the models ended it at once) is not stated again
 SEEK_BOOST = 4.0  # tonic and dominant chord note-ons on a strong beat, once a section has run its length
 HOME_BOOST = 8.0  # tonic chord note-ons on a strong beat of a second ending
+HOLD_BOOST = 3.0  # tonic chord note-ons on any other strong beat while rtgen sounds the tonic triad there less
+# often than its genres do (``FormProfile.tonic_beats``): the models alone drift to the dominant or subdominant key
+TONIC_MEMORY = 1 / 8  # weight of each strong-beat onset in that running share (about the last four bars)
 NOTE_SHARE = 0.25  # of a re-sampled bar's notes, this share changes (all at variation 1): the bar varies, still
 # recognisable (real fiddle tunes: 15 % of bars within a quarter of their notes of an earlier one)
 VARY_SEMITONES = 4  # a re-sampled note lies at most this far from the note it replaces
@@ -124,6 +127,8 @@ class Sections:
         # running mean pitch of rtgen's onsets (the seed's or call's at first); kept across a reset, as the music
         # goes on in its register when the blend moves
         self.centre: float | None = None
+        self.home_classes: frozenset[int] = frozenset()  # the key's tonic triad, as pitch classes
+        self.tonic = self.profile.tonic_beats  # running share of rtgen's strong-beat onsets on the tonic triad
         self.reset()
 
     def reset(self) -> None:
@@ -155,6 +160,7 @@ class Sections:
             return
         self.key = key
         home, dominant = chord_classes(key)
+        self.home_classes = home
         self.home_tokens = [t for p in range(128) if p % 12 in home for t in self.encoding.pitch_tokens(p)]
         self.stable = [t for p in range(128) if p % 12 in home | dominant for t in self.encoding.pitch_tokens(p)]
 
@@ -205,8 +211,9 @@ class Sections:
 
     def begin(self, pitches: Sequence[int]) -> None:
         """Afresh after the phrase ``pitches`` primed the stream: its mean pitch is the register the first section
-        keeps."""
+        keeps, and the key is taken as held."""
         self.reset()
+        self.tonic = self.profile.tonic_beats
         if pitches:
             self.centre = sum(pitches) / len(pitches)
 
@@ -216,6 +223,8 @@ class Sections:
             self._judge()
             self.group_step, self.group = now, []
         self.group.append(pitch)
+        if self.start is not None and self._strong(now):
+            self.tonic += ((pitch % 12 in self.home_classes) - self.tonic) * TONIC_MEMORY
         self.centre = pitch if self.centre is None else self.centre + (pitch - self.centre) * REGISTER_MEMORY
 
     def _judge(self) -> None:
@@ -251,13 +260,16 @@ class Sections:
         return max(1, until - now) if until is not None else 1 << 30
 
     def steer(self, values: list[float], now: int) -> None:
-        """Boost closing chords on a strong beat where nothing has been struck yet: seeking a cadence, or ending."""
+        """Boost the key's chords on a strong beat where nothing has been struck yet: holding the key, seeking a
+        cadence, or ending."""
         if now == self.group_step or not self._strong(now):
             return
         if self.ending_until is not None:
             tokens, boost = self.home_tokens, HOME_BOOST
         elif self.start is not None and self.close_at is None and now >= self.boost_from:
             tokens, boost = self.stable, SEEK_BOOST
+        elif self.start is not None and self.tonic < self.profile.tonic_beats:
+            tokens, boost = self.home_tokens, HOLD_BOOST
         else:
             return
         for token in tokens:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rtgen.data.profile import OPENINGS_KEPT, PROFILE_FILE, encode_opening
+from rtgen.data.profile import DEFAULT_PROFILE, OPENINGS_KEPT, PROFILE_FILE, encode_opening
 from rtgen.encoding import Note
 from rtgen.engine.sampling import detect_key
-from rtgen.engine.sections import BAR_BEATS, is_arrival
+from rtgen.engine.sections import BAR_BEATS, chord_classes, is_arrival
 from rtgen.evaluate.bars import bar_repetition, bars_of, varies
 
 SECTION_BARS = 8  # the span compared with the one before it (a dance tune's strain, two Essen phrases)
@@ -179,6 +179,14 @@ def cadence_share(
     return sum(verdicts) / len(verdicts) if verdicts else float("nan")
 
 
+def tonic_beat_share(notes: Sequence[Note], key: tuple[int, str] | None = None) -> float:
+    """Share of the notes struck on beats 1 and 3 of a 4/4 bar that sound ``key``'s tonic triad (default the piece's
+    own key): the key a listener hears in every bar; nan without such notes."""
+    home, _ = chord_classes(key or piece_key(notes))
+    strong = [n.pitch % 12 in home for n in notes if n.start % 2 == 0]
+    return sum(strong) / len(strong) if strong else float("nan")
+
+
 def copies_if_restated(literal: float, bars: int = SECTION_BARS) -> float:
     """Share of a 2 x ``bars``-bar piece's bars that copy one when a section is stated again with ``literal`` of
     its bars as they were and a second ending."""
@@ -211,6 +219,7 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
     copies = [c for c in (bar_copy_share(p) for p in pieces) if c == c]
     in_key = [s for s in (in_key_share(p) for p in pieces) if s == s]
     spreads = [s for s in (pitch_spread(p) for p in pieces) if s == s]
+    tonic = [s for s in (tonic_beat_share(p) for p in pieces) if s == s]
     literal = sum(restated) / len(restated) if restated else 1.0
     bar_copy = sum(copies) / len(copies) if copies else 0.0
     (echoes, run), echoes_literal = echo_shares(pieces), echo_literal(pieces)
@@ -222,6 +231,7 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
         "bar_copy": round(bar_copy, 4),
         "in_key": round(sum(in_key) / len(in_key), 4) if in_key else 1.0,
         "cadence": round(cadence_share([(p, section_ends(p)) for p in pieces]), 4),
+        "tonic_beats": round(sum(tonic) / len(tonic), 4) if tonic else DEFAULT_PROFILE.tonic_beats,
         "spread": round(sum(spreads) / len(spreads), 4) if spreads else 6.0,
         "echoes": echoes,
         "echo_run": run,
