@@ -81,8 +81,13 @@ def test_a_section_without_an_arrival_is_boosted_toward_one_then_cut_at_the_cap(
 
 def test_strong_beats_lean_to_the_tonic_triad_only_while_it_sounds_there_less_than_in_the_genre():
     form = sections()
+    form.onset(0, 65)  # before any section: not counted
     form.mark(0, 0, C_MAJOR)
     bar, on = form.bar_steps, form.encoding.note_on_id
+    held = form.tonic
+    for step in (1, bar // 4, 3 * bar // 4):
+        form.onset(step, 65)  # off the beat, beats 2 and 4: not counted
+    assert form.tonic == held == form.profile.tonic_beats
     for k in range(1, 5):
         form.onset(k * bar, 65)  # F on four downbeats: the key drifts toward the subdominant
     assert form.tonic < form.profile.tonic_beats
@@ -97,6 +102,9 @@ def test_strong_beats_lean_to_the_tonic_triad_only_while_it_sounds_there_less_th
     values = [1.0] * len(form.encoding)
     form.steer(values, 7 * bar)  # four tonic strong beats later the share is back: the models choose again
     assert form.tonic >= form.profile.tonic_beats and set(values) == {1.0}
+    form.onset(7 * bar, 65)
+    form.begin([60, 64])  # primed afresh: the key is taken as held
+    assert form.tonic == form.profile.tonic_beats
 
 
 def test_the_models_ending_starts_the_search_for_an_arrival_at_once():

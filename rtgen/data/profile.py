@@ -4,7 +4,8 @@
 how many of a genre's bars copy an earlier one, how often its 8-bar spans
 state the one before again and how literally (hence how often a section is
 stated again), the share of its notes in the piece's
-key, the share of its section ends that close on a stable chord, how
+key, the share of its section ends that close on a stable chord, the share
+of its strong-beat notes that sound the tonic triad, how
 widely its pitches spread within an 8-bar span, and how often an 8-bar
 span's bars state its earlier bars again, bar by bar; and the
 first two bars of validation pieces (never the training split), spread over

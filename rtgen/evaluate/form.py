@@ -183,7 +183,7 @@ def tonic_beat_share(notes: Sequence[Note], key: tuple[int, str] | None = None) 
     """Share of the notes struck on beats 1 and 3 of a 4/4 bar that sound ``key``'s tonic triad (default the piece's
     own key): the key a listener hears in every bar; nan without such notes."""
     home, _ = chord_classes(key or piece_key(notes))
-    strong = [n.pitch % 12 in home for n in notes if n.start % 2 == 0]
+    strong = [n.pitch % 12 in home for n in notes if n.start % (BAR_BEATS // 2) == 0]
     return sum(strong) / len(strong) if strong else float("nan")
 
 
