@@ -10,6 +10,7 @@ the daemon's reported beat.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -54,8 +55,8 @@ def _quiet_collector():
     gc.unfreeze()
 
 
-def note_ons(received) -> list[tuple[float, mido.Message]]:
-    return [(t, m) for t, m in received if m.type == "note_on" and m.velocity > 0]
+def note_ons(received, after: float = 0.0) -> list[tuple[float, mido.Message]]:
+    return [(t, m) for t, m in received if t >= after and m.type == "note_on" and m.velocity > 0]
 
 
 def test_call_and_response_answers_from_the_next_bar(jack_server, jack_client, tmp_path):
@@ -277,7 +278,8 @@ def test_a_window_model_plays_fused_with_a_shipped_one(jack_server, jack_client,
     config = NetConfig(vocab_size=len(encoding), embedding_dim=16, hidden_sizes=(32, 32), family="bilstm2", window=64)
     save_checkpoint(tmp_path / "models" / "bilstm2", build_model(config), encoding, {"genre": "bilstm2"})
     monkeypatch.setenv("RTGEN_MODELS", str(tmp_path / "models"))
-    plays_solo_on_time(jack_client, Rtgen(tmp_path, *SOLO, "--genres", "bilstm2=1,fiddle=1"), timeout_s=15)
+    with plays_solo_on_time(jack_client, Rtgen(tmp_path, *SOLO, "--genres", "bilstm2=1,fiddle=1"), timeout_s=15):
+        pass
 
 
 def _partner(network: str) -> str | None:
@@ -300,26 +302,45 @@ SHIPPED_NETWORKS = sorted(d.name for d in shipped_zoo_dir().iterdir() if (d / "m
 
 
 @pytest.mark.parametrize("network", SHIPPED_NETWORKS)
-def test_every_shipped_network_plays_live(jack_server, jack_client, tmp_path, network):
+def test_every_shipped_network_plays_live_fused_then_alone(jack_server, jack_client, tmp_path, network):
     """Each seed paper's shipped network (models/zoo/, full size) plays through the daemon over JACK on time, fused
-    with a shipped model of its vocabulary: every token is a step of both, so the network is stepped live and paced
-    by the slower of the two (the window models recompute their window each step). A phrase VAE plays alone.
-    One daemon a network: an alone run beside it doubled the test's time and tested nothing the fused one skips."""
+    with a shipped model of its vocabulary (every token is a step of both, so the network is stepped live and paced
+    by the slower of the two; the window models recompute their window each step), then alone once OSC sets its
+    partner's weight to 0: what it plays then is its own. A phrase VAE plays alone from the start. One daemon a
+    network: a second daemon for the run alone doubled the test's time."""
+    from rtgen.daemon.client import DaemonClient
+
     partner = _partner(network)
     genres = f"{network}=1" if partner is None else f"{network}=1,{partner}=1"
-    plays_solo_on_time(jack_client, Rtgen(tmp_path, *SOLO, "--genres", genres), timeout_s=20)
+    rtgen = Rtgen(tmp_path, *SOLO, "--genres", genres)
+    with plays_solo_on_time(jack_client, rtgen, timeout_s=20):
+        if partner is not None:
+            client = DaemonClient(rtgen.osc_port).connect()
+            client.set_controls(weights={network: 1.0, partner: 0.0})
+            assert client.wait_for(lambda s: s.controls.weights.get(partner) == 0.0, timeout_s=2.0), rtgen.text()
+            client.close()
+            alone = time.perf_counter() + 0.5  # past the lookahead and the note sounding at the change
+            assert jack_client.wait_for(lambda got: len(note_ons(got, alone)) >= 8, timeout_s=20), rtgen.text()
+            status = rtgen.status(after=time.perf_counter())
+            p90, worst = status["send_p90_ms"], status["send_max_ms"]
+            print(f"\n{network} alone: send p90 {p90:.2f} ms, max {worst:.2f} ms (all sends)")
+            assert heard_on_time(status["send_p90_ms"], status["send_max_ms"]), (status, rtgen.text()[-3000:])
 
 
 SOLO = ("--mode", "solo", "--tempo", "150")
 
 
-def plays_solo_on_time(jack_client, rtgen, timeout_s: float) -> None:
-    """``rtgen`` plays 8 notes within ``timeout_s``, its sends on time as a listener hears them, none left hanging."""
+@contextlib.contextmanager
+def plays_solo_on_time(jack_client, rtgen, timeout_s: float):
+    """``rtgen`` plays 8 notes within ``timeout_s``, its sends on time as a listener hears them; then the body runs
+    (more steps of the same daemon); at the end the daemon stops with none of its notes left hanging."""
     try:
         jack_client.listen_to("rtgen out")
         assert jack_client.wait_for(lambda got: len(note_ons(got)) >= 8, timeout_s=timeout_s), rtgen.text()
         status = rtgen.status(after=time.perf_counter())
+        print(f"\nfirst 8 notes: send p90 {status['send_p90_ms']:.2f} ms, max {status['send_max_ms']:.2f} ms")
         assert heard_on_time(status["send_p90_ms"], status["send_max_ms"]), (status, rtgen.text()[-3000:])
+        yield
     finally:
         assert rtgen.terminate() == 0, rtgen.text()
     assert jack_client.wait_for(lambda got: unpaired_notes(got) == {}, timeout_s=2), unpaired_notes(
