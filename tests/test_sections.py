@@ -234,13 +234,14 @@ def test_a_bar_states_an_earlier_bar_of_its_section_again_with_its_genres_odds()
 
 
 def test_an_echo_under_way_goes_on_to_the_next_bar_with_the_genres_odds():
-    """A phrase comes back, not one bar of it: bar 4 begins an echo of bar 0 (share 1), and with ``echo_run`` 1
-    bars 5-7 state bars 1-3 again; with ``echo_run`` 0 bar 4 alone does."""
+    """A phrase comes back, not one bar of it: bar 4 begins an echo of bar 0 (share 1), and with lag 4's
+    ``echo_runs`` 1 bars 5-7 state bars 1-3 again; with it 0 bar 4 alone does, whatever the other lags' odds."""
     echoes = [0.0] * (SECTION_BARS * (SECTION_BARS - 1) // 2)
     echoes[4 * 3 // 2 + 0] = 1.0
     for run, plan in ((1.0, [(7, 3), (6, 2), (5, 1), (4, 0)]), (0.0, [(4, 0)])):
         form = Sections(EventEncoding(), lambda: 0.5)
-        form.set_form(FormProfile(echoes=tuple(echoes), echo_run=run), 0.5)
+        runs = tuple(run if lag == 4 else 1 - run for lag in range(1, SECTION_BARS))
+        form.set_form(FormProfile(echoes=tuple(echoes), echo_runs=runs), 0.5)
         form.mark(0, 0, C_MAJOR)
         assert form.echoes == plan
 
@@ -253,10 +254,25 @@ def test_the_form_profile_counts_the_bars_that_state_an_earlier_bar_of_their_spa
 
     strain = bars([60, 65, 60, 67, 70, 72, 70, 74])  # bar 3 states bar 1 again, bar 7 bar 5
     assert echo_sources(strain) == [[None, None, 0, None, None, None, 4, None]]
-    shares, run = echo_shares([strain, bars(list(range(60, 68)))])
-    assert shares[2 * 1 // 2 + 0] == 0.5 and shares[6 * 5 // 2 + 4] == 0.5 and sum(shares) == 1.0 and run == 0.0
+    shares, runs = echo_shares([strain, bars(list(range(60, 68)))])
+    assert shares[2 * 1 // 2 + 0] == 0.5 and shares[6 * 5 // 2 + 4] == 0.5 and sum(shares) == 1.0
+    assert runs == [0.0] * 7
     period = bars([60, 65, 67, 69, 60, 65, 67, 72])  # bars 5-7 state bars 1-3 again, bar 8 cadences elsewhere
-    assert echo_shares([period]) == ([1.0 if k == 4 * 3 // 2 else 0.0 for k in range(28)], 0.6667)
+    assert echo_shares([period]) == ([1.0 if k == 4 * 3 // 2 else 0.0 for k in range(28)], [0.6667] * 7)
+    # lag 2 echoes never go on (0 of 2), lag 4 ones do (2 of 3): each lag's odds, pulled toward 2 of 5 overall
+    runs = echo_shares([strain, period])[1]
+    assert runs[2 - 1] == round(4 / 12, 4) and runs[4 - 1] == round(6 / 13, 4) and runs[0] == 0.4
+
+
+def test_a_bar_that_goes_on_with_a_phrase_is_counted_so_though_it_states_a_later_bar_too():
+    from rtgen.evaluate.form import echo_sources
+
+    def bars(pitches: list[int]) -> list[Note]:
+        return [Note(Fraction(8 * i + k, 2), p + k, Fraction(1, 2)) for i, p in enumerate(pitches) for k in range(4)]
+
+    # bar 5 states bar 1 again; bar 6 states bar 4 and bar 2: it goes on with bar 5's phrase (bar 2), where the
+    # latest (bar 4) would have cut the run
+    assert echo_sources(bars([60, 65, 60, 69, 60, 65, 60, 74])) == [[None, None, 0, None, 2, 1, 2, None]]
 
 
 def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():
@@ -265,6 +281,20 @@ def test_restatement_marks_note_ons_of_varied_bars_and_pads_to_whole_bars():
     out = restatement(enc, tokens, 96, 48, {1})
     assert out[0] == (enc.note_on_id(60), False) and (enc.note_on_id(62), True) in out
     assert sum(t - enc.shift_base + 1 for t, _ in out if enc.shift_base <= t < enc.velocity_base) == 96
+
+
+def test_a_varied_bar_changes_one_to_a_quarter_of_its_notes_and_every_note_at_variation_1():
+    """A varied bar stays a variation of the bar it states again (at most a quarter of its notes changed, the
+    measure that finds a genre's varied bars), and changes at least one; at variation 1 every note changes."""
+    import random
+
+    enc = EventEncoding()
+    bar = [t for p in range(60, 68) for t in (enc.note_on_id(p), *enc.shift_tokens(6), enc.off_base + p)]
+    form = Sections(enc, random.Random(0).random)
+    for variation, expected in ((0.5, {1, 2}), (1.0, {8})):
+        form.set_form(FormProfile(), variation)
+        marked = {sum(v for _, v in restatement(enc, bar, 48, 48, {0}, form._pick_notes)) for _ in range(100)}
+        assert marked == expected
 
 
 def test_the_shipped_fiddle_model_composes_16_bars_that_do_not_copy_bars_1_to_8():

@@ -22,16 +22,18 @@ def restatement(
     steps: int,
     bar_steps: int,
     varied: set[int],
-    pick: Callable[[], bool] | None = None,
+    pick: Callable[[int], set[int]] | None = None,
 ) -> list[tuple[int, bool]]:
     """Event ``tokens`` over exactly ``steps`` grid steps, less offs of earlier notes; (token, to re-sample).
 
     Cut at ``steps`` (the note-offs there kept), or padded with rest to it.
 
-    A note-on in a bar (counted from 0) of ``varied`` is marked to be re-sampled
-    where ``pick()`` says so (every one without ``pick``).
+    Of the note-ons in a bar (counted from 0) of ``varied``, those ``pick(count)``
+    names (indices among that bar's ``count`` note-ons) are marked to be
+    re-sampled; every one without ``pick``.
     """
     enc, out, begun, now = encoding, [], set(), 0
+    ons: dict[int, list[int]] = {}  # varied bar -> indices in ``out`` of its note-ons
     for token in tokens:
         is_off = enc.off_base <= token < enc.shift_base
         if now >= steps and not is_off:  # at the end only the note-offs that close it
@@ -42,10 +44,14 @@ def restatement(
             now += token - enc.shift_base + 1
         elif enc.on_base <= token < enc.off_base:
             begun.add(token - enc.on_base)
+            if now // bar_steps in varied:
+                ons.setdefault(now // bar_steps, []).append(len(out))
         elif is_off and token - enc.off_base not in begun:
             continue
-        vary = enc.on_base <= token < enc.off_base and now // bar_steps in varied
-        out.append((token, vary and (pick is None or pick())))
+        out.append((token, False))
+    for at in ons.values():
+        for k in pick(len(at)) if pick is not None else range(len(at)):
+            out[at[k]] = (out[at[k]][0], True)
     return out + [(t, False) for t in enc.shift_tokens(steps - now)]
 
 

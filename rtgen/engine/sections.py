@@ -30,8 +30,8 @@ played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
   fiddle tunes' 0.47), the feature that told 8 bars apart most.
 * **Restatement.** A section just ended is stated again with its genres'
   odds (``FormProfile.restate``, from their corpora): the models hear SEP,
-  then its bars but the last, each bar either as it was or varied (a share
-  ``NOTE_SHARE`` of its note-ons replaced by other pitches the models choose
+  then its bars but the last, each bar either as it was or varied (1 up to a
+  share ``NOTE_SHARE`` of its note-ons replaced by other pitches the models choose
   within ``VARY_SEMITONES``, their note-offs following, the rhythm kept),
   then a second ending: one bar sampled freely with the tonic triad boosted
   on its strong beats (``HOME_BOOST``). ``variation`` sets the share of
@@ -80,8 +80,9 @@ HOLD_BOOST = 3.0  # tonic chord note-ons on any other strong beat while rtgen so
 # often than its genres do (``FormProfile.tonic_beats``): the models alone drift to the dominant or subdominant key
 TONIC_MEMORY = 1 / 8  # weight of each strong-beat onset in that running share (about the last eight: four bars of
 # a melody, one of a four-voice chorale)
-NOTE_SHARE = 0.25  # of a re-sampled bar's notes, this share changes (all at variation 1): the bar varies, still
-# recognisable (real fiddle tunes: 15 % of bars within a quarter of their notes of an earlier one)
+NOTE_SHARE = 0.25  # of a re-sampled bar's notes, 1 up to this share change (all at variation 1): the bar varies,
+# still recognisable (real fiddle tunes: 10-13 % of bars within a quarter of their notes of an earlier one, the
+# measure of rtgen.evaluate.bars.varies; drawn note by note, a third of varied bars changed more and were new)
 VARY_SEMITONES = 4  # a re-sampled note lies at most this far from the note it replaces
 VARY_WIDTH = 2.0  # semitones: the lean of a re-sampled note toward the one it replaces (a Gaussian's deviation)
 ARRIVAL_SHARE = 0.75  # notes of an arrival that must be of its triad
@@ -319,10 +320,12 @@ class Sections:
 
     def _plan(self) -> list[tuple[int, int]]:
         """The bars of a new section that state an earlier bar again, drawn with its genres' odds, latest first: an
-        echo under way goes on to the next bar with odds ``echo_run`` (a phrase comes back, not one bar of it)."""
-        shares, plan = self.profile.echoes, []
+        echo under way goes on to the next bar with its lag's odds ``echo_runs`` (a phrase comes back, not one bar
+        of it)."""
+        shares, runs, plan = self.profile.echoes, self.profile.echo_runs, []
         for bar in range(1, SECTION_BARS if shares else 1):  # () for a genre never measured: no echoes
-            going = plan and plan[-1][0] == bar - 1 and self.draw() < self.profile.echo_run
+            lag = plan[-1][0] - plan[-1][1] if plan and plan[-1][0] == bar - 1 else 0
+            going = 0 < lag <= len(runs) and self.draw() < runs[lag - 1]
             earlier = plan[-1][1] + 1 if going else self._begun(shares, bar)
             if earlier is not None:
                 plan.append((bar, earlier))
@@ -344,7 +347,7 @@ class Sections:
         tokens = after_steps(self.encoding, section, bar * self.bar_steps)
         share = varied_share(self.variation, self.profile.echo_literal)
         varied = {0} if self.variation > 0 and self.draw() < share else set()
-        body = restatement(self.encoding, tokens, self.bar_steps, self.bar_steps, varied, self._pick_note)
+        body = restatement(self.encoding, tokens, self.bar_steps, self.bar_steps, varied, self._pick_notes)
         self.queue = body[::-1]
         return self.queue.pop()[0] if self.queue else None
 
@@ -380,11 +383,18 @@ class Sections:
         varied = {bar for bar in range(bars - 1) if self.draw() < share}
         self.ending_pending = True
         steps = (bars - 1) * self.bar_steps
-        return restatement(self.encoding, tokens, steps, self.bar_steps, varied, self._pick_note)
+        return restatement(self.encoding, tokens, steps, self.bar_steps, varied, self._pick_notes)
 
-    def _pick_note(self) -> bool:
-        """Whether a note of a varied bar is re-sampled: a few of them, all at variation 1."""
-        return self.draw() < max(NOTE_SHARE, 2 * self.variation - 1)
+    def _pick_notes(self, count: int) -> set[int]:
+        """Which of a varied bar's ``count`` note-ons are re-sampled: 1 to a ``NOTE_SHARE`` of them, so the bar
+        still varies the one it states again by the measure that found its genres' varied bars; at ``variation``
+        above 0.5 a larger share, all at 1."""
+        if count == 0:
+            return set()
+        share = max(NOTE_SHARE, 2 * self.variation - 1)
+        most = max(1, int(share * count))
+        changed = most if share > NOTE_SHARE else 1 + int(self.draw() * most)
+        return set(sorted(range(count), key=lambda _: self.draw())[:changed])
 
     # ---- a restated step ----
 

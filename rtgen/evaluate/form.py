@@ -68,54 +68,75 @@ def restated_spans(notes: Sequence[Note], bars: int = SECTION_BARS) -> list[floa
 
 
 def echo_sources(notes: Sequence[Note], bars: int = SECTION_BARS) -> list[list[int | None]]:
-    """For each whole ``bars``-bar span, for each of its bars: the latest earlier bar of the span that it states
-    again, as it was or varied (``rtgen.evaluate.bars.varies``), or None. A fiddle tune's bar 3 states bar 1 again
-    in 45 % of tunes, its bar 7 bar 5 in 31 %: motifs return inside a strain."""
+    """For each whole ``bars``-bar span, for each of its bars: the earlier bar of the span that it states again,
+    as it was or varied (``rtgen.evaluate.bars.varies``), or None. A bar that states again the bar after the one
+    its predecessor stated goes on with that phrase; otherwise the latest such bar. A fiddle tune's bar 3 states
+    bar 1 again in 45 % of tunes, its bar 7 bar 5 in 31 %: motifs return inside a strain."""
     cut = bars_of(notes, bar_count(notes))
 
-    def source(at: int, start: int) -> int | None:
-        bar = cut[at]
-        earlier = (j for j in range(at - 1, start - 1, -1) if bar and cut[j] and (bar == cut[j] or varies(bar, cut[j])))
-        found = next(earlier, None)
+    def states(at: int, earlier: int) -> bool:
+        return bool(cut[at] and cut[earlier] and (cut[at] == cut[earlier] or varies(cut[at], cut[earlier])))
+
+    def source(at: int, start: int, before: int | None) -> int | None:
+        if before is not None and states(at, start + before + 1):
+            return before + 1
+        found = next((j for j in range(at - 1, start - 1, -1) if states(at, j)), None)
         return None if found is None else found - start
 
-    return [[source(k + i, k) for i in range(bars)] for k in range(0, len(cut) - bars + 1, bars)]
+    out = []
+    for k in range(0, len(cut) - bars + 1, bars):
+        span: list[int | None] = []
+        for i in range(bars):
+            span.append(source(k + i, k, span[-1] if span else None))
+        out.append(span)
+    return out
 
 
-def echo_shares(pieces: Sequence[Sequence[Note]], bars: int = SECTION_BARS) -> tuple[list[float], float]:
-    """``FormProfile.echoes`` and ``echo_run`` of ``pieces``.
+RUN_PRIOR = 10  # pseudo-counts pulling a lag's run odds toward the genre's over all lags (lag 5 is rare)
+
+
+def echo_shares(pieces: Sequence[Sequence[Note]], bars: int = SECTION_BARS) -> tuple[list[float], list[float]]:
+    """``FormProfile.echoes`` and ``echo_runs`` of ``pieces``.
 
     A bar that states bar j + 1 again after the bar before it stated bar j
-    *continues* an echo (a phrase stated again, not a motif); its share of
-    the bars that could continue one is ``echo_run``. ``echoes[i * (i - 1) //
+    *continues* an echo (a phrase stated again, not a motif). ``echo_runs[lag
+    - 1]`` is the share of echoes at that lag that continue, pulled toward
+    the share over all lags by ``RUN_PRIOR`` echoes. ``echoes[i * (i - 1) //
     2 + j]`` is the share of spans whose bar i begins an echo of bar j, among
     the spans whose bar i continues none.
     """
     spans = [span for p in pieces for span in echo_sources(p, bars)]
+    if not spans:
+        return [], []
     begun = [0] * (bars * (bars - 1) // 2)
-    continued, could = [0] * bars, 0
+    continued, went, could = [0] * bars, [0] * bars, [0] * bars  # by bar; by lag, runs that went on and could
     for span in spans:
         for i, j in enumerate(span):
-            after = i > 0 and span[i - 1] is not None
-            could += after
-            if j is not None and after and j == span[i - 1] + 1:
+            before = span[i - 1] if i > 0 else None
+            goes = j is not None and before is not None and j == before + 1
+            if before is not None:
+                could[i - 1 - before] += 1
+                went[i - 1 - before] += goes
+            if goes:
                 continued[i] += 1
             elif j is not None:
                 begun[i * (i - 1) // 2 + j] += 1
-    if not spans:
-        return [], 0.0
     left = [max(1, len(spans) - c) for c in continued]  # spans whose bar i continues no echo
     shares = [round(begun[i * (i - 1) // 2 + j] / left[i], 4) for i in range(bars) for j in range(i)]
-    return shares, round(sum(continued) / could, 4) if could else 0.0
+    overall = sum(went) / sum(could) if sum(could) else 0.0
+    runs = [round((went[lag] + RUN_PRIOR * overall) / (could[lag] + RUN_PRIOR), 4) for lag in range(1, bars)]
+    return shares, runs
 
 
-def echo_bars(echoes: Sequence[float], run: float, bars: int = SECTION_BARS) -> float:
-    """Bars of a span that state an earlier bar again, expected: echoes begun, each continued with odds ``run``."""
-    total, echoing = 0.0, 0.0  # echoing: the chance that the bar before states an earlier bar again
+def echo_bars(echoes: Sequence[float], runs: Sequence[float], bars: int = SECTION_BARS) -> float:
+    """Bars of a span that state an earlier bar again, expected: echoes begun, each going on with its lag's odds."""
+    total, echoing = 0.0, [0.0] * bars  # echoing[lag]: the chance that the bar before states the bar lag back
     for i in range(1, bars):
-        begins = sum(echoes[i * (i - 1) // 2 + j] for j in range(i))
-        echoing = echoing * run + (1 - echoing * run) * begins
-        total += echoing
+        going = [echoing[lag] * runs[lag - 1] if lag else 0.0 for lag in range(bars)]
+        fresh = 1 - sum(going)
+        echoing = [going[lag] + fresh * (echoes[i * (i - 1) // 2 + i - lag] if 0 < lag <= i else 0.0)
+                   for lag in range(bars)]
+        total += sum(echoing)
     return total
 
 
@@ -222,8 +243,8 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
     tonic = [s for s in (tonic_beat_share(p) for p in pieces) if s == s]
     literal = sum(restated) / len(restated) if restated else 1.0
     bar_copy = sum(copies) / len(copies) if copies else 0.0
-    (echoes, run), echoes_literal = echo_shares(pieces), echo_literal(pieces)
-    echoed = echo_bars(echoes, run) * echoes_literal / SECTION_BARS  # of a span's bars, those its echoes copy
+    (echoes, runs), echoes_literal = echo_shares(pieces), echo_literal(pieces)
+    echoed = echo_bars(echoes, runs) * echoes_literal / SECTION_BARS  # of a span's bars, those its echoes copy
     return {
         "restate": round(min(1.0, max(0.0, bar_copy - echoed) / copies_if_restated(literal)), 4),
         "spans_restated": round(len(restated) / len(spans), 4) if spans else 0.0,
@@ -234,7 +255,7 @@ def measure(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
         "tonic_beats": round(sum(tonic) / len(tonic), 4) if tonic else DEFAULT_PROFILE.tonic_beats,
         "spread": round(sum(spreads) / len(spreads), 4) if spreads else 6.0,
         "echoes": echoes,
-        "echo_run": run,
+        "echo_runs": runs,
         "echo_literal": round(echoes_literal, 4),
     }
 
