@@ -134,8 +134,9 @@ def echo_bars(echoes: Sequence[float], runs: Sequence[float], bars: int = SECTIO
     for i in range(1, bars):
         going = [echoing[lag] * runs[lag - 1] if lag else 0.0 for lag in range(bars)]
         fresh = 1 - sum(going)
-        echoing = [going[lag] + fresh * (echoes[i * (i - 1) // 2 + i - lag] if 0 < lag <= i else 0.0)
-                   for lag in range(bars)]
+        echoing = [
+            going[lag] + fresh * (echoes[i * (i - 1) // 2 + i - lag] if 0 < lag <= i else 0.0) for lag in range(bars)
+        ]
         total += sum(echoing)
     return total
 
