@@ -133,3 +133,21 @@ def test_run_and_generate_pick_the_same_default_genres(tmp_path, monkeypatch) ->
     generate_cmd.register(parser.add_subparsers())
     generated = generate_cmd.build_preset(parser.parse_args(["generate", "-o", str(tmp_path / "x.mid")]))
     assert list(generated.controls.weights) == shipped_genres() == ["folk", "jigs"]
+
+
+def test_a_phrase_of_given_length_is_cut_there_and_the_piece_begins_on_its_next_bar_line() -> None:
+    """A real piece's first two bars prime the stream: a last note that ends early leaves a rest to beat 8, one tied
+    over the bar line is cut there, so the piece (and its sections' bar lines) starts on bar 3's downbeat."""
+    from rtgen.encoding import Note
+    from rtgen.evaluate.music import Counted
+
+    engine = Engine.from_names(list(GENRES), "cpu", Controls(weights={"folk": 1}), conditional=None, seed=1)
+    early = [Note(Fraction(0), 60, Fraction(2)), Note(Fraction(2), 62, Fraction(9, 2))]  # ends on beat 6.5
+    tied = [*early, Note(Fraction(7), 64, Fraction(3))]  # sounds on to beat 10
+    for phrase in (early, tied):
+        counted = Counted(engine)
+        notes = generate_notes(counted, phrase, bars=1, seed=1, phrase_beats=Fraction(8))
+        assert counted.origin == 8.0 and all(n.start < 4 for n in notes)
+    counted = Counted(engine)
+    generate_notes(counted, early, bars=1, seed=1)
+    assert counted.origin == 6.5  # without a length the piece begins where the phrase's last note ends

@@ -240,7 +240,7 @@ def test_an_echo_under_way_goes_on_to_the_next_bar_with_the_genres_odds():
     echoes[4 * 3 // 2 + 0] = 1.0
     for run, plan in ((1.0, [(7, 3), (6, 2), (5, 1), (4, 0)]), (0.0, [(4, 0)])):
         form = Sections(EventEncoding(), lambda: 0.5)
-        runs = tuple(run if lag == 4 else 1 - run for lag in range(1, SECTION_BARS))
+        runs = tuple(run if lag == 4 else 1 - run for lag in range(1, SECTION_BARS - 1))
         form.set_form(FormProfile(echoes=tuple(echoes), echo_runs=runs), 0.5)
         form.mark(0, 0, C_MAJOR)
         assert form.echoes == plan
@@ -256,9 +256,9 @@ def test_the_form_profile_counts_the_bars_that_state_an_earlier_bar_of_their_spa
     assert echo_sources(strain) == [[None, None, 0, None, None, None, 4, None]]
     shares, runs = echo_shares([strain, bars(list(range(60, 68)))])
     assert shares[2 * 1 // 2 + 0] == 0.5 and shares[6 * 5 // 2 + 4] == 0.5 and sum(shares) == 1.0
-    assert runs == [0.0] * 7
+    assert runs == [0.0] * 6
     period = bars([60, 65, 67, 69, 60, 65, 67, 72])  # bars 5-7 state bars 1-3 again, bar 8 cadences elsewhere
-    assert echo_shares([period]) == ([1.0 if k == 4 * 3 // 2 else 0.0 for k in range(28)], [0.6667] * 7)
+    assert echo_shares([period]) == ([1.0 if k == 4 * 3 // 2 else 0.0 for k in range(28)], [0.6667] * 6)
     # lag 2 echoes never go on (0 of 2), lag 4 ones do (2 of 3): each lag's odds, pulled toward 2 of 5 overall
     runs = echo_shares([strain, period])[1]
     assert runs[2 - 1] == round(4 / 12, 4) and runs[4 - 1] == round(6 / 13, 4) and runs[0] == 0.4
@@ -367,6 +367,11 @@ def test_a_blends_profile_lies_between_its_genres():
     mixed = blend({"fiddle": 3.0, "chorale": 1.0})
     assert mixed.in_key == pytest.approx(0.75 * fiddle.in_key + 0.25 * chorale.in_key)
     assert profile("no-such-genre") == FormProfile()
+    # the odds that an echo runs on weigh each genre by how often it echoes; a genre never measured adds none
+    rates = 0.75 * sum(fiddle.echoes), 0.25 * sum(chorale.echoes)
+    lag4 = (rates[0] * fiddle.echo_runs[3] + rates[1] * chorale.echo_runs[3]) / sum(rates)
+    assert mixed.echo_runs[3] == pytest.approx(lag4)
+    assert blend({"fiddle": 1.0, "no-such-genre": 1.0}).echo_runs == pytest.approx(fiddle.echo_runs)
 
 
 def test_each_seed_starts_from_another_real_opening_of_the_genre():

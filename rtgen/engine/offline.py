@@ -55,6 +55,7 @@ def generate_notes(
     on_bar: Callable[[int], None] | None = None,
     rest_steps: int = 0,
     closes: list[float] | None = None,
+    phrase_beats: Fraction | None = None,
 ) -> list[Note]:
     """``bars`` bars of 4/4 continuing ``seed_phrase``; times from 0 at the first generated token.
 
@@ -66,13 +67,21 @@ def generate_notes(
     paper's seed. ``closes``, when given, gets the beats (sorted) where the
     engine's form closed a section inside the piece (its
     ``beats_to_section_end``: cadences and restatements), for expression.
+    ``phrase_beats``: the phrase's length in beats (a real piece's first bars):
+    its notes are cut there and a rest fills it after its last note, so the
+    piece begins on the phrase's next bar line, not where its last note ends.
     """
     if bars < 1:
         raise RtgenError(f"bars must be >= 1, got {bars}")
     if seed is not None:
         engine.seed(seed)
     engine.reset()
+    if phrase_beats is not None:
+        seed_phrase = [_clip(n, phrase_beats) for n in seed_phrase if n.start < phrase_beats]
     engine.prime(list(seed_phrase))
+    if phrase_beats is not None:
+        end = max((n.end for n in seed_phrase), default=Fraction(0))
+        engine.feed(engine.encoding.shift_tokens(int((phrase_beats - end) * engine.encoding.steps_per_beat)))
     if rest_steps:
         engine.feed(rest_tokens(engine.encoding, rest_steps))
     limit = Fraction(bars * BEATS_PER_BAR)

@@ -22,7 +22,9 @@ played again note for note: bars 9-16 copied bars 1-8 in 18 of 24 pieces.
   it opens, the section draws for each of its bars whether it states an
   earlier bar again and which (``FormProfile.echoes``, per bar the share of a
   corpus's 8-bar spans whose bar states that earlier bar again: a fiddle
-  tune's bar 3 its bar 1 in 45 % of tunes). At such a bar line the earlier
+  tune's bar 3 its bar 1 in 45 % of tunes); an echo goes on to the next bar
+  with its lag's odds (``FormProfile.echo_runs``: a fiddle tune's bars 5-8
+  state bars 1-4 again as a phrase). At such a bar line the earlier
   bar is queued, as it was or varied as a restatement's bars are (the
   genres' own share at ``variation`` 0.5: ``FormProfile.echo_literal``), with
   no SEP (the phrase goes on); then the models continue. Sampled freely, a generated strain
@@ -386,13 +388,14 @@ class Sections:
         return restatement(self.encoding, tokens, steps, self.bar_steps, varied, self._pick_notes)
 
     def _pick_notes(self, count: int) -> set[int]:
-        """Which of a varied bar's ``count`` note-ons are re-sampled: 1 to a ``NOTE_SHARE`` of them, so the bar
-        still varies the one it states again by the measure that found its genres' varied bars; at ``variation``
-        above 0.5 a larger share, all at 1."""
-        if count == 0:
-            return set()
+        """Which of a varied bar's ``count`` note-ons are re-sampled: 1 up to a ``NOTE_SHARE`` of them (at most a
+        quarter of an 8-note bar's notes edited: the measure that found its genres' varied bars, though a
+        re-sampled note can still land on its own pitch where no other is allowed); past ``variation`` 0.625 that
+        share grows, to every note at 1."""
         share = max(NOTE_SHARE, 2 * self.variation - 1)
         most = max(1, int(share * count))
+        if most >= count:
+            return set(range(count))
         changed = most if share > NOTE_SHARE else 1 + int(self.draw() * most)
         return set(sorted(range(count), key=lambda _: self.draw())[:changed])
 

@@ -101,7 +101,8 @@ def echo_shares(pieces: Sequence[Sequence[Note]], bars: int = SECTION_BARS) -> t
     A bar that states bar j + 1 again after the bar before it stated bar j
     *continues* an echo (a phrase stated again, not a motif). ``echo_runs[lag
     - 1]`` is the share of echoes at that lag that continue, pulled toward
-    the share over all lags by ``RUN_PRIOR`` echoes. ``echoes[i * (i - 1) //
+    the share over all lags by ``RUN_PRIOR`` echoes, for lags 1 to ``bars`` - 2
+    (an echo of lag ``bars`` - 1 sits in the span's last bar). ``echoes[i * (i - 1) //
     2 + j]`` is the share of spans whose bar i begins an echo of bar j, among
     the spans whose bar i continues none.
     """
@@ -124,15 +125,17 @@ def echo_shares(pieces: Sequence[Sequence[Note]], bars: int = SECTION_BARS) -> t
     left = [max(1, len(spans) - c) for c in continued]  # spans whose bar i continues no echo
     shares = [round(begun[i * (i - 1) // 2 + j] / left[i], 4) for i in range(bars) for j in range(i)]
     overall = sum(went) / sum(could) if sum(could) else 0.0
-    runs = [round((went[lag] + RUN_PRIOR * overall) / (could[lag] + RUN_PRIOR), 4) for lag in range(1, bars)]
+    runs = [round((went[lag] + RUN_PRIOR * overall) / (could[lag] + RUN_PRIOR), 4) for lag in range(1, bars - 1)]
     return shares, runs
 
 
 def echo_bars(echoes: Sequence[float], runs: Sequence[float], bars: int = SECTION_BARS) -> float:
     """Bars of a span that state an earlier bar again, expected: echoes begun, each going on with its lag's odds."""
+    if not echoes:
+        return 0.0
     total, echoing = 0.0, [0.0] * bars  # echoing[lag]: the chance that the bar before states the bar lag back
     for i in range(1, bars):
-        going = [echoing[lag] * runs[lag - 1] if lag else 0.0 for lag in range(bars)]
+        going = [echoing[lag] * runs[lag - 1] if 0 < lag <= len(runs) else 0.0 for lag in range(bars)]
         fresh = 1 - sum(going)
         echoing = [
             going[lag] + fresh * (echoes[i * (i - 1) // 2 + i - lag] if 0 < lag <= i else 0.0) for lag in range(bars)

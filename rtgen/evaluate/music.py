@@ -42,6 +42,7 @@ from rtgen.evaluate.twosample import two_sample
 BLENDS = (("folk", "fiddle"), ("chorale", "renaissance"))
 KINDS = ("genres", "blends", "presets")  # what --settings may name besides single settings
 PRIME_BARS = 2
+PRIME_BEATS = Fraction(PRIME_BARS * BEATS_PER_BAR)  # a prime lasts its two bars: the piece starts on bar 3
 REAL_SIDES = ("expanded", "notated")  # real pieces as played (repeats expanded), and as notated
 
 
@@ -160,6 +161,7 @@ class Counted:
     def __init__(self, engine) -> None:
         self.engine, self.encoding = engine, engine.encoding
         self.steps: list[tuple[float, bool]] = []
+        self.origin = 0.0  # the engine's beat at the first generated token
 
     def seed(self, seed: int) -> None:
         self.engine.seed(seed)
@@ -171,8 +173,14 @@ class Counted:
     def prime(self, notes: Sequence[Note]) -> None:
         self.engine.prime(notes)
 
+    def feed(self, tokens: Sequence[int]) -> None:
+        self.engine.feed(tokens)
+
     def step(self) -> int:
-        self.steps.append((float(self.engine.beat), self.engine.restating))
+        """The engine's next token; its beat is noted from the first generated token (the piece's time 0)."""
+        if not self.steps:
+            self.origin = float(self.engine.beat)
+        self.steps.append((float(self.engine.beat) - self.origin, self.engine.restating))
         return self.engine.step()
 
     def restated(self, bars: int) -> float:
@@ -214,7 +222,9 @@ class MusicRun:
         for i in range(self.config.pieces):
             ref = self.refs[genres[i % len(genres)]]
             prime = ref.primes[(i // len(genres)) * len(ref.primes) // per_genre]  # spread over all of them
-            notes = generate_notes(counted, prime, max(self.config.bars), seed=self.config.seed + i)
+            notes = generate_notes(
+                counted, prime, max(self.config.bars), seed=self.config.seed + i, phrase_beats=PRIME_BEATS
+            )
             out.append((notes, {bars: counted.restated(bars) for bars in self.config.bars}))
             self.tick()
         return out
