@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 
 from rtgen.errors import RtgenError
 
@@ -83,20 +84,26 @@ def build_preset(args: argparse.Namespace):
     return dataclasses.replace(preset, controls=controls, tempo_bpm=tempo)
 
 
-def seed_notes(args: argparse.Namespace, preset):
+def seed_notes(args: argparse.Namespace, preset) -> tuple[list, Fraction | None]:
+    """The seed phrase, and its length in beats where it is a real opening of whole bars (else None: the piece
+    begins where its last note ends), so a piece after a real opening keeps the tune's bar lines."""
+    from rtgen.data.profile import OPENING_BARS
     from rtgen.data.seeds import PHRASES, genre_opening, load_phrase
+    from rtgen.engine.offline import BEATS_PER_BAR
 
     if args.from_rests is not None:  # rests only: generate_notes feeds them (rest_steps)
         if args.seed_midi:
             raise RtgenError("--from-rests and --seed-midi both choose the seed; give one of them")
-        return []
+        return [], None
     if args.seed_midi:
-        return load_phrase(args.seed_midi)
+        return load_phrase(args.seed_midi), None
     if preset.seed_phrase:
-        return load_phrase(preset.seed_phrase)
+        return load_phrase(preset.seed_phrase), None
     heaviest = max(preset.controls.weights, key=preset.controls.weights.get)
     real = genre_opening(heaviest, args.seed)  # a real opening of the heaviest genre, one per --seed
-    return real if real is not None else load_phrase(heaviest if heaviest in PHRASES else "folk")
+    if real is not None:
+        return real, Fraction(OPENING_BARS * BEATS_PER_BAR)
+    return load_phrase(heaviest if heaviest in PHRASES else "folk"), None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     preset = build_preset(args)
     if args.interpolate:
         return interpolate(args, preset, out)
-    phrase = seed_notes(args, preset)
+    phrase, phrase_beats = seed_notes(args, preset)
     if any(is_vae(name) for name in preset.controls.weights):  # variations of the seed phrase, 2 bars at a time
         engine = VariationEngine.from_names(list(preset.controls.weights), args.device, preset.controls, args.seed)
     elif preset.controls.method == "conditional":  # the multi-genre model alone: no genre model needs stepping
@@ -135,7 +142,16 @@ def run(args: argparse.Namespace) -> int:
     counter = Counter("generate", args.bars, "bars")
     rests = rest_steps(args, preset)
     closes: list[float] = []
-    notes = generate_notes(engine, phrase, args.bars, seed=args.seed, on_bar=counter, rest_steps=rests, closes=closes)
+    notes = generate_notes(
+        engine,
+        phrase,
+        args.bars,
+        seed=args.seed,
+        on_bar=counter,
+        rest_steps=rests,
+        closes=closes,
+        phrase_beats=phrase_beats,
+    )
     form = engine.beats_to_section_end is not None  # else expression counts 8-bar sections
     played = express(notes, preset.controls, phrase if args.seed_midi else (), closes if form else None)
     path = write_midi(played, out, preset.tempo_bpm, name=f"rtgen {preset.name}", steps_per_beat=TICKS_PER_BEAT)
